@@ -1,0 +1,144 @@
+"""The records of one rollout: Task, Usage, Step, Trajectory (JSON on disk)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ExitStatus = Literal[
+    "submitted", "step_limit", "cost_limit", "time_limit", "format_error", "model_error", "sandbox_error"
+]
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Task(BaseModel):
+    """One problem to solve: a superset of a SWE-bench instance."""
+
+    model_config = ConfigDict(extra="allow")
+
+    instance_id: str
+    """Unique id, e.g. `astropy__astropy-12907`."""
+    problem_statement: str
+    """The issue text the agent is given."""
+    repo: str = ""
+    """`owner/name` of the repository, informative."""
+    base_commit: str = ""
+    """Commit the patch is made against; empty means the sandbox's HEAD at start."""
+    hints_text: str = ""
+    version: str = ""
+    FAIL_TO_PASS: list[str] = []
+    PASS_TO_PASS: list[str] = []
+    patch: str = ""
+    """Gold patch, optional."""
+    test_patch: str = ""
+    image: str = ""
+    """Docker image holding the repository at `workdir` (docker sandbox)."""
+    workdir: str = "/testbed"
+    repo_dir: str = ""
+    """A local git repository (local sandbox, CI bot)."""
+    eval_script: str | None = None
+    log_parser: str | None = None
+    eval_type: str | None = None
+
+    @field_validator("FAIL_TO_PASS", "PASS_TO_PASS", mode="before")
+    @classmethod
+    def _json_list(cls, value: Any) -> Any:
+        # SWE-bench datasets store these lists as JSON strings.
+        return json.loads(value) if isinstance(value, str) else value
+
+
+class Usage(BaseModel):
+    """Tokens and money spent; tokens are always kept, cost is None when a price is unknown."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    thinking_tokens: int = 0
+    requests: int = 0
+    cost_usd: float | None = None
+
+    def __add__(self, other: Usage) -> Usage:
+        costs = [c for c in (self.cost_usd, other.cost_usd) if c is not None]
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cached_input_tokens=self.cached_input_tokens + other.cached_input_tokens,
+            thinking_tokens=self.thinking_tokens + other.thinking_tokens,
+            requests=self.requests + other.requests,
+            cost_usd=sum(costs) if costs else None,
+        )
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+class Step(BaseModel):
+    """One model call and the command it asked for."""
+
+    index: int
+    response: str
+    thinking: str = ""
+    action: str | None = None
+    """The bash command, or None when the reply had none (a format error)."""
+    observation: str = ""
+    """What was sent back to the model, truncated as sent."""
+    returncode: int | None = None
+    timed_out: bool = False
+    usage: Usage = Field(default_factory=Usage)
+    started_at: datetime = Field(default_factory=now)
+    seconds: float = 0.0
+    model_seconds: float = 0.0
+    """Of `seconds`, the time spent waiting for the model."""
+    command_seconds: float = 0.0
+    """Of `seconds`, the time spent running the command in the sandbox."""
+
+
+class Trajectory(BaseModel):
+    """One rollout, written to disk as it grows."""
+
+    task_id: str
+    rollout_id: str
+    generation: int = 0
+    model: str
+    config_digest: str = ""
+    steps: list[Step] = []
+    exit_status: ExitStatus | None = None
+    """None while the rollout is still running."""
+    error: str = ""
+    patch: str = ""
+    usage: Usage = Field(default_factory=Usage)
+    started_at: datetime = Field(default_factory=now)
+    seconds: float = 0.0
+    refinement_context: str = ""
+    """The summaries this rollout was given (PDR), rendered as sent."""
+
+    def save(self, path: Path) -> None:
+        write_atomic(path, self.model_dump_json(indent=1))
+
+    @classmethod
+    def load(cls, path: Path) -> Trajectory:
+        return cls.model_validate_json(Path(path).read_text())
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a file whole or not at all (write to a sibling temp file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,31 @@
+"""The `single` strategy: one rollout, its patch is the answer."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from agent.models.base import ModelConfig
+from agent.records import Task
+from scaling.base import RolloutFn, ScalingConfig
+from scaling.records import PhaseUsage, TaskResult
+
+
+class Single:
+    def __init__(self, config: ScalingConfig, *, rollout: RolloutFn, model: ModelConfig, task_dir: Path):
+        self.config = config
+        self.rollout = rollout
+
+    def solve(self, task: Task) -> TaskResult:
+        start = time.monotonic()
+        traj = self.rollout(task, rollout_id="g0-r0")
+        return TaskResult(
+            instance_id=task.instance_id,
+            strategy="single",
+            final_rollout=traj.rollout_id,
+            final_patch=traj.patch,
+            rollouts=[[traj.rollout_id]],
+            exit_statuses={traj.rollout_id: traj.exit_status or ""},
+            usage=PhaseUsage(rollouts=traj.usage),
+            seconds=time.monotonic() - start,
+        )

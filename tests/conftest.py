@@ -1,0 +1,90 @@
+"""Shared fixtures: a real Docker engine, the local base image, small git repositories and images of them."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+BASE_IMAGE = os.environ.get("CODESCALE_BASE_IMAGE", "codescale/base:bookworm")
+
+CALC_FILES = {
+    "calc/__init__.py": "",
+    "calc/ops.py": "def add(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a * b\n",
+    "tests/test_ops.py": (
+        "from calc.ops import add, mul\n\n\n"
+        "def test_add():\n    assert add(2, 3) == 5\n\n\n"
+        "def test_mul():\n    assert mul(2, 3) == 6\n"
+    ),
+}
+"""A tiny project with one bug (add subtracts)."""
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "codescale", "GIT_AUTHOR_EMAIL": "tests@codescale.invalid",
+        "GIT_COMMITTER_NAME": "codescale", "GIT_COMMITTER_EMAIL": "tests@codescale.invalid",
+        "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
+    }
+    return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def make_repo(path: Path, files: dict[str, str]) -> tuple[Path, str]:
+    """A git repository holding `files` in one commit; returns (path, commit sha)."""
+    path.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (path / name).parent.mkdir(parents=True, exist_ok=True)
+        (path / name).write_text(text)
+    git(path, "init", "-q", "-b", "main")
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "initial")
+    return path, git(path, "rev-parse", "HEAD")
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    docker = pytest.importorskip("docker")
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as e:  # no engine at all on this machine
+        pytest.skip(f"no Docker engine reachable ({e}); .ci/docker.sh installs and starts one")
+    return client
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_client) -> str:
+    try:
+        docker_client.images.get(BASE_IMAGE)
+    except Exception:
+        pytest.fail(f"base image {BASE_IMAGE} is missing: run `bash .ci/docker.sh` to build it")
+    return BASE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def repo_image(docker_client, base_image, tmp_path_factory):
+    """Build (once per content) an image with a git repo of `files` committed at `workdir`."""
+
+    def build(files: dict[str, str], workdir: str = "/testbed") -> tuple[str, str]:
+        digest = hashlib.sha256(repr((sorted(files.items()), workdir, base_image)).encode()).hexdigest()[:12]
+        root = tmp_path_factory.mktemp("repo")
+        _, commit = make_repo(root / "repo", files)
+        tag = f"codescale-test/repo:{digest}"
+        context = io.BytesIO()
+        with tarfile.open(fileobj=context, mode="w") as tar:
+            tar.add(root / "repo", arcname="repo")
+            dockerfile = f"FROM {base_image}\nCOPY repo {workdir}\nWORKDIR {workdir}\n".encode()
+            info = tarfile.TarInfo("Dockerfile")
+            info.size = len(dockerfile)
+            tar.addfile(info, io.BytesIO(dockerfile))
+        context.seek(0)
+        docker_client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True)
+        return tag, commit
+
+    return build
