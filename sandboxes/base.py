@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import threading
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -44,6 +46,76 @@ class Sandbox(Protocol):
     def execute(self, command: str, timeout: float | None = None) -> Output: ...
     def diff(self) -> str: ...
     def close(self) -> None: ...
+    @classmethod
+    def check(cls, config: SandboxConfig, *, image: str = "", repo_dir: str = "", base_commit: str = "") -> str | None:
+        """Why a sandbox could not be made for this source (missing image, not a git repo), or None. Cheap."""
+
+
+TIMEOUT_RETURNCODE = 137
+"""The returncode of a command killed at its timeout (128 + SIGKILL), in every sandbox."""
+
+
+class CappedReader:
+    """Reads a command's output in a background thread: keeps the first `limit` bytes, reads and counts the rest.
+
+    Reading on past the cap keeps the pipe drained, so a chatty command never blocks on a full pipe.
+    """
+
+    def __init__(self, chunks: Iterable[bytes], limit: int | None):
+        self.limit = limit
+        self.kept = bytearray()
+        self.dropped = 0
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._read, args=(chunks,), daemon=True)
+        self._thread.start()
+
+    def _read(self, chunks: Iterable[bytes]) -> None:
+        try:
+            for chunk in chunks:
+                with self._lock:
+                    room = len(chunk) if self.limit is None else max(0, self.limit - len(self.kept))
+                    self.kept += chunk[:room]
+                    self.dropped += len(chunk) - min(room, len(chunk))
+        except (OSError, ValueError):  # the stream was closed under us after a timeout: it is over
+            pass
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to `seconds` for the end of the stream; True when it has ended."""
+        self._thread.join(max(0.0, seconds))
+        return not self._thread.is_alive()
+
+    def text(self) -> str:
+        """What was kept, decoded, with a last line saying how many bytes were dropped (if any)."""
+        with self._lock:
+            text = self.kept.decode("utf-8", errors="replace")
+            if not self.dropped:
+                return text
+            newline = "" if text.endswith("\n") or not text else "\n"
+            return f"{text}{newline}[codescale: output truncated, {self.dropped} more bytes dropped after the first {self.limit}]\n"
+
+
+DIFF_SCRIPT = r"""
+base=$1
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+cp "$(git rev-parse --git-path index 2>/dev/null)" "$tmp/index" 2>/dev/null
+export GIT_INDEX_FILE="$tmp/index"
+git add -A >/dev/null 2>"$tmp/err" &&
+  git diff --cached --binary --no-color --no-ext-diff --src-prefix=a/ --dst-prefix=b/ "$base" 2>>"$tmp/err" ||
+  { cat "$tmp/err"; exit 1; }
+"""
+"""bash -c script, argument: the base commit. Prints the change of the work tree since it, untracked files
+included, through a throwaway copy of the index so the agent's own index is left alone."""
+
+
+def git_diff(run: Callable[[list[str], float, int | None], Output], base: str, timeout: float) -> str:
+    """The patch from `base` to the work tree, via a sandbox's `run(argv, timeout, limit)`."""
+    if not base:
+        raise SandboxError("cannot diff: the work directory had no git HEAD at start and no base commit was given")
+    out = run(["bash", "-c", DIFF_SCRIPT, "codescale-diff", base], timeout, None)
+    if out.returncode != 0 or out.timed_out:
+        raise SandboxError(f"git diff against {base} failed (returncode {out.returncode}): {out.output.strip()[-500:]}")
+    return out.output
 
 
 SANDBOXES = {

@@ -1,0 +1,212 @@
+"""The Docker sandbox: one fresh container per rollout, one `docker exec` per command."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from sandboxes.base import TIMEOUT_RETURNCODE, CappedReader, Output, SandboxConfig, SandboxError, git_diff
+
+RUN_LABEL = "codescale.run_id"
+SANDBOX_LABEL = "codescale.sandbox"
+GRACE = 5.0
+"""Seconds past a command's timeout after which the client stops waiting for its output stream."""
+
+
+class DockerSandboxConfig(SandboxConfig):
+    """Settings of the Docker sandbox."""
+
+    image: str = ""
+    """Image to run; "" uses the one given by the task."""
+    pull: bool = False
+    """Pull the image when it is not present locally (otherwise a missing image is an error)."""
+    memory: str = "2g"
+    """Memory limit (swap is not added on top)."""
+    cpus: float = 1.0
+    """CPU limit, in cores."""
+    pids_limit: int = 512
+    """Most processes the container may hold at once."""
+    network: str = "none"
+    """Docker network mode; "none" leaves only the loopback interface."""
+    init: bool = True
+    """Run Docker's small init as PID 1 so that killed and orphaned processes are reaped."""
+    start_command: list[str] = ["sleep", "infinity"]
+    """What the container runs while commands are exec'd into it."""
+    remove_on_exit: bool = True
+    """Remove the container on close (False stops it and keeps it for inspection)."""
+
+
+class DockerSandbox:
+    """Runs each command as a fresh `bash -c` (not a login shell) in `workdir` of a private container.
+
+    Only the image's environment and `config.env` reach a command, never the host's. A command past its
+    timeout is killed with its whole process group by coreutils `timeout -s KILL` inside the container
+    (returncode 137, `timed_out=True`); the client stops waiting `GRACE` seconds later whatever happens.
+    A background process that outlives its command keeps running (the daemon closes the command's output
+    about 2 s after the command exits, even if that process still holds it); a child that started its own
+    session escapes the kill at timeout. Both end with the container.
+    """
+
+    config_class = DockerSandboxConfig
+
+    def __init__(
+        self,
+        config: DockerSandboxConfig,
+        *,
+        image: str = "",
+        workdir: str = "/testbed",
+        repo_dir: str = "",
+        base_commit: str = "",
+        run_id: str,
+        name: str = "",
+    ):
+        self.config = config
+        self.image = config.image or image
+        self.workdir = workdir
+        self.base_commit = base_commit
+        self.run_id = run_id
+        self.name = name
+        self.container_name = f"codescale-{uuid.uuid4().hex[:12]}"
+        self.base = ""
+        """The commit `diff` compares with: `base_commit`, or the HEAD found at start."""
+        self._client: Any = None
+        self._container: Any = None
+        self._closed = False
+
+    def __enter__(self) -> DockerSandbox:
+        import docker
+
+        self._client = docker.from_env()
+        try:
+            self._container = self._client.containers.run(
+                self._find_image(),
+                command=self.config.start_command,
+                name=self.container_name,
+                detach=True,
+                labels={RUN_LABEL: self.run_id, SANDBOX_LABEL: self.name},
+                mem_limit=self.config.memory,
+                memswap_limit=self.config.memory,
+                nano_cpus=int(self.config.cpus * 1e9),
+                pids_limit=self.config.pids_limit,
+                network_mode=self.config.network,
+                init=self.config.init,
+            )
+            self.base = self.base_commit or self._head()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _find_image(self) -> str:
+        problem = _image_problem(self._client, self.image, pull=False)
+        if problem and self.image and self.config.pull:
+            self._client.images.pull(self.image)
+        elif problem:
+            raise SandboxError(problem)
+        return self.image
+
+    @classmethod
+    def check(cls, config: DockerSandboxConfig, *, image: str = "", repo_dir: str = "", base_commit: str = "") -> str | None:
+        """What would stop this sandbox from starting, in one line (no engine, no image); None when nothing would."""
+        import docker
+
+        try:
+            client = docker.from_env()
+            client.ping()
+        except docker.errors.DockerException as e:
+            return f"no Docker engine reachable ({e})"
+        return _image_problem(client, config.image or image, config.pull) or None
+
+    def _head(self) -> str:
+        out = self._run(["git", "rev-parse", "HEAD"], 60.0, 1000)
+        return out.output.strip() if out.returncode == 0 else ""
+
+    def execute(self, command: str, timeout: float | None = None) -> Output:
+        return self._run(["bash", "-c", command], timeout or self.config.timeout, self.config.output_limit)
+
+    def diff(self) -> str:
+        return git_diff(self._run, self.base, max(self.config.timeout, 60.0))
+
+    def _run(self, argv: list[str], timeout: float, limit: int | None) -> Output:
+        """Exec `argv` with stderr merged into stdout, killed after `timeout` seconds."""
+        import docker
+
+        if self._container is None or self._closed:
+            raise SandboxError("the sandbox is not running (use it inside `with`)")
+        wrapped = ["sh", "-c", 'exec "$@" 2>&1', "sh", "timeout", "-s", "KILL", f"{timeout:.3f}", *argv]
+        api = self._client.api
+        start = time.monotonic()
+        try:
+            exec_id = api.exec_create(self._container.id, wrapped, workdir=self.workdir, environment=self.config.env)["Id"]
+            stream = api.exec_start(exec_id, stream=True)
+        except docker.errors.APIError as e:
+            raise SandboxError(f"docker exec failed in container {self.container_name}: {e}") from e
+        reader = CappedReader(stream, limit)
+        ended = reader.wait(timeout + GRACE)
+        stream.close()  # at the end of the stream; before it, when the daemon failed to close it in time
+        reader.wait(1.0)
+        try:
+            returncode = self._exit_code(exec_id, start + timeout + GRACE)
+        except docker.errors.APIError as e:
+            raise SandboxError(f"lost the command in container {self.container_name}: {e}") from e
+        timed_out = not ended or (returncode == TIMEOUT_RETURNCODE and time.monotonic() - start >= timeout)
+        return Output(returncode=TIMEOUT_RETURNCODE if timed_out else returncode, output=reader.text(), timed_out=timed_out)
+
+    def _exit_code(self, exec_id: str, deadline: float) -> int:
+        """The exec's exit code, once the daemon reports it finished (briefly after its stream ends)."""
+        while True:
+            info = self._client.api.exec_inspect(exec_id)
+            if not info["Running"] and info["ExitCode"] is not None:
+                return info["ExitCode"]
+            if time.monotonic() > deadline:
+                return TIMEOUT_RETURNCODE
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        """Remove (or, with `remove_on_exit: false`, stop) the container; safe to call twice."""
+        import docker
+
+        if self._closed or self._client is None:
+            self._closed = True
+            return
+        self._closed = True
+        try:
+            container = self._client.containers.get(self.container_name)
+            if self.config.remove_on_exit:
+                container.remove(force=True)
+            else:
+                container.stop(timeout=1)
+        except docker.errors.NotFound:
+            pass
+
+
+def _image_problem(client: Any, image: str, pull: bool) -> str:
+    import docker
+
+    if not image:
+        return "no Docker image given (neither the task nor the sandbox config names one)"
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        return "" if pull else f"Docker image {image!r} not found locally (build it, or set pull: true)"
+    return ""
+
+
+def remove_containers(run_id: str | None = None) -> int:
+    """Force-remove the containers of run `run_id` (of every codescale run when None); returns how many."""
+    import docker
+
+    client = docker.from_env()
+    label = RUN_LABEL if run_id is None else f"{RUN_LABEL}={run_id}"
+    removed = 0
+    for container in client.containers.list(all=True, filters={"label": label}):
+        try:
+            container.remove(force=True)
+            removed += 1
+        except docker.errors.NotFound:  # removed meanwhile, e.g. by its own sandbox
+            pass
+    return removed

@@ -1,0 +1,251 @@
+"""One conformance suite for every sandbox (real Docker, real git), plus what only one of them has."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from conftest import CALC_FILES, make_repo
+from sandboxes.base import SandboxError
+from sandboxes.docker import RUN_LABEL, DockerSandbox, DockerSandboxConfig, remove_containers
+from sandboxes.local import LocalSandbox, LocalSandboxConfig
+
+FIXED_ADD = CALC_FILES["calc/ops.py"].replace("a - b", "a + b")
+BINARY = bytes(range(256)) * 4
+
+
+def blob_id(text: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(text) + text).hexdigest()
+
+
+@dataclass
+class Kind:
+    """How to build one implementation's sandbox over CALC_FILES, and how to see what it leaves behind."""
+
+    make: Callable[..., Any]
+    leftovers: Callable[[Any], list]
+    run_id: str
+
+
+@pytest.fixture(params=["docker", "local"])
+def kind(request, tmp_path) -> Kind:
+    run_id = f"test-{uuid.uuid4().hex[:10]}"
+    if request.param == "docker":
+        client = request.getfixturevalue("docker_client")
+        image, _ = request.getfixturevalue("repo_image")(CALC_FILES)
+
+        def make(**settings):
+            return DockerSandbox(DockerSandboxConfig(**settings), image=image, run_id=run_id, name="conformance")
+
+        def leftovers(sandbox):
+            return client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
+
+        yield Kind(make, leftovers, run_id)
+        remove_containers(run_id)
+    else:
+        repo, _ = make_repo(tmp_path / "repo", CALC_FILES)
+
+        def make(**settings):
+            return LocalSandbox(LocalSandboxConfig(**settings), repo_dir=str(repo), run_id=run_id, name="conformance")
+
+        def leftovers(sandbox):
+            return [sandbox.root] if sandbox.root.exists() else []
+
+        yield Kind(make, leftovers, run_id)
+
+
+def test_execute_returns_output_and_returncode(kind):
+    with kind.make() as sandbox:
+        out = sandbox.execute("echo out; echo err >&2; exit 3")
+    assert (out.returncode, out.output, out.timed_out) == (3, "out\nerr\n", False)
+
+
+def test_commands_share_files_but_not_shell_state(kind):
+    with kind.make() as sandbox:
+        assert sandbox.execute("cd calc && export FOO=1 && echo kept > note.txt").returncode == 0
+        assert sandbox.execute("pwd; echo ${FOO-unset}; cat calc/note.txt").output == f"{sandbox.workdir}\nunset\nkept\n"
+
+
+def test_timeout_kills_the_command_and_its_children(kind):
+    with kind.make() as sandbox:
+        start = time.monotonic()
+        out = sandbox.execute("sleep 100 & echo $! > bg.pid; echo started; sleep 100", timeout=1)
+        seconds = time.monotonic() - start
+        alive = sandbox.execute(
+            "s=$(awk '/^State:/ {print $2}' /proc/$(cat bg.pid)/status 2>/dev/null); "
+            "if [ -n \"$s\" ] && [ \"$s\" != Z ]; then echo alive; else echo dead; fi"  # a zombie is dead
+        )
+    assert (out.returncode, out.output, out.timed_out) == (137, "started\n", True)
+    assert seconds < 4
+    assert alive.output == "dead\n"
+
+
+def test_output_is_capped_and_the_rest_counted(kind):
+    with kind.make(output_limit=1000) as sandbox:
+        start = time.monotonic()
+        out = sandbox.execute("yes | head -c 5000000; echo done >&2")
+        seconds = time.monotonic() - start
+    assert out.returncode == 0
+    assert out.output == "y\n" * 500 + "[codescale: output truncated, 4999005 more bytes dropped after the first 1000]\n"
+    assert seconds < 10
+
+
+def test_diff_has_edits_and_new_untracked_files(kind):
+    with kind.make() as sandbox:
+        sandbox.execute("sed -i 's/a - b/a + b/' calc/ops.py && mkdir notes && echo hello > notes/new.txt")
+        patch = sandbox.diff()
+    old, new = CALC_FILES["calc/ops.py"].encode(), FIXED_ADD.encode()
+    assert patch == (
+        "diff --git a/calc/ops.py b/calc/ops.py\n"
+        f"index {blob_id(old)[:7]}..{blob_id(new)[:7]} 100644\n"
+        "--- a/calc/ops.py\n+++ b/calc/ops.py\n"
+        "@@ -1,5 +1,5 @@\n def add(a, b):\n-    return a - b\n+    return a + b\n \n \n def mul(a, b):\n"
+        "diff --git a/notes/new.txt b/notes/new.txt\n"
+        "new file mode 100644\n"
+        f"index 0000000..{blob_id(b'hello' + bytes([10]))[:7]}\n"
+        "--- /dev/null\n+++ b/notes/new.txt\n"
+        "@@ -0,0 +1 @@\n+hello\n"
+    )
+
+
+def test_diff_is_empty_when_nothing_changed(kind):
+    with kind.make() as sandbox:
+        sandbox.execute("cat calc/ops.py > /dev/null")
+        assert sandbox.diff() == ""
+
+
+def test_diff_leaves_the_agents_index_alone(kind):
+    with kind.make() as sandbox:
+        sandbox.execute("echo x >> calc/ops.py && touch new.txt && git add calc/ops.py")
+        before = sandbox.execute("git status --porcelain").output
+        sandbox.diff()
+        after = sandbox.execute("git status --porcelain").output
+    assert before == after == "M  calc/ops.py\n?? new.txt\n"
+
+
+def test_diff_counts_from_the_start_even_after_an_agent_commit(kind):
+    with kind.make() as sandbox:
+        sandbox.execute(
+            "sed -i 's/a - b/a + b/' calc/ops.py && git -c user.name=a -c user.email=a@b.invalid commit -qam fix"
+        )
+        patch = sandbox.diff()
+    assert "-    return a - b\n+    return a + b\n" in patch
+
+
+def test_diff_is_binary_safe(kind):
+    encoded = base64.b64encode(BINARY).decode()
+    with kind.make() as sandbox:
+        sandbox.execute(f"echo {encoded} | base64 -d > blob.bin")
+        patch = sandbox.diff()
+        sandbox.execute("rm blob.bin")
+        applied = sandbox.execute(f"echo {base64.b64encode(patch.encode()).decode()} | base64 -d | git apply && sha256sum blob.bin")
+    assert "GIT binary patch" in patch
+    assert applied.output == f"{hashlib.sha256(BINARY).hexdigest()}  blob.bin\n"
+
+
+def test_close_removes_everything_and_can_be_repeated(kind):
+    sandbox = kind.make()
+    with sandbox:
+        assert len(kind.leftovers(sandbox)) == 1
+    assert kind.leftovers(sandbox) == []
+    sandbox.close()
+
+
+def test_keyboard_interrupt_still_cleans_up(kind):
+    sandbox = kind.make()
+    with pytest.raises(KeyboardInterrupt):
+        with sandbox:
+            sandbox.execute("true")
+            raise KeyboardInterrupt
+    assert kind.leftovers(sandbox) == []
+
+
+def test_host_environment_does_not_leak(kind, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-must-not-leak")
+    with kind.make(env={"GREETING": "hi"}) as sandbox:
+        env = sandbox.execute("env").output
+    assert "OPENAI_API_KEY" not in env and "sk-must-not-leak" not in env
+    assert "GREETING=hi\n" in env
+
+
+# Docker only
+
+
+@pytest.fixture
+def calc_image(repo_image) -> str:
+    return repo_image(CALC_FILES)[0]
+
+
+def test_docker_has_no_network_and_its_limits(calc_image, docker_client):
+    run_id = f"test-{uuid.uuid4().hex[:10]}"
+    with DockerSandbox(DockerSandboxConfig(), image=calc_image, run_id=run_id, name="r1") as sandbox:
+        interfaces = sandbox.execute("ls /sys/class/net").output
+        attrs = docker_client.containers.get(sandbox.container_name).attrs
+    host = attrs["HostConfig"]
+    assert interfaces == "lo\n"
+    assert (host["NetworkMode"], host["Memory"], host["NanoCpus"], host["PidsLimit"]) == ("none", 2 * 1024**3, 10**9, 512)
+    assert {k: v for k, v in attrs["Config"]["Labels"].items() if k.startswith("codescale.")} == {
+        "codescale.run_id": run_id, "codescale.sandbox": "r1",
+    }
+
+
+def test_docker_missing_image_is_one_clear_error(docker_client, calc_image):
+    run_id = f"test-{uuid.uuid4().hex[:10]}"
+    message = "Docker image 'codescale-test/absent:nope' not found locally (build it, or set pull: true)"
+    assert DockerSandbox.check(DockerSandboxConfig(), image="codescale-test/absent:nope") == message
+    assert DockerSandbox.check(DockerSandboxConfig(), image=calc_image) is None
+    with pytest.raises(SandboxError) as error:
+        with DockerSandbox(DockerSandboxConfig(), image="codescale-test/absent:nope", run_id=run_id):
+            pass
+    assert str(error.value) == message
+    assert docker_client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"}) == []
+
+
+def test_remove_containers_removes_a_runs_leftovers(calc_image, docker_client):
+    run_id = f"test-{uuid.uuid4().hex[:10]}"
+    left = [DockerSandbox(DockerSandboxConfig(), image=calc_image, run_id=run_id, name=f"r{i}").__enter__() for i in range(2)]
+    assert remove_containers(run_id) == 2
+    assert docker_client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"}) == []
+    assert remove_containers(run_id) == 0
+    for sandbox in left:
+        sandbox.close()
+
+
+# Local only
+
+
+def test_local_environment_is_only_path_home_lang_and_config(tmp_path):
+    repo, _ = make_repo(tmp_path / "repo", CALC_FILES)
+    with LocalSandbox(LocalSandboxConfig(env={"GREETING": "hi"}), repo_dir=str(repo), run_id="t") as sandbox:
+        names = sandbox.execute("env -0 | tr '\\0' '\\n' | cut -d= -f1 | sort").output.split()
+        home = sandbox.execute("echo $HOME").output
+    assert names == ["GREETING", "HOME", "LANG", "PATH", "PWD", "SHLVL", "_"]
+    assert home == f"{sandbox.root}\n"
+
+
+def test_local_at_a_given_commit_leaves_the_repo_alone(tmp_path):
+    repo, first = make_repo(tmp_path / "repo", CALC_FILES)
+    (repo / "calc/ops.py").write_text(FIXED_ADD)  # uncommitted in the user's repo: not copied
+    with LocalSandbox(LocalSandboxConfig(), repo_dir=str(repo), base_commit=first, run_id="t") as sandbox:
+        seen = sandbox.execute("git rev-parse HEAD; grep -c 'a - b' calc/ops.py; git remote").output
+        sandbox.execute("echo more >> calc/__init__.py")
+    assert seen == f"{first}\n1\n"
+    assert (repo / "calc/__init__.py").read_text() == ""
+
+
+def test_local_rejects_a_directory_that_is_not_a_repository(tmp_path):
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    repo, _ = make_repo(tmp_path / "repo", CALC_FILES)
+    assert LocalSandbox.check(LocalSandboxConfig(), repo_dir=str(repo)) is None
+    assert f"git rev-parse failed in {plain} " in LocalSandbox.check(LocalSandboxConfig(), repo_dir=str(plain))
+    with pytest.raises(SandboxError, match=f"failed in {plain} "):
+        with LocalSandbox(LocalSandboxConfig(), repo_dir=str(plain), run_id="t"):
+            pass
