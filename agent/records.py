@@ -48,6 +48,8 @@ class Task(BaseModel):
     eval_script: str | None = None
     log_parser: str | None = None
     eval_type: str | None = None
+    test_runner: str = "pytest"
+    """How a generated eval script runs the tests (`pytest` or `unittest`) when `eval_script` is not given."""
 
     @field_validator("FAIL_TO_PASS", "PASS_TO_PASS", mode="before")
     @classmethod

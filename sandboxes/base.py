@@ -36,6 +36,8 @@ class SandboxConfig(BaseModel):
     """Bytes of output kept per command; the rest is read and dropped."""
     env: dict[str, str] = {}
     """Extra environment for every command. Never put secrets here."""
+    diff_exclude: list[str] = ["**/__pycache__/**", "**/*.pyc", "**/.pytest_cache/**"]
+    """Globs of generated files left out of `diff()` even when no .gitignore names them."""
 
 
 class Sandbox(Protocol):
@@ -95,24 +97,28 @@ class CappedReader:
 
 
 DIFF_SCRIPT = r"""
-base=$1
+base=$1; shift
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 cp "$(git rev-parse --git-path index 2>/dev/null)" "$tmp/index" 2>/dev/null
 export GIT_INDEX_FILE="$tmp/index"
-git add -A >/dev/null 2>"$tmp/err" &&
+git add -A -- . "$@" >/dev/null 2>"$tmp/err" &&
   git diff --cached --binary --no-color --no-ext-diff --src-prefix=a/ --dst-prefix=b/ "$base" 2>>"$tmp/err" ||
   { cat "$tmp/err"; exit 1; }
 """
-"""bash -c script, argument: the base commit. Prints the change of the work tree since it, untracked files
-included, through a throwaway copy of the index so the agent's own index is left alone."""
+"""bash -c script, arguments: the base commit, then pathspecs to leave out. Prints the change of the work tree
+since the base, untracked files included, through a throwaway copy of the index so the agent's own index is
+left alone."""
 
 
-def git_diff(run: Callable[[list[str], float, int | None], Output], base: str, timeout: float) -> str:
-    """The patch from `base` to the work tree, via a sandbox's `run(argv, timeout, limit)`."""
+def git_diff(
+    run: Callable[[list[str], float, int | None], Output], base: str, timeout: float, exclude: list[str] = ()
+) -> str:
+    """The patch from `base` to the work tree, via a sandbox's `run(argv, timeout, limit)`; `exclude` are globs."""
     if not base:
         raise SandboxError("cannot diff: the work directory had no git HEAD at start and no base commit was given")
-    out = run(["bash", "-c", DIFF_SCRIPT, "codescale-diff", base], timeout, None)
+    pathspecs = [f":(exclude,glob){pattern}" for pattern in exclude]
+    out = run(["bash", "-c", DIFF_SCRIPT, "codescale-diff", base, *pathspecs], timeout, None)
     if out.returncode != 0 or out.timed_out:
         raise SandboxError(f"git diff against {base} failed (returncode {out.returncode}): {out.output.strip()[-500:]}")
     return out.output

@@ -129,7 +129,7 @@ class DockerSandbox:
         return self._run(["bash", "-c", command], timeout or self.config.timeout, self.config.output_limit)
 
     def diff(self) -> str:
-        return git_diff(self._run, self.base, max(self.config.timeout, 60.0))
+        return git_diff(self._run, self.base, max(self.config.timeout, 60.0), self.config.diff_exclude)
 
     def _run(self, argv: list[str], timeout: float, limit: int | None) -> Output:
         """Exec `argv` with stderr merged into stdout, killed after `timeout` seconds."""

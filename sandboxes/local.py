@@ -95,7 +95,7 @@ class LocalSandbox:
         return self._run(["bash", "-c", command], timeout or self.config.timeout, self.config.output_limit)
 
     def diff(self) -> str:
-        return git_diff(self._run, self.base, max(self.config.timeout, 60.0))
+        return git_diff(self._run, self.base, max(self.config.timeout, 60.0), self.config.diff_exclude)
 
     def _run(self, argv: list[str], timeout: float, limit: int | None) -> Output:
         """Run `argv` in its own process group with stderr merged into stdout; kill the group at `timeout`."""

@@ -88,3 +88,6 @@ def repo_image(docker_client, base_image, tmp_path_factory):
         return tag, commit
 
     return build
+
+
+pytest_plugins = ["fake_server"]

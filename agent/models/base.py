@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import threading
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_before_delay
 
+from agent.models.catalog import model_info
 from agent.records import Usage
 
 log = logging.getLogger(__name__)
@@ -27,6 +32,7 @@ class Completion(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     """Usage of the request that produced it; with n > 1 only the first completion carries it."""
     finish_reason: str = ""
+    """In OpenAI's words: `stop`, `length`, ... (providers map their own onto these)."""
     extensions: int = 0
     """Budget forcing: how many times thinking was extended."""
     capped: bool = False
@@ -51,7 +57,7 @@ class RetryConfig(BaseModel):
     attempts: int = 6
     """Tries per call, the first included."""
     max_seconds: float = 600.0
-    """Give up retrying once this much time has passed since the first try."""
+    """Start no retry later than this many seconds after the first try (a wait that would cross it gives up)."""
     min_wait: float = 1.0
     """First back-off in seconds; doubles each retry (Retry-After wins when the server sends it)."""
     max_wait: float = 60.0
@@ -93,6 +99,70 @@ class Provider(Protocol):
     ) -> list[Completion]: ...
 
 
+PLACEHOLDER_KEY = "codescale-no-key"
+"""Sent to a server given by base_url when no key is set (local servers accept any)."""
+
+
+def api_key(config: ModelConfig, variable: str) -> str:
+    """The key from `variable` in the environment; a placeholder with a base_url; else a ModelError."""
+    key = os.environ.get(variable)
+    if key:
+        return key
+    if config.base_url:
+        return PLACEHOLDER_KEY
+    raise ModelError(f"{config.id}: no API key: set the environment variable {variable}")
+
+
+def status_error(
+    model_id: str, status: int, message: str, headers: Mapping[str, str], key_variable: str = ""
+) -> ModelError:
+    """Classify an HTTP error reply: 408 / 429 / 5xx are worth retrying, the rest is fatal."""
+    text = f"{model_id}: HTTP {status}: {' '.join(message.split())[:300]}"
+    if status in (408, 429) or status >= 500:
+        return RetryableError(text, retry_after=retry_after(headers))
+    hints = {
+        401: f"check {key_variable}" if key_variable else "check the API key",
+        403: "the key may lack access to this model",
+        404: "unknown model name or wrong base_url",
+    }
+    return ModelError(f"{text} ({hints[status]})" if status in hints else text)
+
+
+def server_message(error: Any) -> str:
+    """The server's own message from an SDK status error (OpenAI and Anthropic shapes)."""
+    body = getattr(error, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return inner["message"]
+    return str(getattr(error, "message", error))
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds asked for by a Retry-After header (delta-seconds or HTTP date), or None."""
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+_warned: set[str] = set()
+
+
+def warn_once(key: str, message: str) -> None:
+    """Log a warning the first time `key` is seen in this process."""
+    if key not in _warned:
+        _warned.add(key)
+        log.warning(message)
+
+
 PROVIDERS = {
     "openai": "agent.models.openai.OpenAIProvider",
     "anthropic": "agent.models.anthropic.AnthropicProvider",
@@ -121,6 +191,8 @@ class Model:
             )
         module, _, cls = PROVIDERS[config.backend].rpartition(".")
         self.provider: Provider = getattr(importlib.import_module(module), cls)(config)
+        self.info = model_info(config.name)
+        """Price and capability row from configs/models.yaml (an empty row for unknown models)."""
         self.usage = Usage()
         self._lock = threading.Lock()
 
@@ -136,7 +208,7 @@ class Model:
     ) -> list[Completion]:
         retry = Retrying(
             retry=retry_if_exception_type(RetryableError),
-            stop=stop_after_attempt(self.config.retries.attempts) | stop_after_delay(self.config.retries.max_seconds),
+            stop=stop_after_attempt(self.config.retries.attempts) | stop_before_delay(self.config.retries.max_seconds),
             wait=_wait(self.config.retries),
             before_sleep=lambda s: log.warning("model call failed (%s); retry %d", s.outcome.exception(), s.attempt_number),
             reraise=True,
@@ -155,5 +227,6 @@ class Model:
             raise ModelError(f"{self.config.id}: gave up after retries: {e}") from e
         with self._lock:
             for c in completions:
+                c.usage.cost_usd = self.info.cost(c.usage)
                 self.usage = self.usage + c.usage
         return completions

@@ -1,0 +1,184 @@
+"""The agent loop: ask the model, run its one bash command, send the output back, until it submits.
+
+Control flow is carried by exceptions (`Submitted`, `LimitReached`, `FormatError`), each holding what to record.
+The trajectory is saved after every step, so a crash loses at most the step in flight.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+import configs
+from agent.models.base import Model, ModelError
+from agent.records import ExitStatus, Step, Task, Trajectory, now
+from agent.templates import render
+from sandboxes.base import Output, Sandbox, SandboxError
+
+
+def _prompts() -> dict:
+    return configs.load("agent")["agent"]
+
+
+class AgentConfig(BaseModel):
+    """Limits and prompts of one rollout. Prompt defaults come from configs/agent.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step_limit: int = 100
+    """Model calls per rollout; 0 = no limit."""
+    cost_limit: float = 0.0
+    """USD per rollout; 0 = no limit."""
+    token_limit: int = 0
+    """Input plus output tokens per rollout; 0 = no limit. Reaching it ends with exit status cost_limit."""
+    time_limit: float = 3600.0
+    """Wall seconds per rollout; 0 = no limit."""
+    max_format_errors: int = 3
+    """Consecutive replies without exactly one command before the rollout ends with format_error."""
+    observation_limit: int = Field(default_factory=lambda: _prompts()["observation_limit"])
+    """Characters of command output shown to the model; longer output shows its head and tail."""
+    submit_sentinel: str = Field(default_factory=lambda: _prompts()["submit_sentinel"])
+    """A command whose output starts with this line submits."""
+    action_regex: str = Field(default_factory=lambda: _prompts()["action_regex"])
+    """Finds the command in a reply (DOTALL); exactly one match is required."""
+    system_template: str = Field(default_factory=lambda: _prompts()["system_template"])
+    instance_template: str = Field(default_factory=lambda: _prompts()["instance_template"])
+    observation_template: str = Field(default_factory=lambda: _prompts()["observation_template"])
+    format_error_template: str = Field(default_factory=lambda: _prompts()["format_error_template"])
+
+
+class Submitted(Exception):
+    """The agent ran the submit command."""
+
+
+class LimitReached(Exception):
+    def __init__(self, status: ExitStatus, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class FormatError(Exception):
+    """The reply did not hold exactly one command; the message is what the model is told."""
+
+
+class Agent:
+    """Runs one rollout of `task` in `sandbox`, saving the trajectory to `path` as it grows."""
+
+    def __init__(self, config: AgentConfig, model: Model, sandbox: Sandbox, trajectory: Trajectory, path: Path):
+        self.config = config
+        self.model = model
+        self.sandbox = sandbox
+        self.trajectory = trajectory
+        self.path = path
+        self.messages: list[dict] = []
+        self.format_errors = 0
+        self._start = time.monotonic()
+
+    def run(self, task: Task, workdir: str = "") -> Trajectory:
+        traj = self.trajectory
+        self.messages = [
+            {"role": "system", "content": render(self.config.system_template)},
+            {
+                "role": "user",
+                "content": render(
+                    self.config.instance_template,
+                    task=task,
+                    refinement_context=traj.refinement_context,
+                    workdir=workdir or task.workdir,
+                ),
+            },
+        ]
+        traj.save(self.path)
+        try:
+            while True:
+                self.check_limits()
+                self.step()
+        except Submitted:
+            self.finish("submitted")
+        except LimitReached as e:
+            self.finish(e.status, str(e))
+        except ModelError as e:
+            self.finish("model_error", str(e))
+        except SandboxError as e:
+            self.finish("sandbox_error", str(e))
+        return traj
+
+    def check_limits(self) -> None:
+        c, usage, steps = self.config, self.trajectory.usage, len(self.trajectory.steps)
+        if c.step_limit and steps >= c.step_limit:
+            raise LimitReached("step_limit", f"reached {c.step_limit} steps")
+        if c.cost_limit and (usage.cost_usd or 0.0) >= c.cost_limit:
+            raise LimitReached("cost_limit", f"spent ${usage.cost_usd:.4f} of ${c.cost_limit}")
+        if c.token_limit and usage.tokens >= c.token_limit:
+            raise LimitReached("cost_limit", f"used {usage.tokens} of {c.token_limit} tokens")
+        if c.time_limit and time.monotonic() - self._start >= c.time_limit:
+            raise LimitReached("time_limit", f"ran past {c.time_limit:g} s")
+
+    def step(self) -> None:
+        started, t0 = now(), time.monotonic()
+        completion = self.model.complete(self.messages)[0]
+        model_seconds = time.monotonic() - t0
+        step = Step(
+            index=len(self.trajectory.steps),
+            response=completion.text,
+            thinking=completion.thinking,
+            usage=completion.usage,
+            started_at=started,
+            model_seconds=model_seconds,
+        )
+        self.messages.append({"role": "assistant", "content": completion.text})
+        try:
+            step.action = self.parse_action(completion.text)
+        except FormatError as e:
+            step.observation = str(e)
+            self.record(step, t0)
+            self.format_errors += 1
+            if self.format_errors >= self.config.max_format_errors:
+                raise LimitReached("format_error", f"{self.format_errors} replies in a row without one command")
+            return
+        self.format_errors = 0
+        t1 = time.monotonic()
+        try:
+            output = self.sandbox.execute(step.action)
+        finally:
+            step.command_seconds = time.monotonic() - t1
+        step.returncode, step.timed_out = output.returncode, output.timed_out
+        if output.output.lstrip().split("\n", 1)[0].strip() == self.config.submit_sentinel:
+            self.trajectory.patch = self.sandbox.diff()
+            step.observation = output.output
+            self.record(step, t0)
+            raise Submitted()
+        step.observation = self.observe(output)
+        self.record(step, t0)
+
+    def parse_action(self, text: str) -> str:
+        actions = re.findall(self.config.action_regex, text, re.DOTALL)
+        if len(actions) != 1:
+            raise FormatError(render(self.config.format_error_template, count=len(actions)))
+        return actions[0].strip()
+
+    def observe(self, output: Output) -> str:
+        return render(self.config.observation_template, output=output, limit=self.config.observation_limit)
+
+    def record(self, step: Step, t0: float) -> None:
+        step.seconds = time.monotonic() - t0
+        self.messages.append({"role": "user", "content": step.observation})
+        traj = self.trajectory
+        traj.steps.append(step)
+        traj.usage = traj.usage + step.usage
+        traj.seconds = time.monotonic() - self._start
+        traj.save(self.path)
+
+    def finish(self, status: ExitStatus, error: str = "") -> None:
+        traj = self.trajectory
+        traj.exit_status, traj.error = status, error
+        if status not in ("submitted", "sandbox_error"):  # keep the work done so far as the patch
+            try:
+                traj.patch = self.sandbox.diff()
+            except SandboxError as e:
+                traj.error = f"{error}; diff failed: {e}".lstrip("; ")
+        traj.seconds = time.monotonic() - self._start
+        traj.save(self.path)

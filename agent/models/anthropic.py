@@ -1,0 +1,103 @@
+"""Anthropic Messages API."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from agent.models.base import (
+    Completion,
+    ModelConfig,
+    RetryableError,
+    api_key,
+    server_message,
+    status_error,
+    warn_once,
+)
+from agent.models.catalog import model_info
+from agent.records import Usage
+
+FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls"}
+"""Anthropic stop reasons in OpenAI's words; others pass through."""
+
+
+class AnthropicProvider:
+    """Translates a call to `messages.create`; system messages go to `system`, n > 1 is n requests."""
+
+    key_variable = "ANTHROPIC_API_KEY"
+
+    def __init__(self, config: ModelConfig):
+        import anthropic
+
+        self.config = config
+        self.info = model_info(config.name)
+        self.client = anthropic.Anthropic(
+            api_key=api_key(config, self.key_variable), base_url=config.base_url, timeout=config.timeout, max_retries=0
+        )
+
+    def request(
+        self, messages: list[dict], *, max_tokens: int, temperature: float, stop: list[str] | None
+    ) -> dict[str, Any]:
+        """Keyword arguments of one `messages.create` call."""
+        system = [m["content"] for m in messages if m["role"] == "system"]
+        turns = [{"role": m["role"], "content": m["content"]} for m in messages if m["role"] != "system"]
+        kwargs: dict[str, Any] = {"model": self.config.name, "messages": turns, "max_tokens": max_tokens}
+        if system:
+            kwargs["system"] = "\n\n".join(system)
+        if stop:
+            kwargs["stop_sequences"] = stop
+        # The SDK no longer takes a temperature; the API still does for the models whose row says so.
+        extra = {"temperature": temperature} if self.info.temperature else {}
+        if extra or self.config.extra_body:
+            kwargs["extra_body"] = {**extra, **self.config.extra_body}
+        return kwargs
+
+    def generate(
+        self, messages: list[dict], *, n: int, max_tokens: int, temperature: float, stop: list[str] | None, thinking: Any
+    ) -> list[Completion]:
+        if thinking is not None:
+            warn_once(
+                f"{self.config.id}:thinking", f"{self.config.id}: thinking settings are not supported yet; ignored"
+            )
+        kwargs = self.request(messages, max_tokens=max_tokens, temperature=temperature, stop=stop)
+        return [self.parse(self.call(kwargs)) for _ in range(n)]
+
+    def call(self, kwargs: dict[str, Any]) -> Any:
+        """One request; SDK errors become RetryableError or ModelError."""
+        import anthropic
+
+        try:
+            response = self.client.messages.create(**kwargs)
+        except anthropic.APIStatusError as e:
+            message = server_message(e)
+            raise status_error(self.config.id, e.status_code, message, e.response.headers, self.key_variable) from e
+        except anthropic.APITimeoutError as e:
+            raise RetryableError(f"{self.config.id}: no reply within {self.config.timeout:g} s") from e
+        except anthropic.APIConnectionError as e:
+            raise RetryableError(f"{self.config.id}: cannot reach {self.client.base_url}: {e.__cause__ or e}") from e
+        except (anthropic.APIResponseValidationError, json.JSONDecodeError) as e:
+            raise RetryableError(f"{self.config.id}: malformed reply: {e}") from e
+        if not isinstance(getattr(response, "content", None), list):
+            raise RetryableError(f"{self.config.id}: reply without content")
+        return response
+
+    def parse(self, response: Any) -> Completion:
+        text = "".join(block.text for block in response.content if block.type == "text")
+        thinking = "\n".join(block.thinking for block in response.content if block.type == "thinking")
+        reason = response.stop_reason or ""
+        return Completion(
+            text=text, thinking=thinking, usage=_usage(response.usage), finish_reason=FINISH_REASONS.get(reason, reason)
+        )
+
+
+def _usage(usage: Any) -> Usage:
+    """Input tokens count cache reads and writes too (Anthropic reports them apart)."""
+    cached = usage.cache_read_input_tokens or 0
+    details = getattr(usage, "output_tokens_details", None)
+    return Usage(
+        input_tokens=usage.input_tokens + cached + (usage.cache_creation_input_tokens or 0),
+        output_tokens=usage.output_tokens,
+        cached_input_tokens=cached,
+        thinking_tokens=(details and details.thinking_tokens) or 0,
+        requests=1,
+    )

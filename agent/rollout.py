@@ -1,0 +1,92 @@
+"""One rollout end to end: a fresh sandbox for the task, the agent loop in it, the trajectory on disk."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from agent.loop import Agent, AgentConfig
+from agent.models.base import Model, ModelConfig
+from agent.records import Task, Trajectory
+from sandboxes.base import Sandbox, SandboxConfig, SandboxError, sandbox_class
+
+
+class RolloutConfig(BaseModel):
+    """Everything one rollout needs: which model, which sandbox, which agent limits and prompts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    sandbox: dict[str, Any] = {"kind": "docker"}
+    """`kind` picks the sandbox; the other keys are that sandbox's config (validated against it)."""
+    agent: AgentConfig = Field(default_factory=AgentConfig)
+
+    @field_validator("sandbox")
+    @classmethod
+    def _validate_sandbox(cls, value: dict[str, Any]) -> dict[str, Any]:
+        sandbox_config(value)  # raises with the offending key named
+        return value
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
+
+
+def sandbox_config(settings: dict[str, Any]) -> SandboxConfig:
+    """Validate sandbox settings against the chosen sandbox's config class."""
+    settings = {"kind": "docker", **settings}
+    try:
+        return sandbox_class(settings["kind"]).config_class.model_validate(settings)
+    except ValidationError as e:
+        problems = "; ".join(f"sandbox.{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+        raise ValueError(problems) from None
+
+
+def open_sandbox(task: Task, settings: dict[str, Any], *, run_id: str, name: str) -> Sandbox:
+    """The configured sandbox for `task`, not yet entered."""
+    config = sandbox_config(settings)
+    return sandbox_class(config.kind)(
+        config,
+        image=task.image,
+        workdir=task.workdir,
+        repo_dir=task.repo_dir,
+        base_commit=task.base_commit,
+        run_id=run_id,
+        name=name,
+    )
+
+
+def run_rollout(
+    task: Task,
+    config: RolloutConfig,
+    *,
+    run_id: str,
+    rollout_id: str,
+    task_dir: Path,
+    generation: int = 0,
+    refinement_context: str = "",
+    model: Model | None = None,
+) -> Trajectory:
+    """Run one rollout in a fresh sandbox; the trajectory is saved as `task_dir/<rollout_id>.traj.json`.
+
+    Model and sandbox failures end the rollout with exit status model_error / sandbox_error; they are not raised.
+    """
+    path = Path(task_dir) / f"{rollout_id}.traj.json"
+    traj = Trajectory(
+        task_id=task.instance_id,
+        rollout_id=rollout_id,
+        generation=generation,
+        model=config.model.id,
+        config_digest=config.digest(),
+        refinement_context=refinement_context,
+    )
+    model = model or Model(config.model)
+    try:
+        with open_sandbox(task, config.sandbox, run_id=run_id, name=f"{task.instance_id}.{rollout_id}") as sandbox:
+            return Agent(config.agent, model, sandbox, traj, path).run(task, getattr(sandbox, "workdir", ""))
+    except SandboxError as e:
+        traj.exit_status, traj.error = "sandbox_error", str(e)
+        traj.save(path)
+        return traj
