@@ -1,0 +1,76 @@
+"""Solve one task under the configured strategy and record it in a run directory."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+from agent.models.base import Model, ModelError
+from agent.records import Task
+from agent.rollout import RolloutConfig, run_rollout, sandbox_config
+from eval.config import RunConfig
+from eval.rundir import RunDir
+from sandboxes.base import sandbox_class
+from scaling.base import make_strategy
+from scaling.records import TaskResult
+
+
+class PreflightError(Exception):
+    """Something that would make every rollout fail, found before anything is written."""
+
+
+def check_server(base_url: str, timeout: float = 5.0) -> None:
+    """Fail fast when an explicit model server does not accept connections."""
+    url = urlparse(base_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise PreflightError(f"--base-url {base_url!r} is not an http(s) URL")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname, port), timeout=timeout).close()
+    except OSError as e:
+        raise PreflightError(f"cannot reach the model server at {base_url} ({e.strerror or e})") from None
+
+
+def preflight(task: Task, config: RunConfig) -> None:
+    """Check the model id, the server and the sandbox source before a run writes anything."""
+    try:
+        Model(config.model)
+    except (ValueError, ModelError) as e:
+        raise PreflightError(str(e)) from None
+    if config.model.base_url:
+        check_server(config.model.base_url)
+    settings = sandbox_config(config.sandbox)
+    problem = sandbox_class(settings.kind).check(
+        settings, image=task.image, repo_dir=task.repo_dir, base_commit=task.base_commit
+    )
+    if problem:
+        raise PreflightError(f"task {task.instance_id}: {problem}")
+
+
+def solve(task: Task, config: RunConfig, run_dir: RunDir, run_id: str) -> TaskResult:
+    """Run the strategy on `task`, append its result to the run directory, and return it."""
+    run_dir.write_task(task)
+    task_dir = run_dir.task_dir(task.instance_id)
+    rollout_config = RolloutConfig(model=config.model, sandbox=config.sandbox, agent=config.agent)
+
+    def rollout(task: Task, *, rollout_id: str, generation: int = 0, refinement_context: str = ""):
+        return run_rollout(
+            task,
+            rollout_config,
+            run_id=run_id,
+            rollout_id=rollout_id,
+            task_dir=task_dir,
+            generation=generation,
+            refinement_context=refinement_context,
+        )
+
+    strategy = make_strategy(config.scaling, rollout=rollout, model=config.model, task_dir=Path(task_dir))
+    try:
+        result = strategy.solve(task)
+    except Exception as e:  # a strategy bug or a failure it could not absorb: record it, keep the run going
+        result = TaskResult(
+            instance_id=task.instance_id, strategy=config.scaling.strategy, status="error", error=f"{type(e).__name__}: {e}"
+        )
+    run_dir.append_result(result, model_name=config.model.id)
+    return result
