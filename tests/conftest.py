@@ -67,25 +67,29 @@ def base_image(docker_client) -> str:
     return BASE_IMAGE
 
 
+def build_repo_image(client, files: dict[str, str], root: Path, base: str = BASE_IMAGE, workdir: str = "/testbed") -> tuple[str, str]:
+    """Build (once per content) an image with a git repo of `files` committed at `workdir`; (tag, commit)."""
+    digest = hashlib.sha256(repr((sorted(files.items()), workdir, base)).encode()).hexdigest()[:12]
+    _, commit = make_repo(root / "repo", files)
+    tag = f"codescale-test/repo:{digest}"
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        tar.add(root / "repo", arcname="repo")
+        dockerfile = f"FROM {base}\nCOPY repo {workdir}\nWORKDIR {workdir}\n".encode()
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+    context.seek(0)
+    client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True)
+    return tag, commit
+
+
 @pytest.fixture(scope="session")
 def repo_image(docker_client, base_image, tmp_path_factory):
-    """Build (once per content) an image with a git repo of `files` committed at `workdir`."""
+    """`repo_image(files, workdir="/testbed") -> (tag, commit)`: see build_repo_image."""
 
     def build(files: dict[str, str], workdir: str = "/testbed") -> tuple[str, str]:
-        digest = hashlib.sha256(repr((sorted(files.items()), workdir, base_image)).encode()).hexdigest()[:12]
-        root = tmp_path_factory.mktemp("repo")
-        _, commit = make_repo(root / "repo", files)
-        tag = f"codescale-test/repo:{digest}"
-        context = io.BytesIO()
-        with tarfile.open(fileobj=context, mode="w") as tar:
-            tar.add(root / "repo", arcname="repo")
-            dockerfile = f"FROM {base_image}\nCOPY repo {workdir}\nWORKDIR {workdir}\n".encode()
-            info = tarfile.TarInfo("Dockerfile")
-            info.size = len(dockerfile)
-            tar.addfile(info, io.BytesIO(dockerfile))
-        context.seek(0)
-        docker_client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True)
-        return tag, commit
+        return build_repo_image(docker_client, files, tmp_path_factory.mktemp("repo"), base_image, workdir)
 
     return build
 
