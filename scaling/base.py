@@ -6,11 +6,15 @@ import importlib
 from pathlib import Path
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from agent.models.base import ModelConfig
 from agent.records import Task, Trajectory
+from scaling.judge import JudgeConfig
+from scaling.pdr import PDRConfig
 from scaling.records import TaskResult
+from scaling.rtv import RTVConfig
+from scaling.summarizer import SummarizerConfig
 
 
 class RolloutFn(Protocol):
@@ -26,6 +30,16 @@ class ScalingConfig(BaseModel):
 
     strategy: str = "single"
     """One of `STRATEGIES`."""
+    n: int = Field(16, ge=1)
+    """Rollouts per generation (best_of_n, rtv, pdr, pdr+rtv)."""
+    concurrency: int = Field(4, ge=1)
+    """Rollouts (and summarizer calls) of one task in flight at once, each rollout in its own sandbox."""
+    seed: int = 0
+    """Seeds every random choice (shuffles, vote orders, tie breaks, random picks), mixed with the task id."""
+    rtv: RTVConfig = Field(default_factory=RTVConfig)
+    pdr: PDRConfig = Field(default_factory=PDRConfig)
+    summarizer: SummarizerConfig = Field(default_factory=SummarizerConfig)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
 
 
 class Strategy(Protocol):
@@ -34,6 +48,10 @@ class Strategy(Protocol):
 
 STRATEGIES = {
     "single": "scaling.single.Single",
+    "best_of_n": "scaling.strategies.BestOfN",
+    "rtv": "scaling.strategies.RTV",
+    "pdr": "scaling.pdr.PDR",
+    "pdr+rtv": "scaling.pdr.PDRWithRTV",
 }
 
 

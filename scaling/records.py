@@ -34,6 +34,8 @@ class Summary(BaseModel):
     lessons: str = ""
     fallback: bool = False
     """True when written deterministically from the trajectory because the LLM call failed."""
+    error: str = ""
+    """Why the LLM summary was not used (fallback only)."""
     usage: Usage = Field(default_factory=Usage)
 
     def markdown(self) -> str:
@@ -52,6 +54,8 @@ class Vote(BaseModel):
     response: str
     choice: str | None = None
     """The candidate id the judge named, or None when the reply could not be parsed (invalid)."""
+    usage: Usage = Field(default_factory=Usage)
+    """Usage of the request that produced it; with n-batched votes only the first of the request carries it."""
 
 
 class Match(BaseModel):
@@ -76,7 +80,11 @@ class Selection(BaseModel):
     """A whole bracket, round by round."""
 
     method: str = "rtv"
+    """`rtv`, or `random` (a seeded pick: best_of_n, pdr)."""
+    stage: str = "final"
+    """What it chose: `final` (the answer) or `context-g<g>` (PDR's refinement context from generation g)."""
     seed: int = 0
+    stop_at: int = 1
     candidates: list[str] = []
     """Rollout ids that entered the bracket (after dropping empty patches and merging duplicates)."""
     dropped: dict[str, str] = {}

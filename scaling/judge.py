@@ -1,0 +1,104 @@
+"""The LLM judge of RTV: one prompt per ordering of a group, votes parsed from `ANSWER: <n>` lines."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+import configs
+from agent.models.base import Model, ModelConfig, ModelError
+from agent.records import Task, Usage
+from agent.templates import render
+from scaling.compression import clip
+from scaling.records import Summary, Vote
+
+ANSWER = re.compile(r"^\W*ANSWER\W*\s*(?:candidate\s*)?(\d+)\b", re.IGNORECASE | re.MULTILINE)
+
+
+def _prompts() -> dict:
+    return configs.load("scaling")["scaling"]["judge"]
+
+
+class JudgeConfig(BaseModel):
+    """Who judges and what the judge sees. Prompt defaults come from configs/scaling.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: ModelConfig | None = None
+    """The judge's model; None = the agent's model."""
+    show_diff: bool = False
+    """Show each candidate's patch below its summary."""
+    diff_limit: int = 6000
+    """Characters of a shown patch; a longer one shows its start and end."""
+    batch_votes: bool = True
+    """Ask for all votes of one ordering in one call with `n` (one request on openai / vllm servers)."""
+    temperature: float = 1.0
+    """Sampling temperature of votes (above 0, so that repeated votes can differ)."""
+    max_tokens: int = 2048
+    """Cap on the judge's reply per vote."""
+    thinking: Any = None
+    """Budget-forcing setting for judge calls, passed to the model as is; None = the model's default."""
+    concurrency: int = Field(8, ge=1)
+    """Judge requests in flight at once."""
+    system_template: str = Field(default_factory=lambda: _prompts()["system_template"])
+    instance_template: str = Field(default_factory=lambda: _prompts()["instance_template"])
+
+
+def parse_answer(text: str, group_size: int) -> int | None:
+    """The index (1-based) named by the last `ANSWER: <n>` line, or None when absent or out of range."""
+    found = ANSWER.findall(text)
+    if not found:
+        return None
+    index = int(found[-1])
+    return index if 1 <= index <= group_size else None
+
+
+class Judge:
+    """Votes on orderings of candidates of one task; a failed call gives invalid votes, not an error."""
+
+    def __init__(self, config: JudgeConfig, model: ModelConfig):
+        self.config = config
+        self.model = Model(config.model or model)
+
+    def messages(self, task: Task, order: list[str], summaries: dict[str, Summary], patches: dict[str, str]) -> list[dict]:
+        candidates = [
+            {"index": i, "summary": summaries[rid], "patch": clip(patches.get(rid, ""), self.config.diff_limit)}
+            for i, rid in enumerate(order, 1)
+        ]
+        prompt = render(self.config.instance_template, task=task, candidates=candidates, show_diff=self.config.show_diff)
+        return [{"role": "system", "content": render(self.config.system_template)}, {"role": "user", "content": prompt}]
+
+    def request(self, task: Task, order: list[str], n: int, summaries: dict, patches: dict) -> list[Vote]:
+        """`n` votes on one ordering from one call (`n` samples; a request each on backends without `n`)."""
+        try:
+            completions = self.model.complete(
+                self.messages(task, order, summaries, patches),
+                n=n,
+                max_tokens=self.config.max_tokens,
+                temperature=self.config.temperature,
+                thinking=self.config.thinking,
+            )
+        except ModelError as e:
+            return [Vote(order=order, response=f"judge call failed: {e}") for _ in range(n)]
+        usage = sum((c.usage for c in completions), Usage())
+        votes = []
+        for i, c in enumerate(completions[:n]):
+            index = parse_answer(c.text, len(order))
+            votes.append(Vote(order=order, response=c.text, choice=order[index - 1] if index else None, usage=usage if i == 0 else Usage()))
+        return votes
+
+    def vote(self, task: Task, summaries: dict[str, Summary], patches: dict[str, str], orders: list[list[str]]) -> list[Vote]:
+        """One Vote per ordering (the RTV vote function). With `batch_votes`, the votes on one ordering are one
+        call with n = their number; else one call each. Calls run concurrently, up to `concurrency`."""
+        counts = Counter(tuple(o) for o in orders)
+        calls = [(key, n) for key, count in counts.items() for n in ([count] if self.config.batch_votes else [1] * count)]
+        pending: dict[tuple, list[Vote]] = {key: [] for key in counts}
+        with ThreadPoolExecutor(max_workers=max(1, self.config.concurrency)) as pool:
+            futures = [(key, pool.submit(self.request, task, list(key), n, summaries, patches)) for key, n in calls]
+            for key, future in futures:
+                pending[key] += future.result()
+        return [pending[tuple(o)].pop(0) for o in orders]

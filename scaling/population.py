@@ -1,0 +1,146 @@
+"""The rollouts of one task under a strategy: generations run concurrently, summaries, selections, usage.
+
+Files in the task directory: `<rollout_id>.traj.json` (written by the rollout function),
+`<rollout_id>.summary.json`, `selection.json` (the answer) and `selection.<stage>.json` (PDR contexts).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from agent.models.base import ModelConfig
+from agent.records import Task, Trajectory, Usage, write_atomic
+from scaling.judge import Judge
+from scaling.records import PhaseUsage, Selection, Summary, TaskResult
+from scaling.rtv import prepare, tournament
+from scaling.summarizer import Summarizer
+
+if TYPE_CHECKING:
+    from scaling.base import RolloutFn, ScalingConfig
+
+log = logging.getLogger(__name__)
+
+
+class Population:
+    """Everything a strategy did for one task, kept so that it can be recorded in the TaskResult."""
+
+    def __init__(self, config: ScalingConfig, task: Task, *, rollout: RolloutFn, model: ModelConfig, task_dir: Path):
+        self.config = config
+        self.task = task
+        self.rollout = rollout
+        self.model = model
+        self.task_dir = Path(task_dir)
+        self.generations: list[list[str]] = []
+        self.trajectories: dict[str, Trajectory] = {}
+        self.summaries: dict[str, Summary] = {}
+        self.selections: list[Selection] = []
+        self.start = time.monotonic()
+        self._summarizer: Summarizer | None = None
+        self._judge: Judge | None = None
+
+    # --- rollouts ----------------------------------------------------------------------------
+
+    def run_generation(self, contexts: list[str]) -> list[str]:
+        """One rollout per refinement context (each in its own sandbox, up to `concurrency` at once); their ids."""
+        generation = len(self.generations)
+        ids = [f"g{generation}-r{i}" for i in range(len(contexts))]
+        self.generations.append(ids)
+        with ThreadPoolExecutor(max_workers=max(1, self.config.concurrency)) as pool:
+            trajs = list(pool.map(partial(self._run_one, generation), ids, contexts))
+        self.trajectories.update({t.rollout_id: t for t in trajs})
+        return ids
+
+    def _run_one(self, generation: int, rollout_id: str, context: str) -> Trajectory:
+        try:
+            return self.rollout(self.task, rollout_id=rollout_id, generation=generation, refinement_context=context)
+        except Exception as e:  # one broken rollout must not sink the others: record it and go on
+            log.exception("rollout %s of %s raised", rollout_id, self.task.instance_id)
+            path = self.task_dir / f"{rollout_id}.traj.json"
+            try:
+                traj = Trajectory.load(path)
+            except Exception:
+                traj = Trajectory(
+                    task_id=self.task.instance_id, rollout_id=rollout_id, generation=generation,
+                    model=self.model.id, refinement_context=context,
+                )
+            traj.exit_status = traj.exit_status or "sandbox_error"
+            traj.error = f"the rollout raised {type(e).__name__}: {e}"
+            traj.save(path)
+            return traj
+
+    def patches(self, ids: list[str]) -> dict[str, str]:
+        return {rid: self.trajectories[rid].patch for rid in ids}
+
+    # --- summaries and selection -------------------------------------------------------------
+
+    def summarize(self, ids: list[str]) -> list[Summary]:
+        """Summaries of these rollouts (made once, concurrently, saved as `<id>.summary.json`)."""
+        missing = [rid for rid in ids if rid not in self.summaries]
+        if missing:
+            if self._summarizer is None:
+                self._summarizer = Summarizer(self.config.summarizer, self.model)
+            with ThreadPoolExecutor(max_workers=max(1, self.config.concurrency)) as pool:
+                made = list(pool.map(lambda rid: self._summarizer.summarize(self.task, self.trajectories[rid]), missing))
+            for summary in made:
+                self.summaries[summary.rollout_id] = summary
+                write_atomic(self.task_dir / f"{summary.rollout_id}.summary.json", summary.model_dump_json(indent=1))
+        return [self.summaries[rid] for rid in ids]
+
+    def seed(self, stage: str) -> int:
+        """The seed of one selection, from the configured seed, the task and the stage (logged in the record)."""
+        key = f"{self.config.seed}:{self.task.instance_id}:{stage}".encode()
+        return int(hashlib.sha256(key).hexdigest()[:8], 16)
+
+    def select_rtv(self, ids: list[str], *, stop_at: int, stage: str = "final") -> Selection:
+        """RTV over these rollouts (empty patches dropped, duplicates merged) until `stop_at` remain."""
+        candidates, dropped = prepare(self.patches(ids))
+        self.summarize(candidates)
+        if self._judge is None:
+            self._judge = Judge(self.config.judge, self.model)
+        vote = partial(self._judge.vote, self.task, self.summaries, self.patches(candidates))
+        selection = tournament(candidates, vote, self.config.rtv, seed=self.seed(stage), stop_at=stop_at)
+        selection.stage, selection.dropped = stage, dropped
+        return self._record(selection)
+
+    def select_random(self, ids: list[str], *, k: int = 1, stage: str = "final") -> Selection:
+        """A seeded uniform pick of k rollouts among those with a non-empty patch (among all when none has one)."""
+        pool = [rid for rid, patch in self.patches(ids).items() if patch.strip()] or list(ids)
+        seed = self.seed(stage)
+        winners = random.Random(seed).sample(pool, min(k, len(pool)))
+        dropped = {rid: "empty patch" for rid in ids if rid not in pool}
+        selection = Selection(method="random", stage=stage, seed=seed, stop_at=k, candidates=pool, dropped=dropped, winners=winners)
+        return self._record(selection)
+
+    def _record(self, selection: Selection) -> Selection:
+        self.selections.append(selection)
+        name = "selection.json" if selection.stage == "final" else f"selection.{selection.stage}.json"
+        write_atomic(self.task_dir / name, selection.model_dump_json(indent=1))
+        return selection
+
+    # --- the result --------------------------------------------------------------------------
+
+    def result(self, strategy: str, final: Selection) -> TaskResult:
+        answer = final.winners[0] if final.winners else None
+        total = lambda items: sum(items, Usage())  # noqa: E731
+        return TaskResult(
+            instance_id=self.task.instance_id,
+            strategy=strategy,
+            final_rollout=answer,
+            final_patch=self.trajectories[answer].patch if answer else "",
+            rollouts=self.generations,
+            exit_statuses={rid: t.exit_status or "" for rid, t in self.trajectories.items()},
+            selection=final,
+            usage=PhaseUsage(
+                rollouts=total(t.usage for t in self.trajectories.values()),
+                summaries=total(s.usage for s in self.summaries.values()),
+                judge=total(s.usage for s in self.selections),
+            ),
+            seconds=time.monotonic() - self.start,
+        )

@@ -1,0 +1,166 @@
+"""Recursive Tournament Voting: the bracket itself, driven by a vote function (no model inside).
+
+Each round shuffles the survivors (seeded), cuts them into groups of G and asks for V votes per group,
+each vote showing the group in a fresh order (positions balanced: for G = 2, half the votes in each
+order). The most valid votes wins; a tie is re-voted once (V more votes, tallied together with the
+first V), then broken by `tie_rule`. A leftover candidate gets a bye. Rounds repeat until `stop_at`
+remain; the last round plays only as many matches as needed so that exactly `stop_at` remain.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Callable, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from scaling.records import Match, Round, Selection, Vote
+
+VoteFn = Callable[[list[list[str]]], list[Vote]]
+"""Given orderings (candidate ids in the order shown), returns one Vote per ordering, in the same order."""
+
+
+class RTVConfig(BaseModel):
+    """The bracket's shape."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    group_size: int = Field(2, ge=2)
+    """G: candidates compared in one judge prompt."""
+    votes: int = Field(8, ge=1)
+    """V: judge votes per group (and per re-vote)."""
+    stop_at: int = Field(1, ge=1)
+    """Stop when this many candidates remain; the answer is the first of them."""
+    tie_rule: Literal["random", "first"] = "random"
+    """After a tied re-vote: a seeded random pick among the tied, or the first of them in shuffled order."""
+
+
+def normalise_patch(patch: str) -> str:
+    """A patch with line endings, trailing whitespace, blob hashes and trailing blank lines ignored.
+
+    Indentation is kept: it changes what Python code does.
+    """
+    lines = [line.rstrip() for line in patch.replace("\r\n", "\n").split("\n") if not line.startswith("index ")]
+    return "\n".join(lines).strip("\n")
+
+
+def prepare(patches: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """The bracket's entrants from rollout id -> patch, and why the others were left out.
+
+    Empty patches drop out unless all are empty; identical patches (see `normalise_patch`) merge into
+    their first rollout (in the given order).
+    """
+    dropped: dict[str, str] = {}
+    pool = [rid for rid, patch in patches.items() if patch.strip()]
+    if pool:
+        dropped.update({rid: "empty patch" for rid in patches if rid not in pool})
+    else:
+        pool = list(patches)
+    first: dict[str, str] = {}
+    candidates = []
+    for rid in pool:
+        key = normalise_patch(patches[rid])
+        if key in first:
+            dropped[rid] = f"duplicate of {first[key]}"
+        else:
+            first[key] = rid
+            candidates.append(rid)
+    return candidates, dropped
+
+
+def vote_orders(group: list[str], votes: int, rng: random.Random) -> list[list[str]]:
+    """V orderings of `group`: each block of G votes shows every rotation of a fresh random permutation,
+    so every candidate appears in every position equally often when G divides V."""
+    orders: list[list[str]] = []
+    while len(orders) < votes:
+        base = rng.sample(group, len(group))
+        orders += [base[i:] + base[:i] for i in range(len(group))]
+    return orders[:votes]
+
+
+def plan_groups(survivors: list[str], group_size: int, stop_at: int) -> list[list[str]]:
+    """Cut the (already shuffled) survivors into groups; groups of one are byes.
+
+    Matches are formed while eliminations are still needed, so the round never goes below `stop_at`.
+    """
+    need = len(survivors) - stop_at
+    groups, i = [], 0
+    while len(survivors) - i >= 2 and need > 0:
+        size = min(group_size, len(survivors) - i, need + 1)
+        groups.append(survivors[i : i + size])
+        need -= size - 1
+        i += size
+    return groups + [[rid] for rid in survivors[i:]]
+
+
+def tally(votes: list[Vote], group: list[str]) -> dict[str, int]:
+    counts = {rid: 0 for rid in group}
+    for vote in votes:
+        if vote.choice is not None:
+            counts[vote.choice] += 1
+    return counts
+
+
+def _top(counts: dict[str, int]) -> list[str]:
+    best = max(counts.values())
+    return [rid for rid, c in counts.items() if c == best]
+
+
+def _ask(vote: VoteFn, orders: list[list[str]]) -> list[Vote]:
+    if not orders:
+        return []
+    votes = vote(orders)
+    if len(votes) != len(orders):
+        raise ValueError(f"vote function returned {len(votes)} votes for {len(orders)} orderings")
+    for v, order in zip(votes, orders):
+        v.order = list(order)
+        if v.choice not in order:
+            v.choice = None  # a choice outside the group shown is as good as no choice
+    return votes
+
+
+def play_round(groups: list[list[str]], vote: VoteFn, config: RTVConfig, rng: random.Random) -> list[Match]:
+    """Judge every group of a round (all first votes in one call, then all re-votes in one call)."""
+    matches = [Match(candidates=g, bye=len(g) == 1, winners=list(g) if len(g) == 1 else []) for g in groups]
+    playing = [m for m in matches if not m.bye]
+    orders = {id(m): vote_orders(m.candidates, config.votes, rng) for m in playing}
+    votes = _ask(vote, [o for m in playing for o in orders[id(m)]])
+    for m in playing:
+        m.votes, votes = votes[: config.votes], votes[config.votes :]
+        m.tally = tally(m.votes, m.candidates)
+    tied = [m for m in playing if len(_top(m.tally)) > 1]
+    orders = {id(m): vote_orders(m.candidates, config.votes, rng) for m in tied}
+    revotes = _ask(vote, [o for m in tied for o in orders[id(m)]])
+    for m in tied:
+        extra, revotes = revotes[: config.votes], revotes[config.votes :]
+        m.votes += extra
+        m.tally = tally(m.votes, m.candidates)
+        m.tie_break = "revote"
+    for m in playing:
+        top = _top(m.tally)
+        if len(top) > 1:
+            m.tie_break = config.tie_rule
+            top = [rng.choice(top)] if config.tie_rule == "random" else top[:1]
+        m.winners = top
+    return matches
+
+
+def tournament(candidates: list[str], vote: VoteFn, config: RTVConfig, *, seed: int, stop_at: int | None = None) -> Selection:
+    """Run the bracket over `candidates` until `stop_at` (default `config.stop_at`) remain."""
+    stop_at = config.stop_at if stop_at is None else stop_at
+    if config.group_size < 2 or config.votes < 1 or stop_at < 1:
+        raise ValueError(f"RTV needs group_size >= 2, votes >= 1, stop_at >= 1 (got {config.group_size}, {config.votes}, {stop_at})")
+    rng = random.Random(seed)
+    selection = Selection(method="rtv", seed=seed, candidates=list(candidates), stop_at=stop_at)
+    survivors = list(candidates)
+    while len(survivors) > stop_at:
+        groups = plan_groups(rng.sample(survivors, len(survivors)), config.group_size, stop_at)
+        matches = play_round(groups, vote, config, rng)
+        selection.rounds.append(Round(index=len(selection.rounds), matches=matches))
+        survivors = [rid for m in matches for rid in m.winners]
+    selection.winners = survivors
+    for r in selection.rounds:
+        for m in r.matches:
+            for v in m.votes:
+                selection.usage = selection.usage + v.usage
+    return selection
