@@ -123,6 +123,14 @@ def run(
         raise fail(result.error, 1)
 
 
+# Further commands live in their own modules and are registered here, one line each.
+from eval.grading import evaluate_cmd  # noqa: E402
+from eval.tasks import tasks_app  # noqa: E402
+
+app.add_typer(tasks_app, name="tasks", help="The bundled task suite and task files: list, show, build images.")
+app.command("evaluate")(evaluate_cmd)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     app()

@@ -106,7 +106,7 @@ def test_a_task_without_a_problem_statement_names_the_field(tmp_path):
 def test_an_unknown_model_id_is_one_clear_error(task_file, tmp_path):
     path, _ = task_file
     line = one_error_line(codescale("run", "--task", str(path), "--model", "gemini/pro", "--out", str(tmp_path / "o")))
-    assert "unknown model id 'gemini/pro'" in line and "anthropic, openai, vllm" in line
+    assert "unknown model id 'gemini/pro'" in line and "anthropic, local, openai, vllm" in line
     assert not (tmp_path / "o").exists()
 
 

@@ -1,0 +1,4 @@
+from slugkit.slugify import slugify
+from slugkit.unique import unique_slug
+
+__all__ = ["slugify", "unique_slug"]

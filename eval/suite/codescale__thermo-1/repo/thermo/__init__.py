@@ -1,0 +1,6 @@
+"""Temperature conversions."""
+
+from thermo.convert import convert
+from thermo.scales import SCALES, scale
+
+__all__ = ["SCALES", "convert", "scale"]

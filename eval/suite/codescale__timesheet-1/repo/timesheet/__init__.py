@@ -1,0 +1,1 @@
+"""Timesheets: daily hours, reports and invoices."""

@@ -1,0 +1,3 @@
+from unitconv.convert import IncompatibleUnits, convert
+
+__all__ = ["IncompatibleUnits", "convert"]
