@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import configs
 from agent.models.base import Model, ModelError
+from agent.models.thinking import ThinkingConfig
 from agent.records import ExitStatus, Step, Task, Trajectory, now
 from agent.templates import render
 from sandboxes.base import Output, Sandbox, SandboxError
@@ -36,6 +37,8 @@ class AgentConfig(BaseModel):
     """Input plus output tokens per rollout; 0 = no limit. Reaching it ends with exit status cost_limit."""
     time_limit: float = 3600.0
     """Wall seconds per rollout; 0 = no limit."""
+    thinking: ThinkingConfig | None = None
+    """Budget forcing of every step's model call; None = the model's default thinking."""
     max_format_errors: int = 3
     """Consecutive replies without exactly one command before the rollout ends with format_error."""
     observation_limit: int = Field(default_factory=lambda: _prompts()["observation_limit"])
@@ -119,13 +122,15 @@ class Agent:
 
     def step(self) -> None:
         started, t0 = now(), time.monotonic()
-        completion = self.model.complete(self.messages)[0]
+        completion = self.model.complete(self.messages, thinking=self.config.thinking)[0]
         model_seconds = time.monotonic() - t0
         step = Step(
             index=len(self.trajectory.steps),
             response=completion.text,
             thinking=completion.thinking,
             usage=completion.usage,
+            extensions=completion.extensions,
+            capped=completion.capped,
             started_at=started,
             model_seconds=model_seconds,
         )
@@ -175,6 +180,7 @@ class Agent:
     def finish(self, status: ExitStatus, error: str = "") -> None:
         traj = self.trajectory
         traj.exit_status, traj.error = status, error
+        traj.notes = self.model.notes
         if status not in ("submitted", "sandbox_error"):  # keep the work done so far as the patch
             try:
                 traj.patch = self.sandbox.diff()

@@ -97,6 +97,11 @@ class Step(BaseModel):
     returncode: int | None = None
     timed_out: bool = False
     usage: Usage = Field(default_factory=Usage)
+    """The model call's counts; `usage.thinking_tokens` is the thinking it generated."""
+    extensions: int = 0
+    """Budget forcing: how many times the thinking was extended (the close replaced by "Wait")."""
+    capped: bool = False
+    """Budget forcing: whether the thinking was cut at its maximum."""
     started_at: datetime = Field(default_factory=now)
     seconds: float = 0.0
     model_seconds: float = 0.0
@@ -123,6 +128,8 @@ class Trajectory(BaseModel):
     seconds: float = 0.0
     refinement_context: str = ""
     """The summaries this rollout was given (PDR), rendered as sent."""
+    notes: list[str] = []
+    """Settings the model backend could not honour (e.g. a thinking minimum on Anthropic), each once."""
 
     def save(self, path: Path) -> None:
         write_atomic(path, self.model_dump_json(indent=1))

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 import configs
 from agent.models.base import Model, ModelConfig, ModelError
+from agent.models.thinking import ThinkingConfig
 from agent.records import Task, Usage
 from agent.templates import render
 from scaling.compression import clip
@@ -40,8 +40,8 @@ class JudgeConfig(BaseModel):
     """Sampling temperature of votes (above 0, so that repeated votes can differ)."""
     max_tokens: int = 2048
     """Cap on the judge's reply per vote."""
-    thinking: Any = None
-    """Budget-forcing setting for judge calls, passed to the model as is; None = the model's default."""
+    thinking: ThinkingConfig | None = None
+    """Budget forcing of judge calls; None = the model's default thinking."""
     concurrency: int = Field(8, ge=1)
     """Judge requests in flight at once."""
     system_template: str = Field(default_factory=lambda: _prompts()["system_template"])

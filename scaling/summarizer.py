@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 import configs
 from agent.models.base import Model, ModelConfig, ModelError
+from agent.models.thinking import ThinkingConfig
 from agent.records import Task, Trajectory
 from agent.templates import render
 from scaling.compression import clip, compress, last_test_step
@@ -39,8 +39,8 @@ class SummarizerConfig(BaseModel):
     max_tokens: int = 2048
     """Cap on the summarizer's reply."""
     temperature: float = 0.0
-    thinking: Any = None
-    """Budget-forcing setting for summarizer calls, passed to the model as is; None = the model's default."""
+    thinking: ThinkingConfig | None = None
+    """Budget forcing of summarizer calls; None = the model's default thinking."""
     system_template: str = Field(default_factory=lambda: _prompts()["system_template"])
     instance_template: str = Field(default_factory=lambda: _prompts()["instance_template"])
 

@@ -200,7 +200,7 @@ def test_connection_refused_is_retried_then_reported(fake_server):
 
 
 def test_unknown_backend_lists_known_ones():
-    with pytest.raises(ValueError, match=r"'gemini/pro'.*one of anthropic, openai, vllm"):
+    with pytest.raises(ValueError, match=r"'gemini/pro'.*one of anthropic, local, openai, vllm"):
         Model(ModelConfig(id="gemini/pro"))
 
 
@@ -289,7 +289,7 @@ def test_thinking_setting_warns_once(fake_server, caplog):
         model.complete(USER, thinking={"max_tokens": 100})
         model.complete(USER, thinking={"max_tokens": 100})
     warnings = [r.getMessage() for r in caplog.records if "thinking" in r.getMessage()]
-    assert warnings == ["anthropic/thinking-warning-model: thinking settings are not supported yet; ignored"]
+    assert warnings == ["anthropic/thinking-warning-model: thinking.max_tokens=100 raised to budget_tokens=1024, the API minimum"]
 
 
 def test_models_endpoint_lists_served_models(fake_server):

@@ -34,8 +34,19 @@ class ModelInfo(BaseModel):
     """Whether the model takes stop sequences (left out, with a warning, when not)."""
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     """Name of the output cap in an OpenAI chat request."""
-    thinking: Literal["budget", "effort"] | None = None
-    """How thinking is controlled: Anthropic `budget` tokens, OpenAI reasoning `effort`, or not at all."""
+    thinking: Literal["budget", "effort", "native"] | None = None
+    """How thinking is controlled: Anthropic `budget` tokens, OpenAI reasoning `effort`, a vLLM server's
+    `native` per-request `thinking_token_budget`, or (None) by the backend's own means (vllm: budget forcing by
+    continuing a prefilled assistant message; openai: not at all)."""
+    efforts: list[str] | None = None
+    """The `reasoning_effort` values the model accepts (None: any)."""
+    think_open: str = "<think>"
+    """Tag that opens the model's thinking (budget forcing)."""
+    think_close: str = "</think>"
+    """Tag that closes the model's thinking (budget forcing)."""
+    chat_template: str | None = None
+    """Name of a template in `chat_templates` of configs/models.yaml: with it, the openai backend forces thinking
+    through the raw completions endpoint (for servers that cannot continue an assistant message)."""
 
     def cost(self, usage: Usage) -> float | None:
         """USD for `usage`, or None when this model has no price."""

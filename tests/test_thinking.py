@@ -1,0 +1,262 @@
+"""Budget forcing: s1's two-phase procedure against a fake vLLM thinking model, the native cap, the Anthropic
+and OpenAI translations (checked in the request bodies), and a full agent rollout under a thinking cap."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import CALC_FILES, make_repo
+from fake_server import FakeServer, Reply
+from thinking_server import ThinkingServer
+
+from agent.loop import AgentConfig
+from agent.models.base import Model, ModelConfig, RetryConfig
+from agent.models.thinking import ThinkingConfig
+from agent.records import Task
+from agent.rollout import RolloutConfig, run_rollout
+
+FAST = RetryConfig(attempts=2, min_wait=0.01, max_wait=0.05)
+USER = [{"role": "user", "content": "fix the bug please"}]
+
+
+@pytest.fixture(autouse=True)
+def no_keys(monkeypatch):
+    for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "VLLM_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
+        monkeypatch.delenv(variable, raising=False)
+
+
+def make(server: FakeServer, model_id: str = "vllm/fake-thinker") -> Model:
+    base_url = server.url if model_id.startswith("anthropic/") else server.openai_url
+    return Model(ModelConfig(id=model_id, base_url=base_url, timeout=5, retries=FAST))
+
+
+def chat_bodies(server: FakeServer) -> list[dict]:
+    return [r.json for r in server.requests if r.path.endswith("/chat/completions")]
+
+
+def thoughts(first: int, last: int) -> str:
+    return " ".join(f"t{i}" for i in range(first, last + 1))
+
+
+# --- vLLM: the two-phase procedure ----------------------------------------------------------------
+
+
+def test_a_model_that_stops_early_is_extended_exactly_max_extensions_times():
+    with ThinkingServer(answer="Done.", thinks=[3]) as server:
+        thinking = ThinkingConfig(min_tokens=100, max_tokens=1000, max_extensions=2)
+        [c] = make(server).complete(USER, max_tokens=200, thinking=thinking)
+    assert c.thinking == f"{thoughts(1, 3)} Wait {thoughts(4, 6)} Wait {thoughts(7, 9)}"
+    assert (c.text, c.extensions, c.capped, c.finish_reason) == ("Done.", 2, False, "stop")
+    # each thinking request generated 3 thoughts and the close tag it stopped at; the answer 1 token
+    assert (c.usage.thinking_tokens, c.usage.output_tokens, c.usage.requests) == (12, 13, 4)
+    bodies = chat_bodies(server)
+    assert [b["max_tokens"] for b in bodies] == [1000, 996, 992, 200]
+    assert [b.get("stop") for b in bodies] == [["</think>"]] * 3 + [None]
+    assert all(b["continue_final_message"] and not b["add_generation_prompt"] for b in bodies)
+    assert all(b["messages"][:-1] == USER for b in bodies)
+    assert bodies[1]["messages"][-1]["content"].endswith(f"{thoughts(1, 3)} Wait")
+    assert bodies[3]["messages"][-1]["content"].endswith("</think>\n\n")
+
+
+def test_an_early_close_after_the_minimum_is_not_extended():
+    with ThinkingServer(answer="Done.", thinks=[5]) as server:
+        [c] = make(server).complete(USER, thinking=ThinkingConfig(min_tokens=6, max_tokens=100, max_extensions=3))
+    assert (c.thinking, c.extensions, c.capped, c.usage.thinking_tokens) == (thoughts(1, 5), 0, False, 6)
+
+
+def test_without_extensions_an_early_close_stands():
+    with ThinkingServer(answer="Done.", thinks=[2]) as server:
+        [c] = make(server).complete(USER, thinking=ThinkingConfig(min_tokens=50, max_tokens=100, max_extensions=0))
+    assert (c.thinking, c.extensions, c.usage.thinking_tokens, c.usage.requests) == (thoughts(1, 2), 0, 3, 2)
+
+
+def test_a_model_that_never_stops_is_cut_at_exactly_max_tokens_then_answers():
+    with ThinkingServer(answer="The fix is one line.", thinks=[None]) as server:
+        [c] = make(server).complete(USER, thinking=ThinkingConfig(max_tokens=50))
+    assert (c.thinking, c.text) == (thoughts(1, 50), "The fix is one line.")
+    assert (c.usage.thinking_tokens, c.capped, c.extensions, c.usage.requests) == (50, True, 0, 2)
+    assert chat_bodies(server)[0]["max_tokens"] == 50
+    assert chat_bodies(server)[1]["messages"][-1]["content"] == f"<think>\n {thoughts(1, 50)}\n</think>\n\n"
+
+
+def test_an_extension_that_runs_into_the_cap_is_cut_at_exactly_the_cap():
+    with ThinkingServer(answer="ok", thinks=[3, None]) as server:
+        [c] = make(server).complete(USER, thinking=ThinkingConfig(min_tokens=10, max_tokens=20, max_extensions=5))
+    assert c.thinking == f"{thoughts(1, 3)} Wait {thoughts(4, 19)}"
+    assert (c.usage.thinking_tokens, c.extensions, c.capped) == (20, 1, True)
+
+
+def test_a_zero_cap_answers_without_thinking():
+    with ThinkingServer(answer="ok", thinks=[None]) as server:
+        [c] = make(server).complete(USER, thinking=ThinkingConfig(max_tokens=0))
+    assert (c.thinking, c.text, c.usage.thinking_tokens, c.capped, c.usage.requests) == ("", "ok", 0, True, 1)
+
+
+def test_per_model_delimiters_and_n_samples():
+    with ThinkingServer(answer="ok", thinks=[None], open_tag="<seed:think>", close_tag="</seed:think>") as server:
+        thinking = ThinkingConfig(max_tokens=4, think_open="<seed:think>", think_close="</seed:think>")
+        completions = make(server).complete(USER, n=2, thinking=thinking)
+    assert [(c.thinking, c.text, c.usage.thinking_tokens) for c in completions] == [(thoughts(1, 4), "ok", 4)] * 2
+    assert chat_bodies(server)[0]["stop"] == ["</seed:think>"]
+
+
+def test_native_cap_is_one_request_counted_by_the_servers_tokenizer():
+    with ThinkingServer(answer="ok", thinks=[None], native=True) as server:
+        [c] = make(server).complete(USER, thinking=ThinkingConfig(max_tokens=30, strategy="native"))
+    assert (c.thinking, c.text, c.usage.thinking_tokens, c.capped) == (thoughts(1, 30), "ok", 30, True)
+    [body] = chat_bodies(server)
+    assert body["thinking_token_budget"] == 30 and "continue_final_message" not in body
+    assert [r.path for r in server.requests] == ["/v1/chat/completions", "/tokenize"]
+
+
+def test_a_server_without_continuation_is_driven_through_raw_completions_with_the_rows_template():
+    with ThinkingServer(answer="ok", thinks=[2, None]) as server:
+        thinking = ThinkingConfig(min_tokens=5, max_tokens=12, max_extensions=1)
+        [c] = make(server, "openai/qwen2.5-coder-0.5b").complete(USER, stop=["END"], thinking=thinking)
+    assert (c.thinking, c.text) == (f"{thoughts(1, 2)} Wait {thoughts(3, 11)}", "ok")
+    assert (c.usage.thinking_tokens, c.extensions, c.capped, c.usage.requests) == (12, 1, True, 3)
+    bodies = [r.json for r in server.requests]
+    assert all(r.path == "/v1/completions" for r in server.requests)
+    assert bodies[0]["prompt"] == "<|im_start|>user\nfix the bug please<|im_end|>\n<|im_start|>assistant\n<think>\n"
+    turn_ends = ["<|im_end|>", "<|im_start|>"]
+    assert [b["stop"] for b in bodies] == [["</think>", *turn_ends]] * 2 + [["END", *turn_ends]]
+    assert [b["max_tokens"] for b in bodies] == [12, 9, 4096]
+
+
+# --- Anthropic and OpenAI: the setting translated -----------------------------------------------------
+
+
+def test_anthropic_gets_budget_tokens_and_says_what_it_cannot_do(fake_server):
+    fake_server.replies.append(Reply("answer", thinking=" ".join(["x"] * 2000)))
+    model = make(fake_server, "anthropic/claude-sonnet-4-6")
+    [c] = model.complete(USER, max_tokens=500, temperature=0.2, thinking=ThinkingConfig(min_tokens=100, max_tokens=2000))
+    body = fake_server.requests[0].json
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 2000}
+    assert body["max_tokens"] == 2500 and "temperature" not in body
+    assert (c.usage.thinking_tokens, c.capped) == (2000, True)
+    assert model.notes == [
+        "anthropic/claude-sonnet-4-6: a thinking minimum is not supported by extended thinking; ignored",
+        "anthropic/claude-sonnet-4-6: temperature 0.2 is not sent: extended thinking takes none",
+    ]
+
+
+def test_anthropic_budget_below_the_api_minimum_is_raised(fake_server):
+    fake_server.replies.append("answer")
+    model = make(fake_server, "anthropic/claude-sonnet-4-6")
+    model.complete(USER, temperature=1.0, thinking=ThinkingConfig(max_tokens=300))
+    assert fake_server.requests[0].json["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+    assert model.notes == [
+        "anthropic/claude-sonnet-4-6: thinking.max_tokens=300 raised to budget_tokens=1024, the API minimum"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("model_id", "max_tokens", "effort"),
+    [
+        ("openai/gpt-5-mini", 3000, "low"),
+        ("openai/gpt-5.1", 500, "low"),  # minimal is not accepted: the next one up
+        ("openai/o3", None, "high"),  # no cap: xhigh is not accepted: the highest below
+        ("openai/gpt-5", 0, "minimal"),  # none is not accepted
+    ],
+)
+def test_openai_reasoning_models_get_the_mapped_effort(fake_server, model_id, max_tokens, effort):
+    fake_server.replies.append("answer")
+    make(fake_server, model_id).complete(USER, thinking=ThinkingConfig(max_tokens=max_tokens))
+    assert fake_server.requests[0].json["reasoning_effort"] == effort
+
+
+def test_a_model_without_thinking_control_says_so_once(fake_server, caplog):
+    fake_server.replies.extend(["a", "b"])
+    model = make(fake_server, "openai/gpt-4.1")
+    for _ in range(2):
+        model.complete(USER, thinking=ThinkingConfig(max_tokens=100))
+    assert "reasoning_effort" not in fake_server.requests[0].json
+    assert len(model.notes) == 1 and "cannot control this model's thinking" in model.notes[0]
+    assert caplog.text.count("cannot control this model's thinking") <= 1
+
+
+# --- the agent under a thinking cap -------------------------------------------------------------------
+
+
+FIX = "sed -i 's/return a - b/return a + b/' calc/ops.py"
+
+
+def agent_reply(messages: list[dict]) -> str:
+    step = sum(1 for m in messages if m["role"] == "assistant")
+    command = [FIX, "echo CODESCALE_SUBMIT"][min(step, 1)]
+    return f"I will run one command.\n\n```bash\n{command}\n```"
+
+
+def calc_task(tmp_path) -> Task:
+    repo, commit = make_repo(tmp_path / "calc", CALC_FILES)
+    return Task(instance_id="calc-1", problem_statement="add() subtracts", repo_dir=str(repo), base_commit=commit)
+
+
+def rollout(task: Task, model_id: str, server: FakeServer, thinking: ThinkingConfig, tmp_path):
+    config = RolloutConfig(
+        model=ModelConfig(id=model_id, base_url=server.openai_url, timeout=5, retries=FAST),
+        sandbox={"kind": "local", "timeout": 10},
+        agent=AgentConfig(thinking=thinking),
+    )
+    return run_rollout(task, config, run_id="test-thinking", rollout_id="r0", task_dir=tmp_path / "out")
+
+
+def test_an_agent_capped_at_every_step_still_gets_its_commands(tmp_path):
+    with ThinkingServer(answer=agent_reply, thinks=[None]) as server:
+        traj = rollout(calc_task(tmp_path), "vllm/fake-thinker", server, ThinkingConfig(max_tokens=25), tmp_path)
+    assert traj.exit_status == "submitted"
+    assert [s.action for s in traj.steps] == [FIX, "echo CODESCALE_SUBMIT"]
+    assert "+    return a + b" in traj.patch
+    assert [(s.usage.thinking_tokens, s.capped, s.extensions) for s in traj.steps] == [(25, True, 0)] * 2
+    assert [s.thinking for s in traj.steps] == [thoughts(1, 25)] * 2
+    assert traj.usage.thinking_tokens == 50 and traj.notes == []
+    # the model sees its earlier answers without their thinking
+    step_two = chat_bodies(server)[2]["messages"]
+    assert step_two[2] == {"role": "assistant", "content": agent_reply(step_two[:2])}
+
+
+def test_a_rollout_records_what_the_backend_could_not_honour(tmp_path, fake_server):
+    fake_server.responder = lambda body: agent_reply(body["messages"])
+    traj = rollout(calc_task(tmp_path), "openai/fake-model", fake_server, ThinkingConfig(max_tokens=25), tmp_path)
+    assert traj.exit_status == "submitted"
+    assert len(traj.notes) == 1 and traj.notes[0].startswith("openai/fake-model: the openai backend cannot control")
+
+
+# --- a real model on CPU -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_budget_forcing_on_a_real_small_model_counts_its_real_tokens():
+    """llama.cpp's server cannot continue an assistant message, so the procedure goes through its raw
+    completions endpoint with the row's chat template; every count below is the server's."""
+    pytest.importorskip("llama_cpp", reason="needs the local extra: pip install -e '.[local]'")
+    from agent.models.local_server import LocalServer
+
+    explain = [{"role": "user", "content": "Explain step by step how merge sort works, with an example."}]
+    one_word = [{"role": "user", "content": "Is 7 a prime number? Reply with one word."}]
+    with LocalServer("qwen2.5-coder-0.5b") as server:
+        model = Model(ModelConfig(id="local/qwen2.5-coder-0.5b", base_url=server.base_url, max_tokens=24, timeout=120))
+        [capped] = model.complete(explain, thinking=ThinkingConfig(max_tokens=16))
+        [extended] = model.complete(one_word, thinking=ThinkingConfig(min_tokens=200, max_tokens=60, max_extensions=2))
+        tokens_of_thinking = tokenize(server.base_url, capped.thinking)
+    # a long explanation is cut at exactly 16 of the server's tokens, then the model answers
+    assert (capped.usage.thinking_tokens, capped.capped, capped.usage.requests) == (16, True, 2)
+    assert capped.text.strip()
+    assert abs(tokens_of_thinking - 16) <= 1  # real tokens (re-tokenizing text may merge one at the edge), not words
+    assert len(capped.thinking.split()) != 16
+    # a one-word answer ends its thinking early: extended twice with "Wait", then it answers
+    assert (extended.extensions, extended.capped, extended.usage.requests) == (2, False, 4)
+    assert extended.thinking.count("Wait") == 2 and 0 < extended.usage.thinking_tokens < 60
+    assert extended.text.strip()
+
+
+def tokenize(base_url: str, text: str) -> int:
+    """Tokens of `text` by llama-cpp-python's server (`POST /extras/tokenize`)."""
+    import json
+    import urllib.request
+
+    root = base_url.removesuffix("/v1")
+    request = urllib.request.Request(
+        f"{root}/extras/tokenize", data=json.dumps({"input": text}).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        return len(json.loads(reply.read())["tokens"])

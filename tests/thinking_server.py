@@ -1,0 +1,166 @@
+"""A fake vLLM server of a thinking model, for budget forcing (agent/models/thinking.py).
+
+    with ThinkingServer(answer="Done.\n\n```bash\nls\n```", thinks=[3]) as server:
+        ModelConfig(id="vllm/fake", base_url=server.openai_url)
+
+The model writes `<think>`, thought words `t1 t2 ...` (numbered across the whole reply), `</think>`, then the
+answer. `thinks[i]` is how many words it thinks before closing, after the open tag (i = 0) and after the i-th
+extension word ("Wait"); the last entry repeats; None never closes. `answer` is a string or a function of the
+request's messages (without a prefilled assistant message).
+
+Like vLLM's OpenAI-compatible server:
+- `POST /v1/chat/completions` with `continue_final_message: true` and `add_generation_prompt: false` continues the
+  final assistant message; both true is HTTP 400 (as vLLM); without continuation a new reply starts;
+- a token is a word with the whitespace before it (`\\s*\\S+`); the reply is cut at `max_tokens` tokens
+  (finish_reason `length`), at a `stop` string (cut before it unless `include_stop_str_in_output`; the tokens
+  generated up to the one completing it count), or at the end of the message (`stop`);
+- `min_tokens`: before that many tokens, neither stop strings nor the end of the message end the reply (vLLM
+  ignores stop strings until min_tokens; the model pads with `more`);
+- `thinking_token_budget` (a fresh reply only, when `native=True`): the close tag is forced after that many
+  thought tokens, and the reply is split into `reasoning` and `content` as a reasoning parser does;
+- `usage` counts prompt tokens as words of the messages and completion tokens as generated tokens;
+- `POST /v1/completions` (raw): a ChatML prompt (`<|im_start|>role\ncontent<|im_end|>\n`...) whose last, open
+  assistant turn is the prefill, as llama.cpp's server sees a client-side chat template;
+- `POST /tokenize` (at the root) with `prompt` returns `{"count", "max_model_len", "tokens"}`.
+Every request is recorded in `server.requests`, as in FakeServer.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+from fake_server import FakeServer, HTTPError, words
+
+TOKEN = re.compile(r"\s*\S+")
+
+
+def tokens(text: str) -> list[str]:
+    return TOKEN.findall(text)
+
+
+class ThinkingServer(FakeServer):
+    def __init__(
+        self,
+        answer: str | Callable[[list[dict]], str] = "The answer.",
+        thinks: list[int | None] = (None,),
+        *,
+        open_tag: str = "<think>",
+        close_tag: str = "</think>",
+        extend_word: str = "Wait",
+        native: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.answer, self.thinks = answer, list(thinks)
+        self.open_tag, self.close_tag, self.extend_word, self.native = open_tag, close_tag, extend_word, native
+        self.routes[("POST", "/v1/chat/completions")] = self.vllm_chat
+        self.routes[("POST", "/v1/completions")] = self.raw_completion
+        self.routes[("POST", "/tokenize")] = self.tokenize
+
+    # --- the model -----------------------------------------------------------------------------
+
+    def continuation(self, messages: list[dict], prefill: str, budget: int | None) -> Iterator[str]:
+        """The tokens the model writes after the assistant text `prefill`, up to the end of the message."""
+        if self.close_tag in prefill:
+            yield from tokens(self.reply_text(messages))
+            return
+        if self.open_tag not in prefill:
+            yield self.open_tag
+            prefill = self.open_tag
+        thinking = prefill.split(self.open_tag, 1)[1]
+        numbered = itertools.count(sum(1 for w in thinking.split() if re.fullmatch(r"t\d+", w)) + 1)
+        segment = thinking.split().count(self.extend_word)
+        said = len(re.split(rf"\b{re.escape(self.extend_word)}\b", thinking)[-1].split())
+        plan = self.thinks[min(segment, len(self.thinks) - 1)]
+        thought = 0
+        while (plan is None or said < plan) and (budget is None or thought < budget):
+            yield f" t{next(numbered)}"
+            said, thought = said + 1, thought + 1
+        yield f" {self.close_tag}"
+        yield from tokens("\n\n" + self.reply_text(messages))
+
+    def reply_text(self, messages: list[dict]) -> str:
+        return self.answer(messages) if callable(self.answer) else self.answer
+
+    # --- the server ----------------------------------------------------------------------------
+
+    def vllm_chat(self, body: dict) -> dict:
+        messages = list(body.get("messages", []))
+        prefill = ""
+        if body.get("continue_final_message"):
+            if body.get("add_generation_prompt", True):
+                raise HTTPError(400, "Cannot set both `continue_final_message` and `add_generation_prompt` to True.")
+            if not messages or messages[-1].get("role") != "assistant":
+                raise HTTPError(400, "continue_final_message needs a final assistant message")
+            prefill = messages.pop()["content"]
+        budget = body.get("thinking_token_budget") if self.native and not prefill else None
+        text, generated, finish, stop_reason = self.generate(self.continuation(messages, prefill, budget), body)
+        message = {"role": "assistant", "content": text}
+        if budget is not None and self.close_tag in text:
+            reasoning, content = text.split(self.close_tag, 1)
+            reasoning = reasoning.replace(self.open_tag, "").strip()
+            message = {"role": "assistant", "content": content.strip(), "reasoning": reasoning}
+        prompt = sum(words(m.get("content")) for m in body.get("messages", []))
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", ""),
+            "choices": [
+                {"index": 0, "message": message, "finish_reason": finish, "stop_reason": stop_reason, "logprobs": None}
+            ],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": generated, "total_tokens": prompt + generated},
+        }
+
+    def raw_completion(self, body: dict) -> dict:
+        prompt = body.get("prompt", "")
+        head, opening, prefill = prompt.rpartition("<|im_start|>assistant\n")
+        if not opening:
+            raise HTTPError(400, "fake server: the prompt does not end in an open assistant turn")
+        turns = re.findall(r"<\|im_start\|>(\w+)\n(.*?)<\|im_end\|>\n", head, re.S)
+        messages = [{"role": role, "content": content} for role, content in turns]
+        text, generated, finish, _ = self.generate(self.continuation(messages, prefill, None), body)
+        prompt_tokens = len(tokens(prompt))
+        return {
+            "id": f"cmpl-{uuid.uuid4().hex[:12]}",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": body.get("model", ""),
+            "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": generated,
+                "total_tokens": prompt_tokens + generated,
+            },
+        }
+
+    def generate(self, stream: Iterator[str], body: dict) -> tuple[str, int, str, str | None]:
+        """Apply max_tokens, min_tokens and stop to the model's tokens: (text, tokens generated, finish, stop)."""
+        limit = body.get("max_completion_tokens") or body.get("max_tokens") or 100_000
+        minimum = body.get("min_tokens") or 0
+        stops = body.get("stop") or []
+        stops = [stops] if isinstance(stops, str) else stops
+        text, count = "", 0
+        while count < limit:
+            token = next(stream, None)
+            if token is None:  # the end of the message, unless min_tokens holds it off
+                if count >= minimum:
+                    return text, count, "stop", None
+                token = " more"
+            before, text, count = len(text), text + token, count + 1
+            if count <= minimum:
+                continue
+            for stop in stops:
+                at = text.find(stop, max(0, before - len(stop) + 1))
+                if at >= 0:
+                    end = at + len(stop) if body.get("include_stop_str_in_output") else at
+                    return text[:end], count, "stop", stop
+        return text, count, "length", None
+
+    def tokenize(self, body: dict) -> dict:
+        found = tokens(body.get("prompt", ""))
+        return {"count": len(found), "max_model_len": 32768, "tokens": [abs(hash(t)) % 50_000 for t in found]}
