@@ -23,7 +23,7 @@ from eval.images import ensure_images
 from eval.rundir import RunDir
 from eval.task_error import TaskError
 from eval.tasks import check_gradable, load_tasks
-from scaling.records import TaskResult
+from scaling.records import Selection, TaskResult
 
 MODEL_NAME = "codescale"
 """The `model_name_or_path` of every graded prediction (the harness puts it in the log path)."""
@@ -53,6 +53,8 @@ class TaskGrade(PatchGrade):
     passed: int | None = None
     """How many rollouts resolved the task (with --all-candidates)."""
     total: int | None = None
+    judge_picks: list[bool] = []
+    """Per mixed group the judge decided (with --all-candidates): whether its pick resolved the task."""
 
 
 def run_id_for(patch: str) -> str:
@@ -141,6 +143,12 @@ def _candidates(run: RunDir, result: TaskResult) -> list[tuple[str, int, str, st
     return rows
 
 
+def selections(run: RunDir, instance_id: str) -> list[Selection]:
+    """Every bracket recorded for a task: the answer's (selection.json) and PDR's contexts (selection.<stage>.json)."""
+    task_dir = run.path / "tasks" / instance_id
+    return [Selection.model_validate_json(p.read_text()) for p in sorted(task_dir.glob("selection*.json"))]
+
+
 def evaluate(run_dir: Path, all_candidates: bool = False, workers: int = 2, tasks: str | None = None,
              timeout: int = 1800) -> list[TaskGrade]:
     """Grade the final patch of every task in `run_dir` (and every rollout's, with `all_candidates`);
@@ -173,6 +181,8 @@ def evaluate(run_dir: Path, all_candidates: bool = False, workers: int = 2, task
                 grade["error"] = error or grade["error"]
                 row.candidates.append(CandidateGrade(rollout_id=rollout_id, generation=generation, **grade))
             row.passed, row.total = sum(c.resolved for c in row.candidates), len(row.candidates)
+            resolved = {c.rollout_id: c.resolved for c in row.candidates if not c.error.startswith("trajectory")}
+            row.judge_picks = metrics_module.judge_picks(selections(run, instance_id), resolved)
         graded.append(row)
     write_atomic(run.path / "eval.jsonl", "".join(g.model_dump_json() + "\n" for g in graded))
     return graded
@@ -197,4 +207,6 @@ def evaluate_cmd(
         typer.echo(f"{grade.instance_id}: {mark}{extra}" + (f" - {grade.error}" if grade.error else ""))
     for line in metrics_module.summary_lines(metrics_module.compute(graded)):
         typer.echo(line)
+    if not all_candidates and any(selections(RunDir(Path(run_dir)), g.instance_id) for g in graded):
+        typer.echo("judge accuracy on mixed groups: needs --all-candidates (every candidate graded)")
     typer.echo(f"wrote {Path(run_dir) / 'eval.jsonl'}")

@@ -1,5 +1,5 @@
 """Metrics of a graded run: resolved rate of the final answers, pass@1, oracle pass@N, per generation,
-each with a 95% bootstrap interval over tasks."""
+each with a 95% bootstrap interval over tasks; judge accuracy on mixed groups (interval over groups)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import random
 from typing import Protocol
 
 from pydantic import BaseModel
+
+from scaling.records import Selection
 
 
 class Interval(BaseModel):
@@ -40,6 +42,9 @@ class Metrics(BaseModel):
     oracle: Interval | None = None
     """Oracle pass@N: some rollout of any generation resolved the task."""
     per_generation: dict[int, GenerationMetrics] = {}
+    judge_accuracy: Interval | None = None
+    """Over every judged group with at least one resolved and one unresolved candidate (all tasks, all
+    selections): the fraction where the judge's pick resolved the task. Its `n` counts groups, not tasks."""
 
 
 class _Candidate(Protocol):
@@ -50,6 +55,23 @@ class _Candidate(Protocol):
 class _Graded(Protocol):
     resolved: bool
     candidates: list
+    judge_picks: list[bool]
+
+
+def judge_picks(selections: list[Selection], resolved: dict[str, bool]) -> list[bool]:
+    """For each mixed group of these brackets (a match with at least one resolved and one unresolved
+    candidate, by rollout id), whether the judge's winner resolved the task. Byes and matches with a candidate
+    of unknown grade are left out."""
+    picks = []
+    for selection in selections:
+        for round_ in selection.rounds:
+            for match in round_.matches:
+                if match.bye or not match.winners or any(c not in resolved for c in match.candidates):
+                    continue
+                grades = {resolved[c] for c in match.candidates}
+                if grades == {True, False}:
+                    picks.append(resolved.get(match.winners[0], False))
+    return picks
 
 
 def bootstrap(values: list[float], resamples: int = 2000, seed: int = 0, level: float = 0.95) -> Interval:
@@ -73,6 +95,9 @@ def compute(grades: list[_Graded], resamples: int = 2000, seed: int = 0) -> Metr
         tasks=len(grades),
         resolved=bootstrap([float(g.resolved) for g in grades], resamples, seed),
     )
+    picks = [float(p) for g in grades for p in getattr(g, "judge_picks", [])]
+    if picks:
+        metrics.judge_accuracy = bootstrap(picks, resamples, seed)
     graded = [g for g in grades if g.candidates]
     if not graded:
         return metrics
@@ -98,6 +123,8 @@ def summary_lines(metrics: Metrics) -> list[str]:
     if metrics.pass_at_1 is not None:
         lines.append(f"pass@1 (generation 0 rollouts): {metrics.pass_at_1}")
         lines.append(f"oracle pass@N (any rollout): {metrics.oracle}")
+    if metrics.judge_accuracy is not None:
+        lines.append(f"judge accuracy on mixed groups (picked a resolved candidate): {metrics.judge_accuracy} groups")
     if len(metrics.per_generation) > 1:
         for generation, row in metrics.per_generation.items():
             lines.append(

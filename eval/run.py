@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Collection
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlparse
 
+from pydantic import ValidationError
+
 from agent.models.base import Model, ModelError
-from agent.records import Task
+from agent.records import Task, Trajectory
 from agent.rollout import RolloutConfig, run_rollout, sandbox_config
 from eval.config import RunConfig
 from eval.rundir import RunDir
@@ -48,22 +53,64 @@ def preflight(task: Task, config: RunConfig) -> None:
         raise PreflightError(f"task {task.instance_id}: {problem}")
 
 
-def solve(task: Task, config: RunConfig, run_dir: RunDir, run_id: str) -> TaskResult:
-    """Run the strategy on `task`, append its result to the run directory, and return it."""
+class RolloutWatch(Protocol):
+    """What a batch run does around the rollouts of a task: budget, a global cap on rollouts, progress."""
+
+    def running(self, task_id: str, rollout_id: str) -> AbstractContextManager[None]:
+        """Held while a rollout runs; may wait for a slot, or raise to refuse the rollout (eval.budget)."""
+        ...
+
+    def reused(self, traj: Trajectory) -> None:
+        """A rollout finished by an earlier session is used instead of being run again."""
+        ...
+
+
+def finished_rollout(path: Path, refinement_context: str, rerun: Collection[str] = ()) -> Trajectory | None:
+    """The trajectory at `path` when an earlier session finished it (exit status set, not in `rerun`) with
+    the same refinement context; else None (the rollout is run again)."""
+    try:
+        traj = Trajectory.load(path)
+    except (OSError, ValidationError):
+        return None
+    if traj.exit_status is None or traj.exit_status in rerun or traj.refinement_context != refinement_context:
+        return None
+    return traj
+
+
+def solve(
+    task: Task,
+    config: RunConfig,
+    run_dir: RunDir,
+    run_id: str,
+    *,
+    watch: RolloutWatch | None = None,
+    rerun: Collection[str] = (),
+) -> TaskResult:
+    """Run the strategy on `task`, append its result to the run directory, and return it.
+
+    A rollout whose trajectory an earlier session finished is reused, not run again (exit statuses in `rerun`
+    excepted); its saved summary goes with it. `watch` wraps every rollout that does run."""
     run_dir.write_task(task)
     task_dir = run_dir.task_dir(task.instance_id)
     rollout_config = RolloutConfig(model=config.model, sandbox=config.sandbox, agent=config.agent)
 
     def rollout(task: Task, *, rollout_id: str, generation: int = 0, refinement_context: str = ""):
-        return run_rollout(
-            task,
-            rollout_config,
-            run_id=run_id,
-            rollout_id=rollout_id,
-            task_dir=task_dir,
-            generation=generation,
-            refinement_context=refinement_context,
-        )
+        done = finished_rollout(task_dir / f"{rollout_id}.traj.json", refinement_context, rerun)
+        if done is not None:
+            if watch:
+                watch.reused(done)
+            return done
+        with watch.running(task.instance_id, rollout_id) if watch else nullcontext():
+            (task_dir / f"{rollout_id}.summary.json").unlink(missing_ok=True)  # it was of an earlier attempt
+            return run_rollout(
+                task,
+                rollout_config,
+                run_id=run_id,
+                rollout_id=rollout_id,
+                task_dir=task_dir,
+                generation=generation,
+                refinement_context=refinement_context,
+            )
 
     strategy = make_strategy(config.scaling, rollout=rollout, model=config.model, task_dir=Path(task_dir))
     try:

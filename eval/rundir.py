@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import subprocess
 from datetime import datetime, timezone
 from importlib import metadata
@@ -80,6 +81,8 @@ class RunDir:
         self.results_path = self.path / "results.jsonl"
         self.preds_path = self.path / "preds.jsonl"
         self.config_path = self.path / "run.yaml"
+        self.ledger_path = self.path / "usage.jsonl"
+        """One line of Usage per model call of a batch run (its budget counts across sessions)."""
 
     def task_dir(self, instance_id: str) -> Path:
         path = self.path / "tasks" / instance_id
@@ -96,6 +99,12 @@ class RunDir:
             "config": config,
         }
         write_atomic(self.config_path, yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
+
+    def clear(self) -> None:
+        """Remove every result and task directory of an earlier run here (`--overwrite`); run.yaml is rewritten."""
+        for path in (self.results_path, self.preds_path, self.ledger_path):
+            path.unlink(missing_ok=True)
+        shutil.rmtree(self.path / "tasks", ignore_errors=True)
 
     def write_task(self, task: Task) -> None:
         write_atomic(self.task_dir(task.instance_id) / "task.json", task.model_dump_json(indent=1))

@@ -81,7 +81,12 @@ class Population:
     # --- summaries and selection -------------------------------------------------------------
 
     def summarize(self, ids: list[str]) -> list[Summary]:
-        """Summaries of these rollouts (made once, concurrently, saved as `<id>.summary.json`)."""
+        """Summaries of these rollouts (made once, concurrently, saved as `<id>.summary.json`; one saved by an
+        earlier session of a resumed run is used as it is)."""
+        for rid in ids:
+            saved = self.task_dir / f"{rid}.summary.json"
+            if rid not in self.summaries and saved.exists():
+                self.summaries[rid] = Summary.model_validate_json(saved.read_text())
         missing = [rid for rid in ids if rid not in self.summaries]
         if missing:
             if self._summarizer is None:

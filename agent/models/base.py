@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_before_delay
 
 from agent.models.catalog import model_info
+from agent.models.limits import LIMITS
+from agent.models.thinking import ThinkingConfig
 from agent.records import Usage
 
 log = logging.getLogger(__name__)
@@ -94,8 +96,18 @@ class ModelConfig(BaseModel):
 class Provider(Protocol):
     """Translates one call to an SDK request; raises RetryableError or ModelError."""
 
+    notes: list[str]
+    """Settings this provider could not honour, each once, in words (see `note`)."""
+
     def generate(
-        self, messages: list[dict], *, n: int, max_tokens: int, temperature: float, stop: list[str] | None, thinking: Any
+        self,
+        messages: list[dict],
+        *,
+        n: int,
+        max_tokens: int,
+        temperature: float,
+        stop: list[str] | None,
+        thinking: ThinkingConfig | None,
     ) -> list[Completion]: ...
 
 
@@ -163,10 +175,19 @@ def warn_once(key: str, message: str) -> None:
         log.warning(message)
 
 
+def note(notes: list[str], message: str) -> None:
+    """Say that a setting could not be honoured: once in the log (per process) and once in `notes`, which
+    the Model exposes so that the run record can carry it."""
+    warn_once(message, message)
+    if message not in notes:
+        notes.append(message)
+
+
 PROVIDERS = {
     "openai": "agent.models.openai.OpenAIProvider",
     "anthropic": "agent.models.anthropic.AnthropicProvider",
     "vllm": "agent.models.vllm.VLLMProvider",
+    "local": "agent.models.local.LocalProvider",
 }
 
 
@@ -196,6 +217,11 @@ class Model:
         self.usage = Usage()
         self._lock = threading.Lock()
 
+    @property
+    def notes(self) -> list[str]:
+        """Settings the backend could not honour so far (e.g. a thinking minimum on Anthropic), each once."""
+        return list(self.provider.notes)
+
     def complete(
         self,
         messages: list[dict],
@@ -204,8 +230,10 @@ class Model:
         max_tokens: int | None = None,
         temperature: float | None = None,
         stop: list[str] | None = None,
-        thinking: Any = None,
+        thinking: ThinkingConfig | dict | None = None,
     ) -> list[Completion]:
+        if isinstance(thinking, dict):
+            thinking = ThinkingConfig.model_validate(thinking)
         retry = Retrying(
             retry=retry_if_exception_type(RetryableError),
             stop=stop_after_attempt(self.config.retries.attempts) | stop_before_delay(self.config.retries.max_seconds),
@@ -215,7 +243,7 @@ class Model:
         )
         try:
             completions = retry(
-                self.provider.generate,
+                self._generate,
                 messages,
                 n=n,
                 max_tokens=max_tokens or self.config.max_tokens,
@@ -229,4 +257,11 @@ class Model:
             for c in completions:
                 c.usage.cost_usd = self.info.cost(c.usage)
                 self.usage = self.usage + c.usage
+        for c in completions:
+            LIMITS.record(c.usage)
         return completions
+
+    def _generate(self, messages: list[dict], **kwargs: Any) -> list[Completion]:
+        """One attempt, holding a process-wide request slot (agent/models/limits.py) while it is in flight."""
+        with LIMITS.request():
+            return self.provider.generate(messages, **kwargs)

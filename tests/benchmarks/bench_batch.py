@@ -1,0 +1,78 @@
+"""Wall time of a batch run with --workers 1 vs --workers W, against the ideal (total model time / parallelism).
+
+    python tests/benchmarks/bench_batch.py [--tasks 12] [--n 8] [--latency 0.5] [--steps 2] [--workers 4]
+
+The bundled suite in real Docker, `best_of_n` with N rollouts per task (no judge, no summaries), one rollout
+of a task at a time (scaling.concurrency = 1), so that the parallelism is the number of workers. The fake
+server sleeps `--latency` seconds per call; each rollout makes `--steps` calls (`--steps - 1` commands, then
+the submission). Total model time = tasks x N x steps x latency; the ideal wall time is that over the
+parallelism. What a run spends besides (container start and removal, `docker exec`, process start-up) shows
+as the gap to the ideal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for fake_server
+
+from fake_server import FakeServer  # noqa: E402
+
+from eval.bundled import suite_ids  # noqa: E402
+
+
+def run(tasks: int, n: int, latency: float, steps: int, workers: int, base_image: str) -> float:
+    def responder(body):
+        time.sleep(latency)
+        step = (len(body["messages"]) - 2) // 2
+        command = "echo CODESCALE_SUBMIT" if step >= steps - 1 else f"echo step {step}"
+        return f"Step {step}.\n```bash\n{command}\n```"
+
+    with FakeServer(responder=responder) as server, tempfile.TemporaryDirectory() as out:
+        args = [
+            sys.executable, "-m", "eval.cli", "batch", "--dataset", "codescale", "--ids", ",".join(suite_ids()[:tasks]),
+            "--model", "openai/fake", "--base-url", server.openai_url, "--strategy", "best_of_n",
+            "-c", f"scaling.n={n}", "-c", "scaling.concurrency=1", "--workers", str(workers),
+            "--base-image", base_image, "--out", out, "--no-live",
+        ]
+        start = time.monotonic()
+        done = subprocess.run(args, capture_output=True, text=True)
+        seconds = time.monotonic() - start
+        if done.returncode != 0:
+            raise SystemExit(f"batch failed ({done.returncode}):\n{done.stderr[-2000:]}")
+        calls = len(server.requests)
+    expected = tasks * n * steps
+    if calls != expected:
+        raise SystemExit(f"expected {expected} model calls, the server saw {calls}")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=12)
+    parser.add_argument("--n", type=int, default=8)
+    parser.add_argument("--latency", type=float, default=0.5)
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--base-image", default=os.environ.get("CODESCALE_BASE_IMAGE", "codescale/base:bookworm"))
+    args = parser.parse_args()
+    model_time = args.tasks * args.n * args.steps * args.latency
+    print(f"{args.tasks} tasks x N={args.n} rollouts x {args.steps} calls x {args.latency} s latency: "
+          f"total model time {model_time:.1f} s; {os.cpu_count()} cores")
+    print(f"{'workers':>8} {'wall s':>8} {'ideal s':>8} {'wall/ideal':>10}")
+    walls = {}
+    for workers in (1, args.workers):
+        walls[workers] = run(args.tasks, args.n, args.latency, args.steps, workers, args.base_image)
+        ideal = model_time / workers
+        print(f"{workers:>8} {walls[workers]:>8.1f} {ideal:>8.1f} {walls[workers] / ideal:>10.2f}")
+    print(f"speed-up with {args.workers} workers: {walls[1] / walls[args.workers]:.2f}x (ideal {args.workers}x)")
+
+
+if __name__ == "__main__":
+    main()
