@@ -23,11 +23,17 @@ WORKDIR = "/testbed"
 RECIPE_VERSION = "1"
 """Bump when the Dockerfile below changes, so every task image is rebuilt."""
 
-_DOCKERFILE = """\
-FROM {base}
+GIT_TOOLS = """\
 RUN (command -v git && command -v patch) >/dev/null || (apt-get update -qq \\
     && apt-get install -y -qq --no-install-recommends git patch && rm -rf /var/lib/apt/lists/*)
+"""
+"""A Dockerfile line giving a Debian-based image what a sandbox's diff and patching need: git and patch."""
+TOOLS = GIT_TOOLS + """\
 RUN python3 -m pytest --version >/dev/null 2>&1 || python3 -m pip install --no-cache-dir -q pytest
+"""
+"""GIT_TOOLS, and pytest for the bundled tasks' tests (the base must have python3)."""
+
+_DOCKERFILE = "FROM {base}\n" + TOOLS + """\
 COPY repo {workdir}
 WORKDIR {workdir}
 RUN git init -q -b main && git add -A && {identity} git commit -q -m {message} \\
@@ -73,17 +79,30 @@ def suite_image(task_dir: Path, base: str) -> str:
     return image_tag(task_dir.name, content_hash(task_dir, base))
 
 
-def _context(task_dir: Path, text: str) -> io.BytesIO:
+SYMLINK = 0o120000
+"""A `modes` value marking a symbolic link (its data is the target), as git records one."""
+
+
+def _context(text: str, files: dict[str, bytes], modes: dict[str, int]) -> io.BytesIO:
+    """A build context: the Dockerfile, and `files` under repo/ (mode 0644 unless `modes` says otherwise)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data in [("Dockerfile", text.encode())] + [
-            (f"repo/{n}", d) for n, d in repo_files(task_dir).items()
-        ]:
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), 0o644, 0
-            tar.addfile(info, io.BytesIO(data))
+        _add(tar, "Dockerfile", text.encode(), 0o644)
+        for name, data in files.items():
+            _add(tar, f"repo/{name}", data, modes.get(name, 0o644))
     buffer.seek(0)
     return buffer
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes, mode: int) -> None:
+    info = tarfile.TarInfo(name)
+    info.mtime = 0
+    if mode == SYMLINK:
+        info.type, info.linkname, info.mode = tarfile.SYMTYPE, data.decode(), 0o777
+        tar.addfile(info)
+    else:
+        info.size, info.mode = len(data), mode
+        tar.addfile(info, io.BytesIO(data))
 
 
 def build_suite_image(task_dir: Path, base: str, client=None, no_cache: bool = False) -> tuple[str, bool]:
@@ -95,18 +114,34 @@ def build_suite_image(task_dir: Path, base: str, client=None, no_cache: bool = F
     client = client or docker.from_env()
     digest = content_hash(task_dir, base)
     tag = image_tag(task_dir.name, digest)
-    if _exists(client, tag):
+    if image_exists(client, tag):
         return tag, False
-    context = _context(task_dir, dockerfile(task_dir, base, digest))
+    build_image(client, tag, dockerfile(task_dir, base, digest), repo_files(task_dir), owner=task_dir.name,
+                base=base, no_cache=no_cache)
+    return tag, True
+
+
+def build_image(client, tag: str, text: str, files: dict[str, bytes], *, owner: str, base: str,
+                modes: dict[str, int] | None = None, no_cache: bool = False) -> None:
+    """Build `tag` from the Dockerfile `text` with `files` under repo/ in its context (see `_context`).
+
+    A failed build raises TaskError naming `owner` (the task) with the last lines of the build log."""
+    context = _context(text, files, modes or {})
+    run_build(client, tag, owner=owner, base=base, fileobj=context, custom_context=True, nocache=no_cache)
+
+
+def run_build(client, tag: str, *, owner: str, base: str, **options) -> None:
+    """`client.images.build(tag=tag, **options)`; a failure raises TaskError naming `owner`, with the log's tail."""
+    import docker
+
     try:
-        client.images.build(fileobj=context, custom_context=True, tag=tag, rm=True, forcerm=True, nocache=no_cache)
+        client.images.build(tag=tag, rm=True, forcerm=True, **options)
     except docker.errors.BuildError as e:
         log = "".join(chunk.get("stream", "") + chunk.get("error", "") for chunk in e.build_log)
         tail = "\n".join(log.strip().splitlines()[-8:])
-        raise TaskError(task_dir.name, "image", f"building {tag} from base image {base} failed:\n{tail}") from None
+        raise TaskError(owner, "image", f"building {tag} from base image {base} failed:\n{tail}") from None
     except docker.errors.APIError as e:
-        raise TaskError(task_dir.name, "image", f"building {tag} from base image {base} failed: {e}") from None
-    return tag, True
+        raise TaskError(owner, "image", f"building {tag} from base image {base} failed: {e}") from None
 
 
 def ensure_image(task: Task, client=None) -> None:
@@ -116,7 +151,7 @@ def ensure_image(task: Task, client=None) -> None:
     client = client or docker.from_env()
     if not task.image:
         raise TaskError(task.instance_id, "image", "no image given (the harness grades inside the task's image)")
-    if _exists(client, task.image):
+    if image_exists(client, task.image):
         return
     task_dir = SUITE_DIR / task.instance_id
     base = task.model_extra.get("base_image") if task.model_extra else None
@@ -143,7 +178,7 @@ def ensure_images(tasks: list[Task], workers: int = 2) -> None:
             future.result()
 
 
-def _exists(client, tag: str) -> bool:
+def image_exists(client, tag: str) -> bool:
     import docker
 
     try:
