@@ -1,0 +1,70 @@
+"""Small saved runs for the compare / select / report tests: calc tasks on the local sandbox, every model call
+answered by the fake server (ScalingScript), and eval.jsonl written from each rollout's plan (the `fix` plan
+resolves, no other does), so that grades are known without the harness."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from agent.records import Task, Trajectory, write_atomic
+from conftest import CALC_FILES, make_repo
+from eval.config import RunConfig
+from eval.grading import CandidateGrade, TaskGrade
+from eval.rundir import RunDir
+from eval.run import solve
+from scaling.records import TaskResult
+from scaling_script import ScalingScript
+
+COMMANDS = {
+    "fix": ["sed -i 's/a - b/a + b/' calc/ops.py", "PYTHONDONTWRITEBYTECODE=1 python3 -m pytest -q -p no:cacheprovider 2>&1 | tail -1"],
+    "wrong": ["sed -i 's/a \\* b/a + b/' calc/ops.py"],
+    "other": ["sed -i 's/return a \\* b/return b * a/' calc/ops.py"],
+    "empty": [],
+}
+
+
+def calc_tasks(root: Path, count: int) -> list[Task]:
+    repo, commit = make_repo(root / "calc-repo", CALC_FILES)
+    return [Task(instance_id=f"calc-{i}", problem_statement=f"Issue {i}: add() subtracts instead of adding.",
+                 repo_dir=str(repo), base_commit=commit) for i in range(count)]
+
+
+def make_run(server, out: Path, tasks: list[Task], plans: dict[str, list[str]], **scaling) -> tuple[RunDir, ScalingScript]:
+    """Solve each task with `plans[instance_id]` (one plan per rollout, in order); rollouts run one at a time."""
+    script = ScalingScript([p for t in tasks for p in plans[t.instance_id]], COMMANDS)
+    server.responder = script
+    config = RunConfig.model_validate({
+        "model": {"id": "openai/fake", "base_url": server.openai_url, "retries": {"attempts": 1}},
+        "sandbox": {"kind": "local"},
+        "scaling": {"concurrency": 1, **scaling},
+    })
+    run = RunDir(out)
+    run.path.mkdir(parents=True)
+    run.write_config(config.model_dump(mode="json"), out.name)
+    for task in tasks:
+        solve(task, config, run, out.name)
+    return run, script
+
+
+def plan_of(traj: Trajectory) -> str:
+    return re.match(r"PLAN (\w+)", traj.steps[0].response).group(1) if traj.steps else "empty"
+
+
+def grade_by_plan(run: RunDir) -> list[TaskGrade]:
+    """eval.jsonl as `evaluate --all-candidates` would write it, with `fix` rollouts the only resolving ones."""
+    grades = []
+    for result in (TaskResult.model_validate_json(line) for line in run.results_path.read_text().splitlines()):
+        folder = run.path / "tasks" / result.instance_id
+        candidates = []
+        for generation, ids in enumerate(result.rollouts):
+            for rid in ids:
+                ok = plan_of(Trajectory.load(folder / f"{rid}.traj.json")) == "fix"
+                candidates.append(CandidateGrade(rollout_id=rid, generation=generation, resolved=ok,
+                                                 failed_tests=[] if ok else ["tests/test_ops.py::test_add"]))
+        final = {c.rollout_id: c for c in candidates}[result.final_rollout]
+        grades.append(TaskGrade(instance_id=result.instance_id, final_rollout=result.final_rollout,
+                                resolved=final.resolved, failed_tests=final.failed_tests, candidates=candidates,
+                                passed=sum(c.resolved for c in candidates), total=len(candidates)))
+    write_atomic(run.path / "eval.jsonl", "".join(g.model_dump_json() + "\n" for g in grades))
+    return grades

@@ -1,0 +1,197 @@
+"""`codescale compare`: every figure equals a hand computation from eval.jsonl and results.jsonl."""
+
+from __future__ import annotations
+
+import json
+import random
+from math import comb
+
+import pytest
+from typer.testing import CliRunner
+
+from eval.cli import app
+from eval.compare import compare
+from eval.saved_run import RecordError, SavedRun
+from eval.stats import mcnemar_exact, paired
+from fake_server import FakeServer
+from saved_runs import calc_tasks, grade_by_plan, make_run
+
+PLANS_A = {"calc-0": ["fix"], "calc-1": ["wrong"], "calc-2": ["fix"], "calc-3": ["empty"]}
+PLANS_B = {"calc-0": ["fix", "wrong"], "calc-1": ["fix", "fix"], "calc-2": ["wrong", "empty"],
+           "calc-3": ["other", "fix"], "calc-4": ["fix", "fix"]}
+
+
+def lines(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def percentile_interval(values: list[float], resamples: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """The mean and its 95% percentile bootstrap interval, as a reader would compute it by hand."""
+    n, mean = len(values), sum(values) / len(values)
+    rng = random.Random(seed)
+    means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(resamples))
+    return mean, min(means[int(0.025 * resamples)], mean), max(means[int(0.975 * resamples)], mean)
+
+
+def by_hand(base_dir, run_dir) -> dict:
+    """The comparison of `run_dir` with `base_dir`, from their eval.jsonl and results.jsonl alone."""
+    base = {g["instance_id"]: g for g in lines(base_dir / "eval.jsonl")}
+    run = {g["instance_id"]: g for g in lines(run_dir / "eval.jsonl")}
+    shared = sorted(set(base) & set(run))
+    a = [float(base[i]["resolved"]) for i in shared]
+    b = [float(run[i]["resolved"]) for i in shared]
+    wins = sum(y > x for x, y in zip(a, b))
+    losses = sum(y < x for x, y in zip(a, b))
+    discordant = wins + losses
+    p = min(1.0, 2 * sum(comb(discordant, k) for k in range(min(wins, losses) + 1)) / 2**discordant) if discordant else 1.0
+    results = {r["instance_id"]: r for r in lines(run_dir / "results.jsonl")}
+    tokens = {phase: sum(results[i]["usage"][phase]["input_tokens"] + results[i]["usage"][phase]["output_tokens"]
+                         for i in shared) for phase in ("rollouts", "summaries", "judge")}
+    return {
+        "shared": shared, "base": percentile_interval(a), "run": percentile_interval(b),
+        "diff": percentile_interval([y - x for x, y in zip(a, b)]), "wlt": (wins, losses, len(shared) - discordant),
+        "p": p, "tokens_per_task": {k: v / len(shared) for k, v in tokens.items()},
+        "tokens_per_resolved": sum(tokens.values()) / sum(b), "seconds": sum(results[i]["seconds"] for i in shared) / len(shared),
+    }
+
+
+def check(comparison: dict, hand: dict) -> None:
+    base, run = comparison["runs"]
+    assert comparison["shared_tasks"] == hand["shared"]
+    assert (base["resolved"]["value"], base["resolved"]["low"], base["resolved"]["high"]) == hand["base"]
+    assert (run["resolved"]["value"], run["resolved"]["low"], run["resolved"]["high"]) == hand["run"]
+    diff = run["vs_baseline"]
+    assert (diff["difference"]["value"], diff["difference"]["low"], diff["difference"]["high"]) == hand["diff"]
+    assert (diff["wins"], diff["losses"], diff["ties"]) == hand["wlt"]
+    assert diff["p_value"] == hand["p"] and base["vs_baseline"] is None
+    for phase, value in hand["tokens_per_task"].items():
+        assert run["phases"][phase]["tokens_per_task"] == value
+    assert run["phases"]["total"]["tokens_per_resolved"] == hand["tokens_per_resolved"]
+    assert run["seconds_per_task"] == hand["seconds"]
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    """`single` on calc-0..3 and `best_of_n` (N=2) on calc-0..4, graded by plan."""
+    root = tmp_path_factory.mktemp("compare")
+    tasks = calc_tasks(root, 5)
+    with FakeServer() as server:
+        a, _ = make_run(server, root / "single", tasks[:4], PLANS_A, strategy="single")
+        b, _ = make_run(server, root / "best", tasks, PLANS_B, strategy="best_of_n", n=2)
+    grade_by_plan(a)
+    grade_by_plan(b)
+    return a.path, b.path
+
+
+def test_mcnemar_exact_values():
+    assert mcnemar_exact(0, 0) == 1.0
+    assert mcnemar_exact(3, 0) == 0.25  # 2 * (1/2)^3
+    assert mcnemar_exact(5, 1) == 2 * (1 + 6) / 64
+    assert mcnemar_exact(2, 2) == 1.0
+    d = paired([True, True, False, True], [False, True, True, False])
+    assert (d.wins, d.losses, d.ties, d.p_value, d.difference.value) == (2, 1, 1, 1.0, 0.25)
+
+
+def test_compare_json_equals_the_hand_computation_on_the_shared_tasks(two_runs):
+    single, best = two_runs
+    result = CliRunner().invoke(app, ["compare", str(single), str(best), "--json"])
+    assert result.exit_code == 0, result.output
+    comparison = json.loads(result.output)
+    hand = by_hand(single, best)
+    assert hand["shared"] == ["calc-0", "calc-1", "calc-2", "calc-3"]  # calc-4 is only in the second run
+    check(comparison, hand)
+    assert [r["tasks"] for r in comparison["runs"]] == [4, 5]
+    assert comparison["runs"][0]["mean_steps"] == (3 + 2 + 3 + 1) / 4  # fix: 2 commands + submit; wrong: 1 + submit
+    assert comparison["runs"][1]["rollouts_per_task"] == 2.0
+    assert comparison["runs"][0]["phases"]["judge"]["cost_per_task"] == 0.0  # no judge calls: nothing unpriced
+    assert comparison["runs"][1]["phases"]["rollouts"]["cost_per_task"] is None  # the fake model has no price
+
+
+def test_baseline_option_reorders_and_markdown_states_the_intersection(two_runs):
+    single, best = two_runs
+    result = CliRunner().invoke(app, ["compare", str(single), str(best), "--baseline", str(best), "--markdown"])
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert text.startswith("Compared on 4 shared tasks (best: 5, single: 4); baseline: best.\n")
+    hand = by_hand(best, single)
+    mean, low, high = hand["diff"]
+    wins, losses, ties = hand["wlt"]
+    row = next(line for line in text.splitlines() if line.startswith("| single |"))
+    assert f"| {100 * mean:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}] | {hand['p']:.3g} | {wins}/{losses}/{ties} |" in row
+    assert "McNemar's exact test" in text and "paired bootstrap" in text
+    plain = CliRunner().invoke(app, ["compare", str(single), str(best)])
+    assert plain.exit_code == 0 and "Compared on 4 shared tasks" in plain.output and "W/L/T" in plain.output
+
+
+def test_an_older_record_is_named_by_file_line_and_field(two_runs, tmp_path):
+    import shutil
+
+    single, _ = two_runs
+    copy = tmp_path / "old"
+    shutil.copytree(single, copy)
+    rows = lines(copy / "results.jsonl")
+    rows[1]["usage"] = {"rollouts": {"input_tokens": "many"}}
+    (copy / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(RecordError) as err:
+        compare([copy])
+    assert str(err.value).startswith(f"{copy / 'results.jsonl'}:2: not a TaskResult record of this codescale version: "
+                                     "field 'usage.rollouts.input_tokens'")
+    result = CliRunner().invoke(app, ["compare", str(copy)])
+    assert result.exit_code == 2 and "usage.rollouts.input_tokens" in result.output
+
+
+def test_an_ungraded_run_is_refused_with_the_command_to_grade_it(two_runs, tmp_path):
+    import shutil
+
+    single, _ = two_runs
+    shutil.copytree(single, tmp_path / "ungraded", ignore=shutil.ignore_patterns("eval.jsonl"))
+    with pytest.raises(RecordError, match="no eval.jsonl; grade the run first with `codescale evaluate"):
+        compare([single, tmp_path / "ungraded"])
+    assert SavedRun(single).grades["calc-0"].resolved is True
+
+
+@pytest.mark.slow
+def test_compare_two_strategies_over_bundled_tasks_graded_by_the_harness(fake_server, base_image, tmp_path, monkeypatch):
+    """`single` vs `best_of_n` (N=2) on three bundled tasks in Docker, graded by the real swebench harness:
+    `compare` gives what eval.jsonl gives by hand."""
+    from eval.config import RunConfig
+    from eval.grading import evaluate
+    from eval.images import ensure_image
+    from eval.rundir import RunDir
+    from eval.run import solve
+    from eval.tasks import suite_task
+    from scaling_script import ScalingScript
+
+    monkeypatch.setenv("CODESCALE_BASE_IMAGE", base_image)
+    ids = ["codescale__slugkit-1", "codescale__thermo-1", "codescale__shopcart-1"]
+    tasks = [suite_task(i, base_image=base_image) for i in ids]
+    commands = {}
+    for task in tasks:
+        name = task.instance_id.split("__")[1].split("-")[0]
+        target = task.patch.split(" b/", 1)[1].split("\n", 1)[0]
+        commands[f"fix_{name}"] = [f"git apply - <<'CODESCALE_PATCH'\n{task.patch}CODESCALE_PATCH"]
+        commands[f"wrong_{name}"] = [f"printf '\\n# TODO\\n' >> {target}"]
+    for task in tasks:
+        ensure_image(task)
+    plans = {"single": ["fix_slugkit", "wrong_thermo", "wrong_shopcart"],
+             "best": ["wrong_slugkit", "fix_slugkit", "fix_thermo", "fix_thermo", "wrong_shopcart", "fix_shopcart"]}
+    for name, strategy in (("single", {"strategy": "single"}), ("best", {"strategy": "best_of_n", "n": 2})):
+        fake_server.responder = ScalingScript(plans[name], commands)
+        config = RunConfig.model_validate({
+            "model": {"id": "openai/fake", "base_url": fake_server.openai_url, "retries": {"attempts": 1}},
+            "sandbox": {"kind": "docker"}, "scaling": {"concurrency": 1, **strategy},
+        })
+        run = RunDir(tmp_path / name)
+        run.path.mkdir()
+        run.write_config(config.model_dump(mode="json"), name)
+        for task in tasks:
+            solve(task, config, run, f"test-compare-{name}")
+        evaluate(run.path, all_candidates=name == "best", workers=2)
+
+    graded = {r["instance_id"]: r["resolved"] for r in lines(tmp_path / "single" / "eval.jsonl")}
+    assert graded == {"codescale__slugkit-1": True, "codescale__thermo-1": False, "codescale__shopcart-1": False}
+    result = CliRunner().invoke(app, ["compare", str(tmp_path / "single"), str(tmp_path / "best"), "--json"])
+    assert result.exit_code == 0, result.output
+    comparison = json.loads(result.output)
+    check(comparison, by_hand(tmp_path / "single", tmp_path / "best"))
+    assert comparison["runs"][1]["oracle"]["value"] == 1.0  # every task had a fixing rollout
