@@ -6,7 +6,6 @@ dataset, server or run directory); 3 the budget stopped the run with work left (
 
 from __future__ import annotations
 
-import signal
 import sys
 import time
 from pathlib import Path
@@ -75,7 +74,7 @@ def run_batch_command(*, dataset, split, slice_, ids, flags, strategy, config, o
     from agent.records import Task
     from eval.batch import BatchConfig, run_batch
     from eval.budget import Meter
-    from eval.cli import interrupted
+    from eval.cli import exit_on_interrupt
     from eval.config import load_config
     from eval.dataset import load_rows, row_id, select
     from eval.progress import make_progress, money
@@ -117,15 +116,12 @@ def run_batch_command(*, dataset, split, slice_, ids, flags, strategy, config, o
         f"{settings.workers} workers" + (f" (bad rows: {sum(not isinstance(r, Task) for r in todo)})"
                                          if any(not isinstance(r, Task) for r in todo) else ""), err=True,
     )
-    signal.signal(signal.SIGTERM, lambda *_: interrupted(run_id))
+    exit_on_interrupt(run_id)
     start = time.monotonic()
-    try:
-        with Meter(settings.budget, run_dir.ledger_path) as meter:
-            with make_progress(len(rows), len(rows) - len(todo), lambda: meter.total, live) as progress:
-                outcome = run_batch(todo, resolved, run_dir, run_id, settings, meter, progress)
-            total = meter.total
-    except KeyboardInterrupt:
-        interrupted(run_id)
+    with Meter(settings.budget, run_dir.ledger_path) as meter:
+        with make_progress(len(rows), len(rows) - len(todo), lambda: meter.total, live) as progress:
+            outcome = run_batch(todo, resolved, run_dir, run_id, settings, meter, progress)
+        total = meter.total
     left = outcome.stopped + outcome.not_started
     line = (f"{outcome.done} done, {outcome.failed} failed, {left} left for a resume; spent {money(total)}, "
             f"{total.tokens} tokens over the whole run; {time.monotonic() - start:.1f} s")

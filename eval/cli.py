@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -49,6 +50,24 @@ StrategyOpt = Annotated[
 def fail(message: str, code: int = 2) -> typer.Exit:
     console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def exit_on_interrupt(run_id: str, *cleanups: Callable[[], object]) -> None:
+    """From now on Ctrl-C and SIGTERM run `cleanups`, remove this run's sandboxes and leave at once.
+
+    A KeyboardInterrupt would not do: the strategies' thread pools wait for the rollouts in flight on the way out.
+    """
+
+    def handler(*_) -> None:
+        for cleanup in cleanups:
+            try:
+                cleanup()
+            except Exception as e:  # keep going: the sandboxes must still be removed
+                console.print(f"cleanup failed: {e}", highlight=False)
+        interrupted(run_id)
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
 
 
 def interrupted(run_id: str) -> None:
@@ -99,17 +118,13 @@ def run(
     if run_dir.results_path.exists() and not overwrite:
         raise fail(f"{out} already holds results; pass --overwrite to replace them")
     if overwrite:
-        for path in (run_dir.results_path, run_dir.preds_path):
-            path.unlink(missing_ok=True)
+        run_dir.clear()
 
     run_id = uuid.uuid4().hex[:12]
     run_dir.write_config(resolved.model_dump(mode="json"), run_id, command="run", task=task)
-    signal.signal(signal.SIGTERM, lambda *_: interrupted(run_id))
+    exit_on_interrupt(run_id)
     start = time.monotonic()
-    try:
-        result = solve(the_task, resolved, run_dir, run_id)
-    except KeyboardInterrupt:
-        interrupted(run_id)
+    result = solve(the_task, resolved, run_dir, run_id)
     usage = result.usage.total
     cost = f"${usage.cost_usd:.4f}" if usage.cost_usd is not None else "unknown (no price for this model)"
     status = result.exit_statuses.get(result.final_rollout or "", result.status)
@@ -124,11 +139,26 @@ def run(
 
 
 # Further commands live in their own modules and are registered here, one line each.
+from eval.batch_cmd import batch_cmd, swebench_cmd  # noqa: E402
+from eval.compare import compare_cmd  # noqa: E402
+from eval.demo import demo_cmd  # noqa: E402
+from eval.fix_issue import fix_issue_cmd  # noqa: E402
 from eval.grading import evaluate_cmd  # noqa: E402
+from eval.report import report_cmd  # noqa: E402
+from eval.select import select_cmd  # noqa: E402
+from eval.serve import serve_local_cmd  # noqa: E402
 from eval.tasks import tasks_app  # noqa: E402
 
 app.add_typer(tasks_app, name="tasks", help="The bundled task suite and task files: list, show, build images.")
 app.command("evaluate")(evaluate_cmd)
+app.command("fix-issue")(fix_issue_cmd)
+app.command("batch")(batch_cmd)
+app.command("swebench")(swebench_cmd)
+app.command("compare")(compare_cmd)
+app.command("select")(select_cmd)
+app.command("report")(report_cmd)
+app.command("serve-local")(serve_local_cmd)
+app.command("demo")(demo_cmd)
 
 
 def main() -> None:

@@ -9,7 +9,6 @@ both run in Docker sandboxes built from the repository's HEAD.
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import time
 import uuid
@@ -173,7 +172,7 @@ def fix_issue_cmd(
 ) -> None:
     """Fix an issue in a local git repository: build its sandbox image, run the strategy, check the patch, and write
     OUT/patch.diff, OUT/result.json and OUT/pr_body.md (exit 0 with a patch or with none, 1 on a failed run)."""
-    from eval.cli import console, fail, interrupted
+    from eval.cli import console, exit_on_interrupt, fail
     from eval.config import load_config
     from eval.images import WORKDIR
     from eval.issue import read_issue
@@ -217,12 +216,9 @@ def fix_issue_cmd(
     run_id = uuid.uuid4().hex[:12]
     run_dir.write_config(resolved.model_dump(mode="json"), run_id, command="fix-issue", task=task.instance_id,
                          base_commit=base_commit, image=task.image)
-    signal.signal(signal.SIGTERM, lambda *_: interrupted(run_id))
-    try:
-        fixed, patch, body = fix_issue(the_issue, task, resolved, run_dir, run_id, base_commit=base_commit,
-                                       test_cmd=test_cmd, test_timeout=test_timeout, say=say)
-    except KeyboardInterrupt:
-        interrupted(run_id)
+    exit_on_interrupt(run_id)
+    fixed, patch, body = fix_issue(the_issue, task, resolved, run_dir, run_id, base_commit=base_commit,
+                                   test_cmd=test_cmd, test_timeout=test_timeout, say=say)
     fixed.seconds = time.monotonic() - start
     write_outputs(out, fixed, patch, body, secrets())
 

@@ -14,7 +14,7 @@ def serve_local_cmd(
         Optional[str], typer.Option("--model", help="Row of configs/local.yaml (default: its `default`), or local/<name>.")
     ] = None,
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1; 0 picks a free one.")] = 0,
-    threads: Annotated[int, typer.Option("--threads", help="CPU threads for generation; 0: all cores.")] = 0,
+    threads: Annotated[int, typer.Option("--threads", help="CPU threads for generation; 0: one less than the cores (at least 1).")] = 0,
 ) -> None:
     """Serve a local model (the `local` extra) on loopback with an OpenAI-compatible API; prints the base URL."""
     from agent.models.local_package import ModelPackageError, default_local_model

@@ -7,7 +7,6 @@ import hashlib
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 import pytest

@@ -1,0 +1,58 @@
+"""`local/<name>`: a small model shipped in PyPI packages, served on the CPU by llama.cpp.
+
+Without a base_url the provider talks to the process's shared server for <name>, started on the
+first call and stopped at exit (agent.models.local_server); with one (e.g. from `codescale
+serve-local`) it talks to that server. Requests are plain OpenAI chat completions.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from agent.models.base import ModelConfig, ModelError
+from agent.models.catalog import model_info
+from agent.models.local_package import ModelPackageError, local_model, model_file
+from agent.models.local_server import LocalServerError, llama_cpp_installed, shared_server
+from agent.models.openai import OpenAIProvider
+
+
+class LocalProvider(OpenAIProvider):
+    """OpenAIProvider against the local server; the model file is joined and checked up front, so that
+    a missing package or a wrong sha256 fails the preflight instead of every rollout."""
+
+    key_variable = "CODESCALE_LOCAL_API_KEY"  # read only if set; local servers accept the placeholder
+
+    def __init__(self, config: ModelConfig):
+        try:
+            row = local_model(config.name)
+            if not config.base_url:
+                if not llama_cpp_installed():
+                    raise ModelPackageError(f'{config.id} needs llama-cpp-python: pip install -e ".[local]"')
+                model_file(row)
+        except ModelPackageError as e:
+            raise ModelError(str(e)) from None
+        self.config = config
+        self.info = model_info(config.name)
+        self.notes: list[str] = []
+        self.client = None
+        self._connect_lock = threading.Lock()
+
+    def connect(self) -> None:
+        """Build the OpenAI client, starting the shared server first when no base_url was given."""
+        with self._connect_lock:
+            if self.client is not None:
+                return
+            config = self.config
+            if not config.base_url:
+                try:
+                    config = config.model_copy(update={"base_url": shared_server(config.name).base_url})
+                except (ModelPackageError, LocalServerError) as e:
+                    raise ModelError(f"{config.id}: {e}") from None
+            notes = self.notes
+            super().__init__(config)
+            self.notes = notes
+
+    def call(self, kwargs: dict[str, Any]) -> Any:
+        self.connect()
+        return super().call(kwargs)

