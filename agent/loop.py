@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,6 +42,9 @@ class AgentConfig(BaseModel):
     """Budget forcing of every step's model call; None = the model's default thinking."""
     max_format_errors: int = 3
     """Consecutive replies without exactly one command before the rollout ends with format_error."""
+    extra_actions: Literal["error", "first"] = "error"
+    """A reply with several commands: `error` (a format error, nothing runs) or `first` (the first runs, the rest
+    are ignored; for small models that write a whole plan of blocks in one reply)."""
     observation_limit: int = Field(default_factory=lambda: _prompts()["observation_limit"])
     """Characters of command output shown to the model; longer output shows its head and tail."""
     submit_sentinel: str = Field(default_factory=lambda: _prompts()["submit_sentinel"])
@@ -161,6 +165,8 @@ class Agent:
 
     def parse_action(self, text: str) -> str:
         actions = re.findall(self.config.action_regex, text, re.DOTALL)
+        if len(actions) > 1 and self.config.extra_actions == "first":
+            actions = actions[:1]
         if len(actions) != 1:
             raise FormatError(render(self.config.format_error_template, count=len(actions)))
         return actions[0].strip()

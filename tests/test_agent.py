@@ -154,6 +154,14 @@ def test_a_reply_without_a_command_is_answered_and_counted(task, tmp_path):
     assert server.requests[1].json["messages"][-1]["content"] == traj.steps[0].observation
 
 
+def test_extra_actions_first_runs_the_first_command_only(task, tmp_path):
+    plan = f"Plan:\n```bash\n{FIX}\n```\nthen\n```bash\nrm -rf calc\n```"
+    with FakeServer(replies=[plan, reply("echo CODESCALE_SUBMIT")]) as server:
+        traj = rollout(task, server, tmp_path, extra_actions="first")
+    assert [s.action for s in traj.steps] == [FIX, "echo CODESCALE_SUBMIT"]
+    assert traj.exit_status == "submitted" and "+    return a + b" in traj.patch
+
+
 def test_too_many_format_errors_in_a_row_end_the_rollout(task, tmp_path):
     with FakeServer(responder=lambda body: "no command here") as server:
         traj = rollout(task, server, tmp_path, max_format_errors=2)
