@@ -12,7 +12,7 @@ from agent.records import Task
 from eval import bundled
 from eval.swebench import NAMESPACE, name_images
 from eval.task_error import TaskError
-from eval.tasks import FILE_SUFFIXES, _read_dataset, _read_records, _validate, suite_task
+from eval.tasks import FILE_SUFFIXES, read_dataset, read_records, suite_task, validate_record
 
 Row = Task | TaskError
 
@@ -25,18 +25,18 @@ def load_rows(source: str, split: str = "test", base_image: str | None = None, n
     if source.endswith(".jsonl") and Path(source).is_file():
         return _jsonl_rows(Path(source), namespace)
     if source.endswith(FILE_SUFFIXES):
-        records = _read_records(Path(source))
+        records = read_records(Path(source))
     elif Path(source).exists():
         raise ValueError(f"{source}: a dataset file must end in {', '.join(FILE_SUFFIXES)}")
     else:
         try:
-            records = _read_dataset(source, split)
+            records = read_dataset(source, split)
         except (OSError, ValueError) as e:  # no such dataset or split, no network, no local copy
             raise ValueError(f"dataset {source!r} (split {split!r}) could not be loaded: {e}") from None
     if not all(isinstance(r, dict) for r in records):
         raise ValueError(f"{source}: every row must be a JSON object")
     records = name_images(records, namespace)
-    return [_row(lambda r=record, i=index: _validate(r, i)) for index, record in enumerate(records)]
+    return [_row(lambda r=record, i=index: validate_record(r, i)) for index, record in enumerate(records)]
 
 
 def _jsonl_rows(path: Path, namespace: str) -> list[Row]:
@@ -55,7 +55,7 @@ def _jsonl_rows(path: Path, namespace: str) -> list[Row]:
         if not isinstance(record, dict):
             rows.append(TaskError(f"line {number}", "(row)", f"{path.name}:{number}: not a JSON object"))
             continue
-        rows.append(_row(lambda r=name_images([record], namespace)[0], i=len(rows): _validate(r, i)))
+        rows.append(_row(lambda r=name_images([record], namespace)[0], i=len(rows): validate_record(r, i)))
     return rows
 
 

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from agent.records import Task
 from eval import bundled, images
 from eval.eval_script import harness_fields
+from eval.swebench import name_images
 from eval.task_error import TaskError
 
 FILE_SUFFIXES = (".json", ".jsonl", ".parquet")
@@ -31,11 +32,11 @@ def load_tasks(source: str | None = None, ids: list[str] | None = None, base_ima
         names = bundled.suite_ids() if source == bundled.SUITE_NAME else [source]
         tasks = [suite_task(name, base_image) for name in names]
     elif source.endswith(FILE_SUFFIXES):
-        tasks = [_validate(record, index) for index, record in enumerate(_read_records(Path(source)))]
+        tasks = [validate_record(record, index) for index, record in enumerate(read_records(Path(source)))]
     elif Path(source).exists():
         raise ValueError(f"{source}: a task file must end in {', '.join(FILE_SUFFIXES)}")
     else:
-        tasks = [_validate(record, index) for index, record in enumerate(_read_dataset(source, split))]
+        tasks = [validate_record(record, index) for index, record in enumerate(read_dataset(source, split))]
     if ids:
         known = {task.instance_id for task in tasks}
         missing = [i for i in ids if i not in known]
@@ -67,7 +68,8 @@ def suite_task(instance_id: str, base_image: str | None = None) -> Task:
     return harness_fields(task)
 
 
-def _validate(record: dict[str, Any], index: int) -> Task:
+def validate_record(record: dict[str, Any], index: int) -> Task:
+    """A dataset row as a Task; TaskError names the row (its instance id, else its position) and the field."""
     name = str(record.get("instance_id") or f"#{index + 1}")
     try:
         task = Task.model_validate(record)
@@ -93,7 +95,8 @@ def check_gradable(task: Task) -> None:
         raise TaskError(task.instance_id, "workdir", f"is {task.workdir!r}; the harness applies patches in /testbed")
 
 
-def _read_records(path: Path) -> list[dict[str, Any]]:
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """The rows of a .json (one record or a list), .jsonl or .parquet task file."""
     if not path.is_file():
         raise ValueError(f"task file {path} does not exist")
     if path.suffix == ".parquet":
@@ -117,14 +120,12 @@ def _json_line(path: Path, number: int, line: str) -> dict[str, Any]:
         raise ValueError(f"{path}:{number}: not valid JSON ({e.msg})") from None
 
 
-def _read_dataset(name: str, split: str) -> list[dict[str, Any]]:
+def read_dataset(name: str, split: str) -> list[dict[str, Any]]:
+    """The rows of a Hugging Face dataset split."""
     import datasets
 
-    rows = [dict(row) for row in datasets.load_dataset(name, split=split)]
-    for row in rows:  # SWE-bench's official prebuilt images, when the dataset does not name one
-        if not row.get("image") and "__" in str(row.get("instance_id", "")):
-            row["image"] = f"swebench/sweb.eval.x86_64.{row['instance_id'].replace('__', '_1776_').lower()}:latest"
-    return rows
+    # SWE-bench's official prebuilt images, where the dataset names none
+    return name_images([dict(row) for row in datasets.load_dataset(name, split=split)])
 
 
 # -- `codescale tasks` --------------------------------------------------------------------------------------
