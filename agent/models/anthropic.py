@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from agent.models.base import (
@@ -11,8 +10,7 @@ from agent.models.base import (
     RetryableError,
     api_key,
     note,
-    server_message,
-    status_error,
+    sdk_errors,
 )
 from agent.models.catalog import model_info
 from agent.models.thinking import ThinkingConfig
@@ -106,17 +104,9 @@ class AnthropicProvider:
         """One request; SDK errors become RetryableError or ModelError."""
         import anthropic
 
-        try:
+        with sdk_errors(anthropic, self.config.id, timeout=self.config.timeout, base_url=self.client.base_url,
+                        key_variable=self.key_variable):
             response = self.client.messages.create(**kwargs)
-        except anthropic.APIStatusError as e:
-            message = server_message(e)
-            raise status_error(self.config.id, e.status_code, message, e.response.headers, self.key_variable) from e
-        except anthropic.APITimeoutError as e:
-            raise RetryableError(f"{self.config.id}: no reply within {self.config.timeout:g} s") from e
-        except anthropic.APIConnectionError as e:
-            raise RetryableError(f"{self.config.id}: cannot reach {self.client.base_url}: {e.__cause__ or e}") from e
-        except (anthropic.APIResponseValidationError, json.JSONDecodeError) as e:
-            raise RetryableError(f"{self.config.id}: malformed reply: {e}") from e
         if not isinstance(getattr(response, "content", None), list):
             raise RetryableError(f"{self.config.id}: reply without content")
         return response

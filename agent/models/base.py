@@ -7,12 +7,15 @@ classifies errors as `RetryableError` or `ModelError`; `Model` does the rest.
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
+from types import ModuleType
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -138,6 +141,22 @@ def status_error(
         404: "unknown model name or wrong base_url",
     }
     return ModelError(f"{text} ({hints[status]})" if status in hints else text)
+
+
+@contextmanager
+def sdk_errors(sdk: ModuleType, model_id: str, *, timeout: float, base_url: Any, key_variable: str) -> Iterator[None]:
+    """Turn an exception of the `openai` or `anthropic` SDK (both name their error classes alike) into a
+    RetryableError or a ModelError."""
+    try:
+        yield
+    except sdk.APIStatusError as e:
+        raise status_error(model_id, e.status_code, server_message(e), e.response.headers, key_variable) from e
+    except sdk.APITimeoutError as e:  # before APIConnectionError, its base class
+        raise RetryableError(f"{model_id}: no reply within {timeout:g} s") from e
+    except sdk.APIConnectionError as e:
+        raise RetryableError(f"{model_id}: cannot reach {base_url}: {e.__cause__ or e}") from e
+    except (sdk.APIResponseValidationError, json.JSONDecodeError) as e:
+        raise RetryableError(f"{model_id}: malformed reply: {e}") from e
 
 
 def server_message(error: Any) -> str:

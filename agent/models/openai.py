@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from agent.models.base import (
@@ -12,8 +11,7 @@ from agent.models.base import (
     RetryableError,
     api_key,
     note,
-    server_message,
-    status_error,
+    sdk_errors,
     warn_once,
 )
 from agent.models.catalog import model_info
@@ -157,17 +155,9 @@ class OpenAIProvider:
         import openai
 
         create = self.client.completions.create if "prompt" in kwargs else self.client.chat.completions.create
-        try:
+        with sdk_errors(openai, self.config.id, timeout=self.config.timeout, base_url=self.client.base_url,
+                        key_variable=self.key_variable):
             response = create(**kwargs)
-        except openai.APIStatusError as e:
-            message = server_message(e)
-            raise status_error(self.config.id, e.status_code, message, e.response.headers, self.key_variable) from e
-        except openai.APITimeoutError as e:
-            raise RetryableError(f"{self.config.id}: no reply within {self.config.timeout:g} s") from e
-        except openai.APIConnectionError as e:
-            raise RetryableError(f"{self.config.id}: cannot reach {self.client.base_url}: {e.__cause__ or e}") from e
-        except (openai.APIResponseValidationError, json.JSONDecodeError) as e:
-            raise RetryableError(f"{self.config.id}: malformed reply: {e}") from e
         if not getattr(response, "choices", None):
             raise RetryableError(f"{self.config.id}: reply without choices")
         return response
