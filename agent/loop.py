@@ -13,12 +13,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-import configs
-from agent.models.base import Model, ModelError
-from agent.models.thinking import ThinkingConfig
-from agent.records import ExitStatus, Step, Task, Trajectory, now
-from agent.templates import render
-from sandboxes.base import Output, Sandbox, SandboxError
+from codescale import configs
+from codescale.agent.models.base import Model, ModelError
+from codescale.agent.models.thinking import ThinkingConfig
+from codescale.agent.records import ExitStatus, Step, Task, Trajectory, now
+from codescale.agent.templates import render
+from codescale.sandboxes.base import Output, Sandbox, SandboxError
 
 
 def _prompts() -> dict:

@@ -8,10 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from agent.loop import Agent, AgentConfig
-from agent.models.base import Model, ModelConfig
-from agent.records import Task, Trajectory
-from sandboxes.base import Sandbox, SandboxConfig, SandboxError, sandbox_class
+from codescale.agent.loop import Agent, AgentConfig
+from codescale.agent.models.base import Model, ModelConfig
+from codescale.agent.records import Task, Trajectory
+from codescale.sandboxes.base import Sandbox, SandboxConfig, SandboxError, sandbox_class
 
 
 class RolloutConfig(BaseModel):

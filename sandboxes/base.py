@@ -47,6 +47,10 @@ class Sandbox(Protocol):
     def __exit__(self, *exc: Any) -> None: ...
     def execute(self, command: str, timeout: float | None = None) -> Output: ...
     def diff(self) -> str: ...
+    def write_file(self, path: str, data: bytes | str) -> None:
+        """Write a file (parents made); a relative `path` is taken from the work directory."""
+    def read_file(self, path: str) -> bytes:
+        """A file's bytes; SandboxError when it cannot be read (missing, a directory)."""
     def close(self) -> None: ...
     @classmethod
     def check(cls, config: SandboxConfig, *, image: str = "", repo_dir: str = "", base_commit: str = "") -> str | None:
@@ -125,8 +129,8 @@ def git_diff(
 
 
 SANDBOXES = {
-    "docker": "sandboxes.docker.DockerSandbox",
-    "local": "sandboxes.local.LocalSandbox",
+    "docker": "codescale.sandboxes.docker.DockerSandbox",
+    "local": "codescale.sandboxes.local.LocalSandbox",
 }
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import posixpath
+import tarfile
 import time
 import uuid
 from typing import Any
 
-from sandboxes.base import TIMEOUT_RETURNCODE, CappedReader, Output, SandboxConfig, SandboxError, git_diff
+from codescale.sandboxes.base import TIMEOUT_RETURNCODE, CappedReader, Output, SandboxConfig, SandboxError, git_diff
 
 RUN_LABEL = "codescale.run_id"
 SANDBOX_LABEL = "codescale.sandbox"
@@ -130,6 +133,44 @@ class DockerSandbox:
 
     def diff(self) -> str:
         return git_diff(self._run, self.base, max(self.config.timeout, 60.0), self.config.diff_exclude)
+
+    def _path(self, path: str) -> str:
+        return posixpath.normpath(posixpath.join(self.workdir, path))
+
+    def write_file(self, path: str, data: bytes | str) -> None:
+        """Copied in as a tar archive (no shell, any size, any bytes); parents are made first."""
+        import docker
+
+        target = self._path(path)
+        folder, name = posixpath.split(target)
+        made = self._run(["mkdir", "-p", folder], 60.0, 2000)
+        if made.returncode != 0:
+            raise SandboxError(f"cannot write {target}: {made.output.strip()}")
+        payload = data.encode() if isinstance(data, str) else data
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(payload), 0o644, int(time.time())
+            tar.addfile(info, io.BytesIO(payload))
+        try:
+            self._container.put_archive(folder, archive.getvalue())
+        except docker.errors.APIError as e:
+            raise SandboxError(f"cannot write {target} in container {self.container_name}: {e}") from e
+
+    def read_file(self, path: str) -> bytes:
+        import docker
+
+        target = self._path(path)
+        try:
+            stream, _ = self._container.get_archive(target)
+            archive = io.BytesIO(b"".join(stream))
+        except docker.errors.APIError as e:
+            raise SandboxError(f"cannot read {target} in container {self.container_name}: {e}") from e
+        with tarfile.open(fileobj=archive) as tar:
+            member = tar.next()
+            if member is None or not member.isfile():
+                raise SandboxError(f"cannot read {target}: not a regular file")
+            return tar.extractfile(member).read()
 
     def _run(self, argv: list[str], timeout: float, limit: int | None) -> Output:
         """Exec `argv` with stderr merged into stdout, killed after `timeout` seconds."""

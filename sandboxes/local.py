@@ -12,7 +12,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
-from sandboxes.base import TIMEOUT_RETURNCODE, CappedReader, Output, SandboxConfig, SandboxError, git_diff
+from codescale.sandboxes.base import TIMEOUT_RETURNCODE, CappedReader, Output, SandboxConfig, SandboxError, git_diff
 
 OUTPUT_GRACE = 2.0
 """Seconds to wait for the rest of a command's output once bash has exited."""
@@ -96,6 +96,25 @@ class LocalSandbox:
 
     def diff(self) -> str:
         return git_diff(self._run, self.base, max(self.config.timeout, 60.0), self.config.diff_exclude)
+
+    def _path(self, path: str) -> Path:
+        """`path` in the clone; one that leads out of the sandbox's directory is refused (this is the host)."""
+        target = (self.workdir / path).resolve()
+        if not target.is_relative_to(self.root.resolve()):
+            raise SandboxError(f"{path}: outside the sandbox's directory {self.root}")
+        return target
+
+    def write_file(self, path: str, data: bytes | str) -> None:
+        target = self._path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data.encode() if isinstance(data, str) else data)
+
+    def read_file(self, path: str) -> bytes:
+        target = self._path(path)
+        try:
+            return target.read_bytes()
+        except OSError as e:
+            raise SandboxError(f"cannot read {path}: {e.strerror or e}") from None
 
     def _run(self, argv: list[str], timeout: float, limit: int | None) -> Output:
         """Run `argv` in its own process group with stderr merged into stdout; kill the group at `timeout`."""

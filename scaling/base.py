@@ -4,23 +4,40 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.models.base import ModelConfig
-from agent.records import Task, Trajectory
-from scaling.judge import JudgeConfig
-from scaling.pdr import PDRConfig
-from scaling.records import TaskResult
-from scaling.rtv import RTVConfig
-from scaling.summarizer import SummarizerConfig
+from codescale import configs
+from codescale.agent.models.base import ModelConfig
+from codescale.agent.records import Task, Trajectory
+from codescale.scaling.judge import JudgeConfig
+from codescale.scaling.records import TaskResult
+from codescale.scaling.rtv import RTVConfig
+from codescale.scaling.summarizer import SummarizerConfig
 
 
 class RolloutFn(Protocol):
     """Runs one rollout in a fresh sandbox and returns its finished trajectory (saved under the task dir)."""
 
     def __call__(self, task: Task, *, rollout_id: str, generation: int = 0, refinement_context: str = "") -> Trajectory: ...
+
+
+class PDRConfig(BaseModel):
+    """How PDR's generations refine (scaling/pdr.py; here so that ScalingConfig holds it without an import cycle). The context template's default comes from configs/scaling.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    generations: int = Field(1, ge=0)
+    """Refinement generations after generation 0."""
+    k: int = Field(4, ge=1)
+    """Summaries of the previous generation given to each refined rollout."""
+    context: Literal["rtv", "random", "own"] = "rtv"
+    """How they are chosen: RTV stopped at k, a seeded random k, or each rollout's own predecessor (same index)."""
+    keep_survivors: bool = False
+    """Let the rollouts chosen as context stay in the final pool."""
+    context_template: str = Field(default_factory=lambda: configs.load("scaling")["scaling"]["pdr"]["context_template"])
+    """Renders the chosen summaries into the agent's `refinement_context`."""
 
 
 class ScalingConfig(BaseModel):
@@ -47,11 +64,11 @@ class Strategy(Protocol):
 
 
 STRATEGIES = {
-    "single": "scaling.single.Single",
-    "best_of_n": "scaling.strategies.BestOfN",
-    "rtv": "scaling.strategies.RTV",
-    "pdr": "scaling.pdr.PDR",
-    "pdr+rtv": "scaling.pdr.PDRWithRTV",
+    "single": "codescale.scaling.single.Single",
+    "best_of_n": "codescale.scaling.strategies.BestOfN",
+    "rtv": "codescale.scaling.strategies.RTV",
+    "pdr": "codescale.scaling.pdr.PDR",
+    "pdr+rtv": "codescale.scaling.pdr.PDRWithRTV",
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 
-from agent.records import Step, Trajectory
+from codescale.agent.records import Step, Trajectory
 
 CHARS_PER_TOKEN = 4
 TEST_COMMAND = re.compile(r"\b(pytest|py\.test|unittest|tox|nox|runtests|manage\.py test|(go|cargo|npm|yarn|make|mvn|gradle) test)\b")
@@ -23,9 +23,9 @@ def estimate_tokens(text: str) -> int:
 
 
 def clip(text: str, limit: int) -> str:
-    """`text` when it fits in `limit` characters, else its start and end around a marker."""
+    """`text` (stripped) when it fits in `limit` characters (0: no limit), else its start and end around a marker."""
     text = text.strip()
-    if len(text) <= limit:
+    if limit <= 0 or len(text) <= limit:
         return text
     half = max(0, limit // 2)
     return f"{text[:half]}\n[... {len(text) - 2 * half} characters cut ...]\n{text[len(text) - half:]}"

@@ -8,13 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 from pydantic import BaseModel, ConfigDict, Field
 
-import configs
-from agent.models.base import Model, ModelConfig, ModelError
-from agent.models.thinking import ThinkingConfig
-from agent.records import Task, Usage
-from agent.templates import render
-from scaling.compression import clip
-from scaling.records import Summary, Vote
+from codescale import configs
+from codescale.agent.models.base import Model, ModelConfig, ModelError
+from codescale.agent.models.thinking import ThinkingConfig
+from codescale.agent.records import Task, Usage
+from codescale.agent.templates import render
+from codescale.scaling.compression import clip
+from codescale.scaling.records import Summary, Vote
 
 ANSWER = re.compile(r"^\W*ANSWER\W*\s*(?:candidate\s*)?(\d+)\b", re.IGNORECASE | re.MULTILINE)
 

@@ -15,15 +15,15 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.models.base import ModelConfig
-from agent.records import Task, Trajectory, Usage, write_atomic
-from scaling.judge import Judge
-from scaling.records import PhaseUsage, Selection, Summary, TaskResult
-from scaling.rtv import prepare, tournament
-from scaling.summarizer import Summarizer
+from codescale.agent.models.base import ModelConfig
+from codescale.agent.records import Task, Trajectory, Usage, write_atomic
+from codescale.scaling.judge import Judge
+from codescale.scaling.records import PhaseUsage, Selection, Summary, TaskResult
+from codescale.scaling.rtv import prepare, tournament
+from codescale.scaling.summarizer import Summarizer
 
 if TYPE_CHECKING:
-    from scaling.base import RolloutFn, ScalingConfig
+    from codescale.scaling.base import RolloutFn, ScalingConfig
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from agent.records import Usage
+from codescale.agent.records import Usage
 
 SUMMARY_SECTIONS = {
     "understanding": "Understanding",

@@ -14,7 +14,7 @@ from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from scaling.records import Match, Round, Selection, Vote
+from codescale.scaling.records import Match, Round, Selection, Vote
 
 VoteFn = Callable[[list[list[str]]], list[Vote]]
 """Given orderings (candidate ids in the order shown), returns one Vote per ordering, in the same order."""

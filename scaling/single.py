@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from agent.models.base import ModelConfig
-from agent.records import Task
-from scaling.base import RolloutFn, ScalingConfig
-from scaling.records import PhaseUsage, TaskResult
+from codescale.agent.models.base import ModelConfig
+from codescale.agent.records import Task
+from codescale.scaling.base import RolloutFn, ScalingConfig
+from codescale.scaling.records import PhaseUsage, TaskResult
 
 
 class Single:

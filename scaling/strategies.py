@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.models.base import ModelConfig
-from agent.records import Task
-from scaling.population import Population
-from scaling.records import TaskResult
+from codescale.agent.models.base import ModelConfig
+from codescale.agent.records import Task
+from codescale.scaling.population import Population
+from codescale.scaling.records import TaskResult
 
 if TYPE_CHECKING:
-    from scaling.base import RolloutFn, ScalingConfig
+    from codescale.scaling.base import RolloutFn, ScalingConfig
 
 
 class BestOfN:

@@ -7,13 +7,14 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field
 
-import configs
-from agent.models.base import Model, ModelConfig, ModelError
-from agent.models.thinking import ThinkingConfig
-from agent.records import Task, Trajectory
-from agent.templates import render
-from scaling.compression import clip, compress, last_test_step
-from scaling.records import SUMMARY_SECTIONS, Summary
+from codescale import configs
+from codescale.agent.models.base import Model, ModelConfig, ModelError
+from codescale.agent.models.thinking import ThinkingConfig
+from codescale.agent.records import Task, Trajectory
+from codescale.agent.templates import render
+from codescale.agent.diff import diff_stat
+from codescale.scaling.compression import clip, compress, last_test_step
+from codescale.scaling.records import SUMMARY_SECTIONS, Summary
 
 log = logging.getLogger(__name__)
 
@@ -76,21 +77,6 @@ def bound_words(fields: dict[str, str], max_words: int) -> dict[str, str]:
         keep = max(10, int(len(words) * scale))
         out[field] = value if len(words) <= keep else " ".join(words[:keep]) + " [...]"
     return out
-
-
-def diff_stat(patch: str) -> str:
-    """`path | +added -removed` per file of a unified diff."""
-    files: dict[str, list[int]] = {}
-    current = None
-    for line in patch.splitlines():
-        if line.startswith("diff --git "):
-            current = line.split(" b/", 1)[-1]
-            files[current] = [0, 0]
-        elif current and line.startswith("+") and not line.startswith("+++"):
-            files[current][0] += 1
-        elif current and line.startswith("-") and not line.startswith("---"):
-            files[current][1] += 1
-    return "\n".join(f"{path} | +{a} -{r}" for path, (a, r) in files.items())
 
 
 def fallback_summary(task: Task, traj: Trajectory, error: str) -> Summary:

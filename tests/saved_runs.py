@@ -7,13 +7,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from agent.records import Task, Trajectory, write_atomic
+from codescale.agent.records import Task, Trajectory, write_atomic
 from conftest import CALC_FILES, make_repo
-from eval.config import RunConfig
-from eval.grading import CandidateGrade, TaskGrade
-from eval.rundir import RunDir
-from eval.run import solve
-from scaling.records import TaskResult
+from codescale.eval.runs.config import RunConfig
+from codescale.eval.tasks.grading import CandidateGrade, TaskGrade
+from codescale.eval.runs.rundir import RunDir
+from codescale.eval.runs.solve import solve
+from codescale.scaling.records import TaskResult
 from scaling_script import ScalingScript
 
 COMMANDS = {

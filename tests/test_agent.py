@@ -9,10 +9,10 @@ import pytest
 from conftest import CALC_FILES, make_repo
 from fake_server import FakeServer
 
-from agent.loop import AgentConfig
-from agent.models.base import ModelConfig, RetryConfig
-from agent.records import Task, Trajectory
-from agent.rollout import RolloutConfig, run_rollout
+from codescale.agent.loop import AgentConfig
+from codescale.agent.models.base import ModelConfig, RetryConfig
+from codescale.agent.records import Task, Trajectory
+from codescale.agent.rollout import RolloutConfig, run_rollout
 
 FIX = "sed -i 's/return a - b/return a + b/' calc/ops.py"
 FIXED_DIFF = """diff --git a/calc/ops.py b/calc/ops.py

@@ -17,15 +17,15 @@ from conftest import BASE_IMAGE
 from fake_server import FakeServer
 from scaling_script import ScalingScript
 
-from agent.records import Trajectory
-from eval.dataset import load_rows
-from eval.grading import CandidateGrade, TaskGrade
-from eval.metrics import compute, judge_picks
-from eval.rundir import RunDir
-from eval.swebench import image_name
-from eval.tasks import load_tasks
-from sandboxes.docker import remove_containers
-from scaling.records import Match, Round, Selection
+from codescale.agent.records import Trajectory
+from codescale.eval.tasks.dataset import load_rows
+from codescale.eval.tasks.grading import CandidateGrade, TaskGrade
+from codescale.eval.analysis.metrics import compute, judge_picks
+from codescale.eval.runs.rundir import RunDir
+from codescale.eval.tasks.swebench import image_name
+from codescale.eval.tasks.load import load_tasks
+from codescale.sandboxes.docker import remove_containers
+from codescale.scaling.records import Match, Round, Selection
 
 SUITE = ["codescale__confkit-1", "codescale__eventbus-1", "codescale__invoicer-1", "codescale__jobsched-1"]
 VERIFIED_IDS = [
@@ -37,7 +37,7 @@ VERIFIED_IDS = [
 
 def batch_args(out: Path, server: FakeServer, *extra: str, model: str = "openai/fake") -> list[str]:
     return [
-        sys.executable, "-m", "eval.cli", "batch", "--model", model, "--base-url", server.openai_url,
+        sys.executable, "-m", "codescale.eval.cli", "batch", "--model", model, "--base-url", server.openai_url,
         "--base-image", BASE_IMAGE, "--out", str(out), "--no-live", *extra,
     ]
 
@@ -243,12 +243,11 @@ def test_killed_runs_resume_with_every_task_once_and_no_rollout_rerun(docker_cli
 
 @pytest.mark.slow
 def test_evaluate_prints_judge_accuracy_on_mixed_groups(docker_client, base_image, tmp_path):
-    import typer
     from test_grading import UNRELATED, write_run
     from typer.testing import CliRunner
 
-    from agent.records import write_atomic
-    from eval.grading import evaluate_cmd
+    from codescale.agent.records import write_atomic
+    from codescale.eval.cli.main import app
 
     [task] = load_tasks(ids=["codescale__slugkit-1"], base_image=base_image)
     run = write_run(tmp_path, [task], [UNRELATED], rollouts={task.instance_id: [[task.patch, UNRELATED, UNRELATED]]})
@@ -256,10 +255,8 @@ def test_evaluate_prints_judge_accuracy_on_mixed_groups(docker_client, base_imag
     selection = Selection(rounds=[Round(index=0, matches=[
         Match(candidates=["g0r0", "g0r1"], winners=["g0r1"]), Match(candidates=["g0r1", "g0r2"], winners=["g0r2"]),
     ])])
-    write_atomic(run.task_dir(task.instance_id) / "selection.json", selection.model_dump_json())
-    app = typer.Typer()
-    app.command()(evaluate_cmd)
-    done = CliRunner().invoke(app, [str(tmp_path), "--all-candidates", "--workers", "2"])
+    write_atomic(run.make_task_dir(task.instance_id) / "selection.json", selection.model_dump_json())
+    done = CliRunner().invoke(app, ["evaluate", str(tmp_path), "--all-candidates", "--workers", "2"])
     assert done.exit_code == 0, done.output
     assert "judge accuracy on mixed groups (picked a resolved candidate): 0.0% [0.0, 0.0] (n=1) groups" in done.output
     assert json.loads((tmp_path / "eval.jsonl").read_text())["judge_picks"] == [False]

@@ -14,12 +14,12 @@ from conftest import CALC_FILES, make_repo
 from fake_server import FakeServer
 from test_agent import FIX, script
 
-from agent.records import Trajectory
+from codescale.agent.records import Trajectory
 
 
 def codescale(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "eval.cli", *args], capture_output=True, text=True, timeout=300, **kwargs
+        [sys.executable, "-m", "codescale.eval.cli", *args], capture_output=True, text=True, timeout=300, **kwargs
     )
 
 
@@ -139,7 +139,7 @@ def test_interrupting_a_run_leaves_no_container(docker_client, repo_image, tmp_p
     task.write_text(json.dumps({"instance_id": "calc-1", "problem_statement": "x", "image": image, "base_commit": commit}))
     with FakeServer(responder=script("sleep 120")) as server:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "eval.cli", "run", "--task", str(task), "--model", "openai/fake",
+            [sys.executable, "-m", "codescale.eval.cli", "run", "--task", str(task), "--model", "openai/fake",
              "--base-url", server.openai_url, "--out", str(tmp_path / "o")],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )

@@ -9,10 +9,10 @@ from math import comb
 import pytest
 from typer.testing import CliRunner
 
-from eval.cli import app
-from eval.compare import compare
-from eval.saved_run import RecordError, SavedRun
-from eval.stats import mcnemar_exact, paired
+from codescale.eval.cli.main import app
+from codescale.eval.analysis.compare import compare
+from codescale.eval.runs.rundir import RecordError, RunDir
+from codescale.eval.analysis.stats import mcnemar_exact, paired
 from fake_server import FakeServer
 from saved_runs import calc_tasks, grade_by_plan, make_run
 
@@ -147,19 +147,19 @@ def test_an_ungraded_run_is_refused_with_the_command_to_grade_it(two_runs, tmp_p
     shutil.copytree(single, tmp_path / "ungraded", ignore=shutil.ignore_patterns("eval.jsonl"))
     with pytest.raises(RecordError, match="no eval.jsonl; grade the run first with `codescale evaluate"):
         compare([single, tmp_path / "ungraded"])
-    assert SavedRun(single).grades["calc-0"].resolved is True
+    assert RunDir.existing(single).grades()["calc-0"].resolved is True
 
 
 @pytest.mark.slow
 def test_compare_two_strategies_over_bundled_tasks_graded_by_the_harness(fake_server, base_image, tmp_path, monkeypatch):
     """`single` vs `best_of_n` (N=2) on three bundled tasks in Docker, graded by the real swebench harness:
     `compare` gives what eval.jsonl gives by hand."""
-    from eval.config import RunConfig
-    from eval.grading import evaluate
-    from eval.images import ensure_image
-    from eval.rundir import RunDir
-    from eval.run import solve
-    from eval.tasks import suite_task
+    from codescale.eval.runs.config import RunConfig
+    from codescale.eval.runs.evaluate import evaluate
+    from codescale.eval.tasks.images import ensure_image
+    from codescale.eval.runs.rundir import RunDir
+    from codescale.eval.runs.solve import solve
+    from codescale.eval.tasks.load import suite_task
     from scaling_script import ScalingScript
 
     monkeypatch.setenv("CODESCALE_BASE_IMAGE", base_image)

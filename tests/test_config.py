@@ -2,7 +2,7 @@
 
 import pytest
 
-from eval.config import ConfigError, load_config
+from codescale.eval.runs.config import ConfigError, load_config
 
 
 def test_defaults_come_from_configs():

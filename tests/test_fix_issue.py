@@ -16,10 +16,10 @@ from conftest import CALC_FILES, git, make_repo
 from fake_server import FakeServer
 from test_agent import FIX, reply
 
-from eval.issue import read_issue
-from eval.patch_check import CheckResult
-from eval.pr_body import FixResult, PRBodyConfig, render_pr
-from scaling.records import Summary
+from codescale.eval.bot.issue import read_issue
+from codescale.eval.bot.patch_check import CheckResult
+from codescale.eval.bot.pr_body import FixResult, PRBodyConfig, render_pr
+from codescale.scaling.records import Summary
 
 ROOT = Path(__file__).parent.parent
 WORKFLOW = ROOT / "examples" / "github" / "codescale.yml"
@@ -47,7 +47,7 @@ def agent(*commands: str):
 
 def fix_issue(*args: str, env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "eval.cli", "fix-issue", *args], capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "codescale.eval.cli", "fix-issue", *args], capture_output=True, text=True, timeout=300,
         env={**os.environ, **(env or {})}, cwd=ROOT, **kwargs,
     )
 
@@ -106,7 +106,7 @@ def test_the_patch_applies_to_the_repo_and_makes_its_tests_pass(calc, tmp_path, 
     assert json.loads((out / "preds.jsonl").read_text())["model_patch"] == patch
     assert yaml.safe_load((out / "run.yaml").read_text())["command"] == "fix-issue"
     assert sorted(p.name for p in (out / "tasks" / "issue").iterdir()) == ["g0-r0.summary.json", "g0-r0.traj.json", "task.json"]
-    report = subprocess.run([sys.executable, "-m", "eval.cli", "report", str(out), "-o", str(tmp_path / "r.html")],
+    report = subprocess.run([sys.executable, "-m", "codescale.eval.cli", "report", str(out), "-o", str(tmp_path / "r.html")],
                             capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert report.returncode == 0, report.stderr
 

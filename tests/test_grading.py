@@ -6,12 +6,14 @@ import json
 
 import pytest
 
-from agent.records import Trajectory
-from eval.grading import CandidateGrade, TaskGrade, evaluate, evaluate_cmd
-from eval.metrics import bootstrap, compute
-from eval.rundir import RunDir
-from eval.tasks import load_tasks
-from scaling.records import TaskResult
+from codescale.agent.records import Trajectory
+from codescale.eval.cli.main import app
+from codescale.eval.runs.evaluate import evaluate
+from codescale.eval.tasks.grading import CandidateGrade, TaskGrade
+from codescale.eval.analysis.metrics import bootstrap, compute
+from codescale.eval.runs.rundir import RunDir
+from codescale.eval.tasks.load import load_tasks
+from codescale.scaling.records import TaskResult
 
 UNRELATED = (
     "diff --git a/NOTES.md b/NOTES.md\nnew file mode 100644\nindex 0000000..3b18e51\n--- /dev/null\n"
@@ -30,7 +32,7 @@ def write_run(path, tasks, final_patches, rollouts=None, record_tasks=True):
             ids.append([f"g{generation}r{i}" for i in range(len(patches))])
             for rollout_id, patch in zip(ids[-1], patches):
                 Trajectory(task_id=task.instance_id, rollout_id=rollout_id, generation=generation, model="m",
-                           patch=patch).save(run.task_dir(task.instance_id) / f"{rollout_id}.traj.json")
+                           patch=patch).save(run.make_task_dir(task.instance_id) / f"{rollout_id}.traj.json")
         result = TaskResult(instance_id=task.instance_id, strategy="single", final_patch=final,
                             final_rollout="g0r0" if ids else None, rollouts=ids)
         run.append_result(result, model_name="m")
@@ -75,14 +77,11 @@ def test_empty_and_unrelated_patches_resolve_none(docker_client, base_image, tmp
 
 @pytest.mark.slow
 def test_evaluate_command_prints_summary(docker_client, base_image, tmp_path):
-    import typer
     from typer.testing import CliRunner
 
     tasks = load_tasks(ids=["codescale__slugkit-1"], base_image=base_image)
     write_run(tmp_path, tasks, [tasks[0].patch])
-    app = typer.Typer()
-    app.command()(evaluate_cmd)
-    result = CliRunner().invoke(app, [str(tmp_path), "--workers", "1"])
+    result = CliRunner().invoke(app, ["evaluate", str(tmp_path), "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert "codescale__slugkit-1: resolved" in result.output
     assert "resolved (final answers): 100.0% [100.0, 100.0] (n=1)" in result.output

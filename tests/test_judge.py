@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
-from agent.models.base import ModelConfig, RetryConfig
-from agent.records import Task
-from scaling.judge import Judge, JudgeConfig, parse_answer
-from scaling.records import Summary
-from scaling.rtv import RTVConfig, tournament, vote_orders
+from codescale.agent.models.base import ModelConfig, RetryConfig
+from codescale.agent.records import Task
+from codescale.scaling.judge import Judge, JudgeConfig, parse_answer
+from codescale.scaling.records import Summary
+from codescale.scaling.rtv import RTVConfig, tournament, vote_orders
 
 TASK = Task(instance_id="demo-1", problem_statement="add() subtracts instead of adding.")
 FAST = RetryConfig(attempts=1, min_wait=0, max_wait=0)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.models.base import Model, ModelConfig, ModelError
-from agent.models.local_package import (
+from codescale.agent.models.base import Model, ModelConfig, ModelError
+from codescale.agent.models.local_package import (
     LocalModelConfig,
     ModelPackageError,
     PartConfig,
@@ -158,7 +158,7 @@ def test_local_server_answers_and_stops():
     needs_local_extra()
     from openai import OpenAI
 
-    from agent.models.local_server import LocalServer
+    from codescale.agent.models.local_server import LocalServer
 
     with LocalServer(default_local_model()) as server:
         pid = server.pid
@@ -179,7 +179,7 @@ def test_ctrl_c_of_serve_local_leaves_no_process():
     import urllib.request
 
     marker = uuid_hex()
-    proc = subprocess.Popen([sys.executable, "-m", "eval.cli", "serve-local", "--port", "0"], cwd=REPO,
+    proc = subprocess.Popen([sys.executable, "-m", "codescale.eval.cli", "serve-local", "--port", "0"], cwd=REPO,
                             env=marked_env(marker), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         base_url = proc.stdout.readline().strip()
@@ -227,9 +227,9 @@ def uuid_hex() -> str:
 @pytest.mark.slow
 def test_one_real_rollout_through_codescale_run(tmp_path, docker_client, base_image, monkeypatch):
     needs_local_extra()
-    from agent.records import Trajectory
-    from eval.images import ensure_image
-    from eval.tasks import load_tasks
+    from codescale.agent.records import Trajectory
+    from codescale.eval.tasks.images import ensure_image
+    from codescale.eval.tasks.load import load_tasks
 
     monkeypatch.setenv("CODESCALE_BASE_IMAGE", base_image)
     task = load_tasks("codescale__thermo-1", base_image=base_image)[0]
@@ -237,7 +237,7 @@ def test_one_real_rollout_through_codescale_run(tmp_path, docker_client, base_im
     marker = uuid_hex()
     out = tmp_path / "run"
     run = subprocess.run(
-        [sys.executable, "-m", "eval.cli", "run", "--task", "codescale__thermo-1", "--model", "local/qwen2.5-coder-0.5b",
+        [sys.executable, "-m", "codescale.eval.cli", "run", "--task", "codescale__thermo-1", "--model", "local/qwen2.5-coder-0.5b",
          "--out", str(out), "-c", "agent.step_limit=2", "-c", "model.max_tokens=64"],
         cwd=REPO, env={**marked_env(marker), "CODESCALE_BASE_IMAGE": base_image}, capture_output=True, text=True,
         timeout=600,
@@ -254,7 +254,7 @@ def test_one_real_rollout_through_codescale_run(tmp_path, docker_client, base_im
 
 
 def demo_command(out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "eval.cli", "demo", "--task", "codescale__thermo-1", "--n", "1",
+    return [sys.executable, "-m", "codescale.eval.cli", "demo", "--task", "codescale__thermo-1", "--n", "1",
             "-c", "agent.step_limit=2", "--out", str(out), "--no-live", *extra]
 
 
@@ -282,7 +282,7 @@ def test_ctrl_c_during_the_demo_leaves_no_process_or_container(tmp_path, docker_
     needs_local_extra()
     import yaml
 
-    from sandboxes.docker import RUN_LABEL
+    from codescale.sandboxes.docker import RUN_LABEL
 
     marker, out = uuid_hex(), tmp_path / "demo"
     proc = subprocess.Popen(demo_command(out), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -8,8 +8,8 @@ import time
 import pytest
 from fake_server import FakeServer, Reply
 
-from agent.models.base import PLACEHOLDER_KEY, Model, ModelConfig, ModelError, RetryConfig, retry_after
-from agent.records import Usage
+from codescale.agent.models.base import PLACEHOLDER_KEY, Model, ModelConfig, ModelError, RetryConfig, retry_after
+from codescale.agent.records import Usage
 
 FAST = RetryConfig(attempts=4, max_seconds=30, min_wait=0.01, max_wait=0.05)
 USER = [{"role": "user", "content": "fix the bug please"}]  # 4 words
@@ -285,7 +285,7 @@ def test_vllm_needs_a_base_url():
 def test_thinking_setting_warns_once(fake_server, caplog):
     fake_server.replies.extend(["a", "b"])
     model = make(fake_server, "anthropic/thinking-warning-model")
-    with caplog.at_level(logging.WARNING, logger="agent.models.base"):
+    with caplog.at_level(logging.WARNING, logger="codescale.agent.models.base"):
         model.complete(USER, thinking={"max_tokens": 100})
         model.complete(USER, thinking={"max_tokens": 100})
     warnings = [r.getMessage() for r in caplog.records if "thinking" in r.getMessage()]

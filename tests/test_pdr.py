@@ -7,14 +7,14 @@ from collections import Counter
 
 import pytest
 
-from agent.models.base import ModelConfig, RetryConfig
-from agent.records import Task, Trajectory, Usage
-from agent.rollout import RolloutConfig, run_rollout
-from agent.templates import render
+from codescale.agent.models.base import ModelConfig, RetryConfig
+from codescale.agent.records import Task, Trajectory, Usage
+from codescale.agent.rollout import RolloutConfig, run_rollout
+from codescale.agent.templates import render
 from conftest import CALC_FILES, make_repo
-from scaling.base import ScalingConfig, make_strategy
-from scaling.records import Selection, Summary
-from scaling.rtv import normalise_patch
+from codescale.scaling.base import ScalingConfig, make_strategy
+from codescale.scaling.records import Selection, Summary
+from codescale.scaling.rtv import normalise_patch
 from scaling_script import ScalingScript
 
 COMMANDS = {
@@ -92,7 +92,7 @@ def test_pdr_rtv_refines_with_the_selected_summaries(fake_server, calc_task, tmp
 
 
 def result_config_template() -> str:
-    from scaling.pdr import PDRConfig
+    from codescale.scaling.base import PDRConfig
 
     return PDRConfig().context_template
 
@@ -189,9 +189,9 @@ def test_cli_pdr_rtv_on_a_bundled_task_in_docker(fake_server, base_image, tmp_pa
     import os
     import subprocess
 
-    from agent.rollout import open_sandbox
-    from eval.images import ensure_image
-    from eval.tasks import suite_task
+    from codescale.agent.rollout import open_sandbox
+    from codescale.eval.tasks.images import ensure_image
+    from codescale.eval.tasks.load import suite_task
 
     task = suite_task("codescale__slugkit-1", base_image=base_image)
     ensure_image(task)

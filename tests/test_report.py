@@ -9,12 +9,12 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
-from agent.records import Trajectory
-from eval.cli import app
+from codescale.agent.records import Trajectory
+from codescale.eval.cli.main import app
 from fake_server import FakeServer
 from headless_chromium import Chromium, chromium_path
 from saved_runs import calc_tasks, grade_by_plan, make_run
-from scaling.records import Selection
+from codescale.scaling.records import Selection
 
 PDR_PLANS = {
     "calc-0": ["fix", "wrong", "empty", "other"] + ["wrong", "fix", "other", "empty"],

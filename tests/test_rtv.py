@@ -9,8 +9,8 @@ from functools import cache
 
 import pytest
 
-from scaling.records import Vote
-from scaling.rtv import RTVConfig, normalise_patch, plan_groups, prepare, tournament, vote_orders
+from codescale.scaling.records import Vote
+from codescale.scaling.rtv import RTVConfig, normalise_patch, plan_groups, prepare, tournament, vote_orders
 
 IDS = [f"r{i:02d}" for i in range(16)]
 

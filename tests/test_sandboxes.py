@@ -12,9 +12,9 @@ from typing import Any, Callable
 import pytest
 
 from conftest import CALC_FILES, make_repo
-from sandboxes.base import SandboxError
-from sandboxes.docker import RUN_LABEL, DockerSandbox, DockerSandboxConfig, remove_containers
-from sandboxes.local import LocalSandbox, LocalSandboxConfig
+from codescale.sandboxes.base import SandboxError
+from codescale.sandboxes.docker import RUN_LABEL, DockerSandbox, DockerSandboxConfig, remove_containers
+from codescale.sandboxes.local import LocalSandbox, LocalSandboxConfig
 
 FIXED_ADD = CALC_FILES["calc/ops.py"].replace("a - b", "a + b")
 BINARY = bytes(range(256)) * 4
@@ -248,3 +248,29 @@ def test_local_rejects_a_directory_that_is_not_a_repository(tmp_path):
     with pytest.raises(SandboxError, match=f"failed in {plain} "):
         with LocalSandbox(LocalSandboxConfig(), repo_dir=str(plain), run_id="t"):
             pass
+
+
+def test_write_file_then_read_it_back_and_run_it(kind):
+    with kind.make() as sandbox:
+        sandbox.write_file("deep/er/blob.bin", BINARY)
+        sandbox.write_file("calc/ops.py", FIXED_ADD)
+        assert sandbox.read_file("deep/er/blob.bin") == BINARY
+        assert sandbox.execute("sha1sum deep/er/blob.bin").output.split()[0] == hashlib.sha1(BINARY).hexdigest()
+        assert sandbox.execute("git diff --stat -- calc/ops.py").output.strip().startswith("calc/ops.py | 2 +-")
+        assert sandbox.read_file(f"{sandbox.workdir}/calc/ops.py") == FIXED_ADD.encode()  # absolute paths too
+
+
+def test_read_file_of_a_missing_file_is_a_sandbox_error(kind):
+    with kind.make() as sandbox:
+        with pytest.raises(SandboxError, match="nothing-here.txt"):
+            sandbox.read_file("nothing-here.txt")
+
+
+def test_local_sandbox_refuses_files_outside_its_directory(tmp_path):
+    repo, _ = make_repo(tmp_path / "repo", CALC_FILES)
+    with LocalSandbox(LocalSandboxConfig(), repo_dir=str(repo), run_id="t", name="t") as sandbox:
+        with pytest.raises(SandboxError, match="outside the sandbox"):
+            sandbox.write_file("../../escaped.txt", "x")
+        with pytest.raises(SandboxError, match="outside the sandbox"):
+            sandbox.read_file("/etc/hostname")
+    assert not (tmp_path / "escaped.txt").exists()

@@ -9,11 +9,11 @@ from math import comb
 import pytest
 from typer.testing import CliRunner
 
-from eval.cli import app
-from eval.saved_run import SavedRun
+from codescale.eval.cli.main import app
+from codescale.eval.runs.rundir import RunDir
 from fake_server import FakeServer
 from saved_runs import calc_tasks, grade_by_plan, make_run, plan_of
-from scaling.records import Selection
+from codescale.scaling.records import Selection
 
 PLANS = {
     "calc-0": ["fix", "wrong", "empty", "other"] + ["wrong", "fix", "other", "empty"],
@@ -74,7 +74,7 @@ def test_reselect_with_more_votes_links_rollouts_and_changes_only_the_votes(pdr_
         context = Selection.model_validate_json((out / "tasks" / new["instance_id"] / "selection.context-g0.json").read_text())
         assert new["usage"]["judge"]["requests"] == context.usage.requests + new["selection"]["usage"]["requests"]
     assert lines(out / "eval.jsonl") == lines(source / "eval.jsonl")
-    config = SavedRun(out).config
+    config = RunDir.existing(out).config()
     assert (config["command"], config["source"], config["config"]["scaling"]["rtv"]["votes"]) == ("select", str(source), 4)
 
 
@@ -85,13 +85,13 @@ def test_reselect_with_best_of_n_takes_grades_from_the_candidates_without_model_
     result = CliRunner().invoke(app, ["select", str(source), "--strategy", "best_of_n", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert len(server.requests) == before
-    run = SavedRun(out)
-    for instance_id, result in run.results.items():
+    run = RunDir.existing(out)
+    for instance_id, result in run.results().items():
         assert result.strategy == "best_of_n" and result.selection.method == "random"
         assert result.final_rollout in result.rollouts[-1]
         final = run.trajectory(instance_id, result.final_rollout)
-        assert run.grades[instance_id].resolved == (plan_of(final) == "fix")
-        assert run.grades[instance_id].final_rollout == result.final_rollout
+        assert run.grades()[instance_id].resolved == (plan_of(final) == "fix")
+        assert run.grades()[instance_id].final_rollout == result.final_rollout
     again = CliRunner().invoke(app, ["select", str(source), "--strategy", "best_of_n", "--out", str(out)])
     assert again.exit_code == 2 and "already holds results" in again.output
 

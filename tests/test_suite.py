@@ -9,11 +9,11 @@ import subprocess
 
 import pytest
 
-from agent.records import Task
-from eval import bundled, images
-from eval.eval_script import make_eval_script, patch_files
-from eval.task_error import TaskError
-from eval.tasks import load_tasks, suite_task
+from codescale.agent.records import Task
+from codescale.eval.tasks import bundled, images
+from codescale.eval.tasks.eval_script import make_eval_script, patch_files
+from codescale.eval.tasks.errors import TaskError
+from codescale.eval.tasks.load import load_tasks, suite_task
 from tests.conftest import BASE_IMAGE
 
 

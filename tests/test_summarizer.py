@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from agent.models.base import ModelConfig, RetryConfig
-from agent.records import Step, Task, Trajectory, Usage
-from scaling.compression import compress, estimate_tokens
-from scaling.summarizer import Summarizer, SummarizerConfig, diff_stat, parse_sections
+from codescale.agent.models.base import ModelConfig, RetryConfig
+from codescale.agent.records import Step, Task, Trajectory, Usage
+from codescale.scaling.compression import compress, estimate_tokens
+from codescale.agent.diff import diff_stat
+from codescale.scaling.summarizer import Summarizer, SummarizerConfig, parse_sections
 
 TASK = Task(instance_id="calc-1", problem_statement="add() subtracts instead of adding.")
 PATCH = (
@@ -127,6 +128,13 @@ def test_compression_keeps_everything_that_fits():
 
 
 def test_diff_stat_counts_lines_per_file():
-    assert diff_stat(PATCH + "diff --git a/new.py b/new.py\n--- /dev/null\n+++ b/new.py\n+a\n+b\n") == (
+    assert diff_stat(PATCH + "diff --git a/new.py b/new.py\n--- /dev/null\n+++ b/new.py\n@@ -0,0 +1,2 @@\n+a\n+b\n") == (
         "calc/ops.py | +1 -1\nnew.py | +2 -0"
     )
+
+
+def test_diff_stat_counts_removed_lines_that_look_like_headers():
+    """A removed line `-- x` is `--- x` in the diff: a removed line, not a file header."""
+    patch = ("diff --git a/q.sql b/q.sql\n--- a/q.sql\n+++ b/q.sql\n@@ -1,3 +1,2 @@\n select 1;\n"
+             "--- an old comment\n-+++ not a header\n+++ a new comment\n")
+    assert diff_stat(patch) == "q.sql | +1 -2"

@@ -8,11 +8,11 @@ from conftest import CALC_FILES, make_repo
 from fake_server import FakeServer, Reply
 from thinking_server import ThinkingServer
 
-from agent.loop import AgentConfig
-from agent.models.base import Model, ModelConfig, RetryConfig
-from agent.models.thinking import ThinkingConfig
-from agent.records import Task
-from agent.rollout import RolloutConfig, run_rollout
+from codescale.agent.loop import AgentConfig
+from codescale.agent.models.base import Model, ModelConfig, RetryConfig
+from codescale.agent.models.thinking import ThinkingConfig
+from codescale.agent.records import Task
+from codescale.agent.rollout import RolloutConfig, run_rollout
 
 FAST = RetryConfig(attempts=2, min_wait=0.01, max_wait=0.05)
 USER = [{"role": "user", "content": "fix the bug please"}]
@@ -229,7 +229,7 @@ def test_budget_forcing_on_a_real_small_model_counts_its_real_tokens():
     """llama.cpp's server cannot continue an assistant message, so the procedure goes through its raw
     completions endpoint with the row's chat template; every count below is the server's."""
     pytest.importorskip("llama_cpp", reason="needs the local extra: pip install -e '.[local]'")
-    from agent.models.local_server import LocalServer
+    from codescale.agent.models.local_server import LocalServer
 
     explain = [{"role": "user", "content": "Explain step by step how merge sort works, with an example."}]
     one_word = [{"role": "user", "content": "Is 7 a prime number? Reply with one word."}]

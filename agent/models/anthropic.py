@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.models.base import (
+from codescale.agent.models.base import (
     Completion,
     ModelConfig,
     RetryableError,
@@ -12,9 +12,9 @@ from agent.models.base import (
     note,
     sdk_errors,
 )
-from agent.models.catalog import model_info
-from agent.models.thinking import ThinkingConfig
-from agent.records import Usage
+from codescale.agent.models.catalog import model_info
+from codescale.agent.models.thinking import ThinkingConfig
+from codescale.agent.records import Usage
 
 MIN_BUDGET = 1024
 """Smallest `budget_tokens` the Messages API accepts."""

@@ -21,10 +21,10 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_before_delay
 
-from agent.models.catalog import model_info
-from agent.models.limits import LIMITS
-from agent.models.thinking import ThinkingConfig
-from agent.records import Usage
+from codescale.agent.models.catalog import model_info
+from codescale.agent.models.limits import LIMITS
+from codescale.agent.models.thinking import ThinkingConfig
+from codescale.agent.records import Usage
 
 log = logging.getLogger(__name__)
 
@@ -203,10 +203,10 @@ def note(notes: list[str], message: str) -> None:
 
 
 PROVIDERS = {
-    "openai": "agent.models.openai.OpenAIProvider",
-    "anthropic": "agent.models.anthropic.AnthropicProvider",
-    "vllm": "agent.models.vllm.VLLMProvider",
-    "local": "agent.models.local.LocalProvider",
+    "openai": "codescale.agent.models.openai.OpenAIProvider",
+    "anthropic": "codescale.agent.models.anthropic.AnthropicProvider",
+    "vllm": "codescale.agent.models.vllm.VLLMProvider",
+    "local": "codescale.agent.models.local.LocalProvider",
 }
 
 

@@ -10,8 +10,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict
 
-import configs
-from agent.records import Usage
+from codescale import configs
+from codescale.agent.records import Usage
 
 CATALOG = Path(configs.__file__).parent / "models.yaml"
 

@@ -32,7 +32,7 @@ def _compile(template: str):
 
 def chat_template(name: str) -> ChatTemplate:
     """The named template; a KeyError lists the known ones."""
-    import configs
+    from codescale import configs
 
     templates = configs.load("models").get("chat_templates", {})
     if name not in templates:

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from agent.records import Usage
+from codescale.agent.records import Usage
 
 UsageListener = Callable[[Usage], None]
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from agent.models.base import ModelConfig, ModelError
-from agent.models.catalog import model_info
-from agent.models.local_package import ModelPackageError, local_model, model_file
-from agent.models.local_server import LocalServerError, llama_cpp_installed, shared_server
-from agent.models.openai import OpenAIProvider
+from codescale.agent.models.base import ModelConfig, ModelError
+from codescale.agent.models.catalog import model_info
+from codescale.agent.models.local_package import ModelPackageError, local_model, model_file
+from codescale.agent.models.local_server import LocalServerError, llama_cpp_installed, shared_server
+from codescale.agent.models.openai import OpenAIProvider
 
 
 class LocalProvider(OpenAIProvider):

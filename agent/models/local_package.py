@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-import configs
+from codescale import configs
 
 CHUNK = 1 << 20
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from agent.models.local_package import ModelPackageError, local_model, model_file
+from codescale.agent.models.local_package import ModelPackageError, local_model, model_file
 
 
 class LocalServerError(Exception):
@@ -85,7 +85,7 @@ class LocalServer:
         }
         if self.row.chat_format:
             settings["chat_format"] = self.row.chat_format
-        args = [sys.executable, "-m", "agent.models.local_server"]
+        args = [sys.executable, "-m", "codescale.agent.models.local_server"]
         for key, value in settings.items():
             args += [f"--{key}", str(value)]
         return args

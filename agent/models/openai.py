@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.models.base import (
+from codescale.agent.models.base import (
     Completion,
     ModelConfig,
     ModelError,
@@ -14,10 +14,10 @@ from agent.models.base import (
     sdk_errors,
     warn_once,
 )
-from agent.models.catalog import model_info
-from agent.models.chat_template import chat_template
-from agent.models.thinking import Continue, Segment, ThinkingConfig, force, reasoning_effort
-from agent.records import Usage
+from codescale.agent.models.catalog import model_info
+from codescale.agent.models.chat_template import chat_template
+from codescale.agent.models.thinking import Continue, Segment, ThinkingConfig, force, reasoning_effort
+from codescale.agent.records import Usage
 
 
 class OpenAIProvider:

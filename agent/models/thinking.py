@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.records import Usage
+from codescale.agent.records import Usage
 
 
 class ThinkingConfig(BaseModel):
@@ -115,7 +115,7 @@ def reasoning_effort(max_tokens: int | None, accepted: list[str] | None = None) 
     """OpenAI `reasoning_effort` for a thinking cap, by the table in configs/models.yaml (first row whose
     `up_to` the cap does not exceed; no cap takes the last row). When the model does not accept that value,
     the next accepted one above it is used (else the highest accepted below)."""
-    import configs
+    from codescale import configs
 
     table = configs.load("models")[EFFORT_TABLE]
     effort = table["rows"][-1]["effort"]

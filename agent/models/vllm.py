@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.models.base import Completion, ModelConfig, ModelError, RetryableError, note, status_error
-from agent.models.openai import OpenAIProvider, _usage
-from agent.models.thinking import Continue, Segment, ThinkingConfig
-from agent.records import Usage
+from codescale.agent.models.base import Completion, ModelConfig, ModelError, RetryableError, note, status_error
+from codescale.agent.models.openai import OpenAIProvider, _usage
+from codescale.agent.models.thinking import Continue, Segment, ThinkingConfig
+from codescale.agent.records import Usage
 
 CONTINUE = {
     "continue_final_message": True,

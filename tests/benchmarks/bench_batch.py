@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for fake
 
 from fake_server import FakeServer  # noqa: E402
 
-from eval.bundled import suite_ids  # noqa: E402
+from codescale.eval.tasks.bundled import suite_ids  # noqa: E402
 
 
 def run(tasks: int, n: int, latency: float, steps: int, workers: int, base_image: str) -> float:
@@ -36,7 +36,7 @@ def run(tasks: int, n: int, latency: float, steps: int, workers: int, base_image
 
     with FakeServer(responder=responder) as server, tempfile.TemporaryDirectory() as out:
         args = [
-            sys.executable, "-m", "eval.cli", "batch", "--dataset", "codescale", "--ids", ",".join(suite_ids()[:tasks]),
+            sys.executable, "-m", "codescale.eval.cli", "batch", "--dataset", "codescale", "--ids", ",".join(suite_ids()[:tasks]),
             "--model", "openai/fake", "--base-url", server.openai_url, "--strategy", "best_of_n",
             "-c", f"scaling.n={n}", "-c", "scaling.concurrency=1", "--workers", str(workers),
             "--base-image", base_image, "--out", out, "--no-live",

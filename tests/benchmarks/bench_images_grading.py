@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from eval import bundled, images  # noqa: E402
-from eval.grading import evaluate  # noqa: E402
-from eval.rundir import RunDir  # noqa: E402
-from eval.tasks import load_tasks  # noqa: E402
-from scaling.records import TaskResult  # noqa: E402
+from codescale.eval.tasks import bundled, images  # noqa: E402
+from codescale.eval.runs.evaluate import evaluate  # noqa: E402
+from codescale.eval.runs.rundir import RunDir  # noqa: E402
+from codescale.eval.tasks.load import load_tasks  # noqa: E402
+from codescale.scaling.records import TaskResult  # noqa: E402
 
 
 def build_all(base: str, workers: int, client, no_cache: bool = False) -> float:

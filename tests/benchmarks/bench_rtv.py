@@ -21,11 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for fake
 
 from fake_server import FakeServer  # noqa: E402
 
-from agent.models.base import ModelConfig  # noqa: E402
-from agent.records import Task  # noqa: E402
-from scaling.judge import Judge, JudgeConfig  # noqa: E402
-from scaling.records import Summary  # noqa: E402
-from scaling.rtv import RTVConfig, tournament  # noqa: E402
+from codescale.agent.models.base import ModelConfig  # noqa: E402
+from codescale.agent.records import Task  # noqa: E402
+from codescale.scaling.judge import Judge, JudgeConfig  # noqa: E402
+from codescale.scaling.records import Summary  # noqa: E402
+from codescale.scaling.rtv import RTVConfig, tournament  # noqa: E402
 
 REASONING = " ".join(["Candidate {n} reproduced the failure, changed the parser and ran the tests."] * 5)
 

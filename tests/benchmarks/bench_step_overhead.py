@@ -19,10 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from conftest import CALC_FILES, build_repo_image, make_repo  # noqa: E402
 from fake_server import FakeServer  # noqa: E402
 
-from agent.loop import AgentConfig  # noqa: E402
-from agent.models.base import ModelConfig  # noqa: E402
-from agent.records import Task  # noqa: E402
-from agent.rollout import RolloutConfig, run_rollout  # noqa: E402
+from codescale.agent.loop import AgentConfig  # noqa: E402
+from codescale.agent.models.base import ModelConfig  # noqa: E402
+from codescale.agent.records import Task  # noqa: E402
+from codescale.agent.rollout import RolloutConfig, run_rollout  # noqa: E402
 
 
 def responder(steps: int):

@@ -14,8 +14,8 @@ import argparse
 import statistics
 from pathlib import Path
 
-from agent.records import Trajectory
-from scaling.records import Summary
+from codescale.agent.records import Trajectory
+from codescale.scaling.records import Summary
 
 
 def rows(run_dir: Path):

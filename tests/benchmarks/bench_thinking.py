@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.loop import AgentConfig  # noqa: E402
-from agent.models.base import ModelConfig  # noqa: E402
-from agent.models.thinking import ThinkingConfig  # noqa: E402
-from agent.rollout import RolloutConfig, run_rollout  # noqa: E402
+from codescale.agent.loop import AgentConfig  # noqa: E402
+from codescale.agent.models.base import ModelConfig  # noqa: E402
+from codescale.agent.models.thinking import ThinkingConfig  # noqa: E402
+from codescale.agent.rollout import RolloutConfig, run_rollout  # noqa: E402
 
 
 def main() -> None:
@@ -29,13 +29,13 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=0, help="only the first N bundled tasks (0: all)")
     parser.add_argument("--steps", type=int, default=10, help="step limit per rollout")
     parser.add_argument("--model", default="local/qwen2.5-coder-0.5b")
-    parser.add_argument("--base-image", default=None, help="base of the task images (default: eval.images.base_image)")
+    parser.add_argument("--base-image", default=None, help="base of the task images (default: eval.tasks.images.base_image)")
     args = parser.parse_args()
 
-    from agent.models.local_server import LocalServer
-    from eval.grading import grade_patches
-    from eval.images import ensure_images
-    from eval.tasks import load_tasks
+    from codescale.agent.models.local_server import LocalServer
+    from codescale.eval.tasks.grading import grade_patches
+    from codescale.eval.tasks.images import ensure_images
+    from codescale.eval.tasks.load import load_tasks
 
     tasks = load_tasks(base_image=args.base_image)
     tasks = tasks[: args.tasks] if args.tasks else tasks

@@ -1,0 +1,1 @@
+"""The `codescale` command line: `main.py` builds the app from one module per command."""

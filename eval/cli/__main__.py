@@ -1,0 +1,3 @@
+from codescale.eval.cli.main import main
+
+main()

@@ -1,0 +1,67 @@
+"""`codescale batch` (any SWE-format dataset) and `codescale swebench` (SWE-bench Verified by default).
+
+Exit codes: 0 every selected task finished; 1 some task failed; 2 nothing ran (bad arguments, configuration,
+dataset, server or run directory); 3 the budget stopped the run with work left (rerun to resume); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from codescale.eval.cli.common import (BaseImageOpt, BaseUrlOpt, ConfigOpt, LiveOpt, ModelOpt, SandboxOpt,
+                                       StrategyOpt, command, fail, flags)
+from codescale.eval.tasks.swebench import NAMESPACE, VERIFIED
+
+Opt = typer.Option
+
+
+def _command(default_dataset: str | None, doc: str):
+    def batch(
+        out: Annotated[Path, Opt("--out", help="Run directory: written, or resumed when it holds this run.")],
+        dataset: Annotated[Optional[str], Opt("--dataset", help="Hugging Face dataset name, a .json/.jsonl/.parquet "
+                                              "file, or a bundled suite name or task id.")] = default_dataset,
+        split: Annotated[str, Opt("--split", help="Dataset split (Hugging Face datasets).")] = "test",
+        slice_: Annotated[Optional[str], Opt("--slice", help="Rows START:STOP of the dataset, e.g. 0:50.")] = None,
+        ids: Annotated[Optional[str], Opt("--ids", help="Comma-separated instance ids to run.")] = None,
+        model: ModelOpt = None,
+        base_url: BaseUrlOpt = None,
+        sandbox: SandboxOpt = None,
+        strategy: StrategyOpt = None,
+        config: ConfigOpt = [],
+        workers: Annotated[int, Opt("--workers", help="Tasks in flight at once.")] = 1,
+        max_rollouts: Annotated[int, Opt("--max-rollouts", help="Rollouts in flight over all tasks (0: "
+                                         "workers x scaling.concurrency).")] = 0,
+        max_requests: Annotated[int, Opt("--max-requests", help="Model requests in flight (0: no cap).")] = 0,
+        max_cost: Annotated[float, Opt("--max-cost", help="USD budget of the whole run (0: none).")] = 0.0,
+        max_tokens: Annotated[int, Opt("--max-tokens", help="Token budget of the whole run (0: none).")] = 0,
+        retry_errors: Annotated[bool, Opt("--retry-errors", help="Run again tasks recorded as errors.")] = False,
+        overwrite: Annotated[bool, Opt("--overwrite", help="Discard the run in --out and start over.")] = False,
+        base_image: BaseImageOpt = None,
+        image_namespace: Annotated[str, Opt("--image-namespace", help="Namespace of SWE-bench images.")] = NAMESPACE,
+        live: LiveOpt = None,
+    ) -> None:
+        from codescale.eval.runs.launch import launch_batch
+
+        if not dataset:
+            raise fail("--dataset is required")
+        outcome = launch_batch(
+            dataset=dataset, split=split, slice_=slice_, ids=[i.strip() for i in ids.split(",") if i.strip()] if ids else None,
+            flags=flags(model=model, base_url=base_url, sandbox=sandbox, strategy=strategy),
+            strategy=strategy, config=config, out=out, overwrite=overwrite, base_image=base_image, live=live,
+            batch={"workers": workers, "max_rollouts": max_rollouts, "max_requests": max_requests,
+                   "budget": {"max_cost": max_cost, "max_tokens": max_tokens}, "retry_errors": retry_errors,
+                   "image_namespace": image_namespace},
+        )
+        code = 3 if outcome.stopped + outcome.not_started else 1 if outcome.failed else 0
+        if code:
+            raise typer.Exit(code)
+
+    batch.__doc__ = doc
+    return command(batch)
+
+
+batch_cmd = _command(None, "Run a strategy over a SWE-format dataset: parallel, resumable (rerun the same command), budgeted.")
+swebench_cmd = _command(VERIFIED, f"`batch` over SWE-bench Verified ({VERIFIED}) unless --dataset says otherwise.")

@@ -1,0 +1,40 @@
+"""`codescale demo`: the whole pipeline on the embedded local model, then the closing table."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from codescale.eval.cli.common import ConfigOpt, LiveOpt, command, fail, say
+
+
+@command
+def demo(
+    model: Annotated[str, typer.Option("--model", help="Model id; local/<name> starts the embedded server.")] = "",
+    task: Annotated[list[str], typer.Option("--task", help="Bundled task id (repeatable); default: the easy ones.")] = [],
+    n: Annotated[Optional[int], typer.Option("--n", help="Rollouts per generation (default 2, configs/demo.yaml).")] = None,
+    sandbox: Annotated[Optional[str], typer.Option("--sandbox", help="docker or local; default: docker when it can run.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Run directory (default: ./codescale-demo/<time>).")] = None,
+    config: ConfigOpt = [],
+    live: LiveOpt = None,
+) -> None:
+    """Run PDR+RTV on a few easy bundled tasks with the embedded local model, grade, and print the table."""
+    from rich.console import Console
+
+    from codescale.agent.models.base import ModelError
+    from codescale.agent.models.local_package import ModelPackageError
+    from codescale.agent.models.local_server import LocalServerError
+    from codescale.eval.analysis.demo_table import print_table
+    from codescale.eval.runs.demo import run_demo
+
+    try:
+        made = run_demo(model=model, task_ids=task, n=n, sandbox=sandbox, out=out, config=config, live=live, say=say)
+    except (ModelPackageError, LocalServerError, ModelError) as e:
+        raise fail(str(e), 1) from None
+    print_table(Console(stderr=True), made.run_dir, made.grades, made.seconds, made.usage, made.sandbox, made.speed)
+    sys.stderr.flush()
+    if made.outcome.failed:
+        raise typer.Exit(1)

@@ -1,0 +1,74 @@
+"""`codescale tasks list|show|build`: the bundled task suite and task files."""
+
+from __future__ import annotations
+
+import time
+
+import typer
+
+from codescale.eval.cli.common import command
+from codescale.eval.tasks import bundled, images
+from codescale.eval.tasks.load import load_tasks
+
+tasks_app = typer.Typer(help="The bundled task suite and task files: list, show, build images.", no_args_is_help=True)
+
+
+@tasks_app.command("list")
+@command
+def list_tasks(source: str = typer.Argument(None, help="Suite name, task id or task file (default: bundled suite).")):
+    """List tasks: id, difficulty, test runner, number of FAIL_TO_PASS tests, first line of the issue."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("instance id", "difficulty", "runner", "F2P", "issue")
+    for task in load_tasks(source):
+        title = task.problem_statement.strip().splitlines()[0][:70]
+        table.add_row(task.instance_id, str(getattr(task, "difficulty", "")), task.test_runner,
+                      str(len(task.FAIL_TO_PASS)), title)
+    Console().print(table)
+
+
+@tasks_app.command("show")
+@command
+def show(
+    instance_id: str = typer.Argument(..., help="Task id."),
+    source: str = typer.Option(None, "--tasks", help="Suite name or task file holding it (default: bundled)."),
+    base_image: str = typer.Option(None, "--base-image", help="Base image the bundled image tag is computed for."),
+):
+    """Show one task: its issue, tests, image and harness fields."""
+    task = load_tasks(source, ids=[instance_id], base_image=base_image)[0]
+    typer.echo(f"instance_id: {task.instance_id}\nrepo: {task.repo}\nbase_commit: {task.base_commit}")
+    typer.echo(f"difficulty: {getattr(task, 'difficulty', '')}\nimage: {task.image}\nworkdir: {task.workdir}")
+    typer.echo(f"test_runner: {task.test_runner}\nlog_parser: {task.log_parser}\neval_type: {task.eval_type}")
+    typer.echo("FAIL_TO_PASS:\n" + "".join(f"  - {t}\n" for t in task.FAIL_TO_PASS).rstrip())
+    typer.echo("PASS_TO_PASS:\n" + "".join(f"  - {t}\n" for t in task.PASS_TO_PASS).rstrip())
+    typer.echo(f"problem_statement:\n{task.problem_statement.rstrip()}")
+
+
+@tasks_app.command("build")
+@command
+def build_images(
+    suite: str = typer.Argument(bundled.SUITE_NAME, help="Bundled suite name or task id."),
+    base_image: str = typer.Option(None, "--base-image", help="Base image (default: $CODESCALE_BASE_IMAGE or "
+                                   f"{images.DEFAULT_BASE_IMAGE})."),
+    workers: int = typer.Option(2, "--workers", help="Images built at a time."),
+):
+    """Build one image per bundled task (cached by a hash of the task's content)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import docker
+
+    names = bundled.suite_ids() if suite == bundled.SUITE_NAME else [suite]
+    base = images.base_image(base_image)
+    client = docker.from_env()
+    started = time.monotonic()
+
+    def build(name: str) -> str:
+        t0 = time.monotonic()
+        tag, built = images.build_suite_image(bundled.SUITE_DIR / name, base, client)
+        return f"{'built ' if built else 'cached'} {tag} ({time.monotonic() - t0:.1f} s)"
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for line in pool.map(build, names):
+            typer.echo(line)
+    typer.echo(f"{len(names)} images on {base} in {time.monotonic() - started:.1f} s")

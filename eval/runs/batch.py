@@ -1,0 +1,157 @@
+"""The batch runner: many tasks under one strategy, `workers` tasks in flight, global caps on rollouts and model
+requests, a run-wide budget, every finished task appended to the run directory as it ends (docs/ARCHITECTURE.md, "The run directory").
+
+What a task needs first (its image) is made ready in the task's own worker, so that a missing image fails that
+task only. Rollouts that an earlier session finished are reused (eval.runs.solve.solve); a task stopped by the budget
+writes no result line and resumes later from its finished rollouts.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from codescale.agent.models.limits import LIMITS
+from codescale.agent.records import Task, Trajectory
+from codescale.eval.runs.budget import BudgetConfig, BudgetExhausted, Meter
+from codescale.eval.runs.config import RunConfig
+from codescale.eval.tasks.dataset import Row, row_id
+from codescale.eval.runs.progress import Progress
+from codescale.eval.runs.solve import solve
+from codescale.eval.runs.rundir import RunDir
+from codescale.eval.tasks.swebench import NAMESPACE, ensure_image
+from codescale.eval.tasks.errors import TaskError
+from codescale.scaling.records import TaskResult
+
+RERUN_ON_RETRY = ("model_error", "sandbox_error")
+"""With --retry-errors, finished rollouts that ended so are run again too (the server or engine was at fault)."""
+
+
+class BatchConfig(BaseModel):
+    """How a batch run schedules and limits its work; may change between sessions of one run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workers: int = Field(1, ge=1)
+    """Tasks in flight at once."""
+    max_rollouts: int = Field(0, ge=0)
+    """Rollouts in flight over all tasks; 0 = workers x scaling.concurrency (no further cap)."""
+    max_requests: int = Field(0, ge=0)
+    """Model requests in flight over the whole process; 0 = no cap."""
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    retry_errors: bool = False
+    """Run again the tasks recorded as errors (and their rollouts that ended in model or sandbox errors)."""
+    image_namespace: str = NAMESPACE
+    """Registry namespace of SWE-bench instance images."""
+    pull_attempts: int = Field(3, ge=1)
+    """Tries to pull a missing image, the first included."""
+    pull_wait: float = 2.0
+    """Seconds before the second try; doubles after each."""
+
+
+class BatchOutcome(BaseModel):
+    done: int = 0
+    failed: int = 0
+    stopped: int = 0
+    """Tasks the budget stopped mid-way (unfinished; resumable)."""
+    not_started: int = 0
+    stop_reason: str = ""
+
+
+class RolloutGate:
+    """eval.runs.solve.RolloutWatch for a batch: the budget is checked and a global rollout slot held around each rollout."""
+
+    def __init__(self, meter: Meter, slots: int, progress: Progress):
+        self.meter, self.progress = meter, progress
+        self.slots = threading.BoundedSemaphore(slots)
+
+    @contextmanager
+    def running(self, task_id: str, rollout_id: str) -> Iterator[None]:
+        self.meter.check()
+        with self.slots:
+            self.meter.check()  # the wait for a slot may have been long
+            self.progress.rollout_started(task_id, rollout_id)
+            try:
+                yield
+            finally:
+                self.progress.rollout_finished(task_id, rollout_id)
+
+    def reused(self, traj: Trajectory) -> None:
+        self.progress.rollout_reused(traj.task_id, traj.rollout_id)
+
+
+def error_result(instance_id: str, config: RunConfig, error: str) -> TaskResult:
+    return TaskResult(instance_id=instance_id, strategy=config.scaling.strategy, status="error", error=error)
+
+
+def run_batch(
+    rows: list[Row], config: RunConfig, run_dir: RunDir, run_id: str, batch: BatchConfig, meter: Meter,
+    progress: Progress,
+) -> BatchOutcome:
+    """Run every row (a Task, or the TaskError of a bad row) and record each finished one in `run_dir`."""
+    slots = batch.max_rollouts or batch.workers * config.scaling.concurrency
+    gate = RolloutGate(meter, slots, progress)
+    rerun = RERUN_ON_RETRY if batch.retry_errors else ()
+    needs_image = config.sandbox.get("kind", "docker") == "docker"
+    client = _docker_client() if needs_image and any(isinstance(r, Task) for r in rows) else None
+    outcome = BatchOutcome()
+    lock = threading.Lock()
+
+    def record(result: TaskResult) -> None:
+        run_dir.append_result(result, model_name=config.model.id)
+        progress.task_finished(result)
+        with lock:
+            if result.status == "error":
+                outcome.failed += 1
+            else:
+                outcome.done += 1
+
+    def run_one(row: Row) -> None:
+        instance_id = row_id(row)
+        if isinstance(row, TaskError):
+            record(error_result(instance_id, config, str(row)))
+            return
+        reason = meter.exhausted()
+        if reason:
+            progress.task_not_started(instance_id, reason)
+            with lock:
+                outcome.not_started += 1
+                outcome.stop_reason = outcome.stop_reason or reason
+            return
+        progress.task_started(instance_id)
+        try:
+            if client is not None:
+                ensure_image(row, client, batch.pull_attempts, batch.pull_wait)
+            result = solve(row, config, run_dir, run_id, watch=gate, rerun=rerun)
+            progress.task_finished(result)
+            with lock:
+                outcome.failed += result.status == "error"
+                outcome.done += result.status != "error"
+        except BudgetExhausted as e:
+            progress.task_stopped(instance_id, str(e))
+            with lock:
+                outcome.stopped += 1
+                outcome.stop_reason = outcome.stop_reason or str(e)
+        except TaskError as e:
+            record(error_result(instance_id, config, str(e)))
+        except Exception as e:  # e.g. the engine failed while preparing the task: this task fails, the run goes on
+            record(error_result(instance_id, config, f"{type(e).__name__}: {e}"))
+
+    LIMITS.cap_requests(batch.max_requests)
+    try:
+        with ThreadPoolExecutor(max_workers=batch.workers, thread_name_prefix="task") as pool:
+            for future in [pool.submit(run_one, row) for row in rows]:
+                future.result()
+    finally:
+        LIMITS.cap_requests(None)
+    return outcome
+
+
+def _docker_client():
+    import docker
+
+    return docker.from_env()

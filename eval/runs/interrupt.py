@@ -1,0 +1,40 @@
+"""Ctrl-C and SIGTERM during a run: run the caller's cleanups, remove the run's containers by label, exit 130.
+
+A KeyboardInterrupt would not do: the strategies' thread pools wait for the rollouts in flight on the way out.
+Every file a run writes is written atomically, so leaving at once loses nothing already recorded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable
+
+
+def exit_on_interrupt(run_id: str, *cleanups: Callable[[], object]) -> None:
+    """From now on Ctrl-C and SIGTERM run `cleanups`, remove this run's sandboxes and leave at once."""
+
+    def handler(*_) -> None:
+        for cleanup in cleanups:
+            try:
+                cleanup()
+            except Exception as e:  # keep going: the sandboxes must still be removed
+                print(f"cleanup failed: {e}", file=sys.stderr)
+        interrupted(run_id)
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def interrupted(run_id: str) -> None:
+    """Remove this run's containers and leave with exit code 130."""
+    from codescale.sandboxes.docker import remove_containers
+
+    print("\ninterrupted: removing this run's sandboxes", file=sys.stderr)
+    try:
+        removed = remove_containers(run_id)
+        print(f"removed {removed} container(s)", file=sys.stderr)
+    except Exception as e:  # no engine: nothing of ours can be running in it
+        print(f"no containers removed ({e})", file=sys.stderr)
+    sys.stderr.flush()
+    os._exit(130)

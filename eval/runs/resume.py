@@ -1,0 +1,127 @@
+"""Starting a batch run in a run directory: a new run, a resumed one, or a refusal.
+
+results.jsonl is the truth for finished tasks. A resumed run keeps its run id (so that the containers a killed
+session left, labelled with it, are found and removed), repairs what a kill can leave (a torn last line, a
+result without its prediction line) and must have the same configuration as the one that wrote run.yaml,
+apart from settings that cannot change a result.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import uuid
+from typing import Any
+
+import yaml
+
+from codescale.eval.runs.rundir import RunDir, append_line, read_lines
+
+HARMLESS = ("model.base_url", "model.timeout", "model.retries", "scaling.concurrency")
+"""Config keys (and key prefixes) that may differ on resume: where the server is and how patiently it is
+called, not what it computes. Batch options (workers, budgets, caps) live outside the config and may change too."""
+
+
+class ResumeError(ValueError):
+    """The run directory cannot be resumed as asked; the message says why and what to do."""
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict) and tree:
+        out: dict[str, Any] = {}
+        for key, value in tree.items():
+            out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: tree}
+
+
+def differences(saved: dict, current: dict) -> list[str]:
+    """`key: old -> new` for every setting that differs and would mix incompatible results."""
+    old, new = flatten(saved), flatten(current)
+    changed = []
+    for key in sorted(set(old) | set(new)):
+        if old.get(key, "(unset)") != new.get(key, "(unset)") and not any(
+            key == h or key.startswith(h + ".") for h in HARMLESS
+        ):
+            changed.append(f"{key}: {_short(old.get(key, '(unset)'))} -> {_short(new.get(key, '(unset)'))}")
+    return changed
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def lock(run_dir: RunDir) -> int:
+    """Hold the run directory for this process (released when it exits, even when killed); fails when another
+    batch process is using it."""
+    run_dir.path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ResumeError(f"{run_dir.path} is in use by another codescale process") from None
+    return fd
+
+
+def open_run(run_dir: RunDir, config: dict, overwrite: bool) -> tuple[str, dict | None]:
+    """The run id to use and, when resuming, the earlier run.yaml; clears the directory for `overwrite`.
+
+    Refuses to resume under a configuration that differs in anything but HARMLESS keys."""
+    saved = yaml.safe_load(run_dir.config_path.read_text()) if run_dir.config_path.exists() else None
+    if overwrite:
+        run_dir.clear()
+        return uuid.uuid4().hex[:12], saved
+    if saved is None:
+        if run_dir.results_path.exists():
+            raise ResumeError(f"{run_dir.path} holds results but no run.yaml; pass --overwrite to start over")
+        return uuid.uuid4().hex[:12], None
+    changed = differences(saved.get("config") or {}, config)
+    if changed:
+        raise ResumeError(
+            f"{run_dir.path} was run with a different configuration; resuming would mix incompatible results. "
+            f"Differs: {'; '.join(changed)}. Use the same settings, another --out, or --overwrite to start over."
+        )
+    return str(saved["run_id"]), saved
+
+
+def repair(run_dir: RunDir, model_name: str) -> None:
+    """Undo what a kill can leave: a torn last line (cut off), a result line without its prediction line."""
+    for path in (run_dir.results_path, run_dir.preds_path, run_dir.ledger_path):
+        if path.exists():
+            data = path.read_bytes()
+            if data and not data.endswith(b"\n"):
+                with open(path, "r+b") as f:
+                    f.truncate(data.rfind(b"\n") + 1)
+    predicted = {p.get("instance_id") for p in read_lines(run_dir.preds_path)}
+    latest = run_dir.results()
+    for instance_id, result in latest.items():
+        if instance_id not in predicted:
+            append_line(run_dir.preds_path, {
+                "instance_id": instance_id, "model_name_or_path": model_name, "model_patch": result.final_patch,
+            })
+
+
+def finished(run_dir: RunDir, retry_errors: bool) -> dict[str, str]:
+    """Instance id -> status of the tasks not to run again: every recorded task, except errors with `retry_errors`."""
+    latest = {i: r.status for i, r in run_dir.results().items()}
+    return {i: s for i, s in latest.items() if not (retry_errors and s == "error")}
+
+
+def remove_leftovers(run_id: str) -> int:
+    """Remove the containers a killed session of this run left behind (found by their run-id label)."""
+    try:
+        import docker
+
+        from codescale.sandboxes.docker import remove_containers
+    except ImportError:  # no Docker SDK: this run used no container
+        return 0
+    for _ in range(3):  # the engine may still be removing one the killed session asked to remove, mid-listing
+        try:
+            return remove_containers(run_id)
+        except docker.errors.NotFound:
+            continue
+        except docker.errors.DockerException:  # no engine reachable: nothing of this run can be running in it
+            return 0
+    return remove_containers(run_id)

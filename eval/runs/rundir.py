@@ -1,0 +1,248 @@
+"""The run directory: run.yaml, results.jsonl, preds.jsonl and tasks/<instance_id>/ (docs/ARCHITECTURE.md).
+
+The one reader and writer of run directories for every command. Lines are appended with one write each under
+O_APPEND and fsynced, so a killed run leaves at most a partial last line, which readers skip. Every file is
+validated on reading; a record of an unknown or older format raises RecordError naming the file (and line) and
+the field at fault. Reading creates nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from typing import TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from codescale.agent.records import Task, Trajectory, write_atomic
+from codescale.eval.tasks.grading import TaskGrade
+from codescale.scaling.records import Selection, Summary, TaskResult
+
+R = TypeVar("R", bound=BaseModel)
+
+
+class RecordError(ValueError):
+    """A run file that cannot be read as the record it should hold; the message names the file and field."""
+
+
+def append_line(path: Path, record: dict) -> None:
+    line = (json.dumps(record, ensure_ascii=False) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_lines(path: Path) -> list[dict]:
+    """The complete JSON lines of a file; a torn last line (from a killed writer) is skipped."""
+    if not path.exists():
+        return []
+    lines = path.read_text().splitlines()
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines):
+                break  # a torn last line
+            raise RecordError(f"{path}:{number}: not a JSON line") from None
+    return records
+
+
+def _problem(e: ValidationError) -> str:
+    err = e.errors()[0]
+    field = ".".join(map(str, err["loc"])) or "(top)"
+    more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
+    return f"field {field!r}: {err['msg']}{more}"
+
+
+def parse(cls: type[R], data: object, where: str) -> R:
+    """`cls` validated from `data`; `where` (file, file:line) is named in the error."""
+    try:
+        return cls.model_validate(data)
+    except ValidationError as e:
+        raise RecordError(f"{where}: not a {cls.__name__} record of this codescale version: {_problem(e)}") from None
+
+
+def read_json(cls: type[R], path: Path) -> R:
+    try:
+        data = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as e:
+        raise RecordError(f"{path}: not JSON ({e.msg} at line {e.lineno})") from None
+    return parse(cls, data, str(path))
+
+
+def read_jsonl(cls: type[R], path: Path) -> list[R]:
+    """The records of a JSONL file (a torn last line skipped); for one id repeated, later lines are kept too."""
+    return [parse(cls, row, f"{path}:{number}") for number, row in enumerate(read_lines(Path(path)), 1)]
+
+
+def _last_by_id(records: list[R]) -> dict[str, R]:
+    return {r.instance_id: r for r in records}  # a re-run task's last line wins
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for dist in ("codescale", "openai", "anthropic", "docker", "swebench", "pydantic"):
+        try:
+            found[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def source_git_sha() -> str:
+    """The git commit of the codescale source tree, or '' when not running from a checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    sha = out.stdout.strip() if out.returncode == 0 else ""
+    return f"{sha}-dirty" if sha and dirty.stdout.strip() else sha
+
+
+class RunDir:
+    """One run directory, written by a run and read back by every command (evaluate, compare, select, report)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.name = self.path.name
+        self.results_path = self.path / "results.jsonl"
+        self.preds_path = self.path / "preds.jsonl"
+        self.config_path = self.path / "run.yaml"
+        self.grades_path = self.path / "eval.jsonl"
+        self.ledger_path = self.path / "usage.jsonl"
+        """One line of Usage per model call of a batch run (its budget counts across sessions)."""
+        self._results: dict[str, TaskResult] | None = None
+        self._grades: dict[str, TaskGrade] | None = None
+
+    @classmethod
+    def existing(cls, path: Path) -> RunDir:
+        """A run directory that must already hold results (for the commands that read runs)."""
+        run = cls(path)
+        if not run.results_path.is_file():
+            raise RecordError(f"{run.path}: not a run directory (no results.jsonl)")
+        return run
+
+    # writing
+
+    def task_dir(self, instance_id: str) -> Path:
+        return self.path / "tasks" / instance_id
+
+    def make_task_dir(self, instance_id: str) -> Path:
+        path = self.task_dir(instance_id)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def write_config(self, config: dict, run_id: str, **extra) -> None:
+        record = {
+            "run_id": run_id,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "git_sha": source_git_sha(),
+            "versions": versions(),
+            **extra,
+            "config": config,
+        }
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.config_path, yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
+
+    def clear(self) -> None:
+        """Remove every result and task directory of an earlier run here (`--overwrite`); run.yaml is rewritten."""
+        for path in (self.results_path, self.preds_path, self.ledger_path):
+            path.unlink(missing_ok=True)
+        shutil.rmtree(self.path / "tasks", ignore_errors=True)
+        self._results = None
+
+    def write_task(self, task: Task) -> None:
+        write_atomic(self.make_task_dir(task.instance_id) / "task.json", task.model_dump_json(indent=1))
+
+    def append_result(self, result: TaskResult, model_name: str) -> None:
+        """Record a finished task: its result line, then its prediction line (swebench format)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        append_line(self.results_path, result.model_dump(mode="json"))
+        append_line(
+            self.preds_path,
+            {"instance_id": result.instance_id, "model_name_or_path": model_name, "model_patch": result.final_patch},
+        )
+        self._results = None
+
+    def write_grades(self, grades: list[TaskGrade]) -> None:
+        write_atomic(self.grades_path, "".join(g.model_dump_json() + "\n" for g in grades))
+        self._grades = None
+
+    # reading
+
+    def results(self) -> dict[str, TaskResult]:
+        """instance id -> its TaskResult (the last line for a task run more than once)."""
+        if self._results is None:
+            self._results = _last_by_id(read_jsonl(TaskResult, self.results_path))
+        return self._results
+
+    def grades(self) -> dict[str, TaskGrade]:
+        """instance id -> its TaskGrade from eval.jsonl; empty when the run was not evaluated."""
+        if self._grades is None:
+            path = self.grades_path
+            self._grades = _last_by_id(read_jsonl(TaskGrade, path)) if path.is_file() else {}
+        return self._grades
+
+    def config(self) -> dict:
+        """run.yaml as written (run id, versions, `config`: the resolved configuration); {} when absent."""
+        path = self.config_path
+        if not path.is_file():
+            return {}
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise RecordError(f"{path}: not valid YAML ({e})") from None
+        if not isinstance(data, dict) or not isinstance(data.get("config", {}), dict):
+            raise RecordError(f"{path}: field 'config': expected a mapping")
+        return data
+
+    @property
+    def model(self) -> str:
+        return str(self.config().get("config", {}).get("model", {}).get("id", ""))
+
+    @property
+    def strategy(self) -> str:
+        return ",".join(sorted({r.strategy for r in self.results().values()}))
+
+    def task(self, instance_id: str) -> Task | None:
+        path = self.task_dir(instance_id) / "task.json"
+        return read_json(Task, path) if path.is_file() else None
+
+    def trajectory(self, instance_id: str, rollout_id: str) -> Trajectory | None:
+        path = self.task_dir(instance_id) / f"{rollout_id}.traj.json"
+        return read_json(Trajectory, path) if path.is_file() else None
+
+    def summary(self, instance_id: str, rollout_id: str) -> Summary | None:
+        path = self.task_dir(instance_id) / f"{rollout_id}.summary.json"
+        return read_json(Summary, path) if path.is_file() else None
+
+    def selections(self, instance_id: str) -> list[Selection]:
+        """Every selection of a task: PDR contexts first (by name), then the final one."""
+        folder = self.task_dir(instance_id)
+        paths = sorted(folder.glob("selection.*.json")) + [folder / "selection.json"]
+        return [read_json(Selection, p) for p in paths if p.is_file()]
+
+    def graded_candidates(self, instance_id: str) -> dict[str, bool]:
+        """rollout id -> resolved, for every graded rollout of the task ({} without --all-candidates)."""
+        grade = self.grades().get(instance_id)
+        return {c.rollout_id: c.resolved for c in grade.candidates} if grade else {}

@@ -1,0 +1,90 @@
+"""The tasks of a batch run, one per dataset row: a row that is not a valid task becomes a TaskError for that
+row alone (named by its instance id), so that the rest of the dataset still runs."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+from codescale.agent.records import Task
+from codescale.eval.tasks import bundled
+from codescale.eval.tasks.swebench import NAMESPACE, name_images
+from codescale.eval.tasks.errors import TaskError, TaskSourceError
+from codescale.eval.tasks.load import FILE_SUFFIXES, read_dataset, read_records, suite_task, validate_record
+
+Row = Task | TaskError
+
+
+def load_rows(source: str, split: str = "test", base_image: str | None = None, namespace: str = NAMESPACE) -> list[Row]:
+    """Every row of `source` (bundled suite name or task id, .json/.jsonl/.parquet file, Hugging Face dataset)."""
+    if source == bundled.SUITE_NAME or (bundled.SUITE_DIR / source / "task.yaml").is_file():
+        names = bundled.suite_ids() if source == bundled.SUITE_NAME else [source]
+        return [_row(lambda name=name: suite_task(name, base_image)) for name in names]
+    if source.endswith(".jsonl") and Path(source).is_file():
+        return _jsonl_rows(Path(source), namespace)
+    if source.endswith(FILE_SUFFIXES):
+        records = read_records(Path(source))
+    elif Path(source).exists():
+        raise TaskSourceError(f"{source}: a dataset file must end in {', '.join(FILE_SUFFIXES)}")
+    else:
+        try:
+            records = read_dataset(source, split)
+        except (OSError, ValueError) as e:  # no such dataset or split, no network, no local copy
+            raise TaskSourceError(f"dataset {source!r} (split {split!r}) could not be loaded: {e}") from None
+    if not all(isinstance(r, dict) for r in records):
+        raise TaskSourceError(f"{source}: every row must be a JSON object")
+    records = name_images(records, namespace)
+    return [_row(lambda r=record, i=index: validate_record(r, i)) for index, record in enumerate(records)]
+
+
+def _jsonl_rows(path: Path, namespace: str) -> list[Row]:
+    """Rows of a JSON-lines file; a line that is not JSON fails alone, named by the instance id it seems to hold."""
+    rows: list[Row] = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            found = re.search(r'"instance_id"\s*:\s*"([^"]+)"', line)
+            name = found.group(1) if found else f"line {number}"
+            rows.append(TaskError(name, "(row)", f"{path.name}:{number}: not valid JSON ({e.msg})"))
+            continue
+        if not isinstance(record, dict):
+            rows.append(TaskError(f"line {number}", "(row)", f"{path.name}:{number}: not a JSON object"))
+            continue
+        rows.append(_row(lambda r=name_images([record], namespace)[0], i=len(rows): validate_record(r, i)))
+    return rows
+
+
+def _row(make) -> Row:
+    try:
+        return make()
+    except TaskError as e:
+        return e
+
+
+def row_id(row: Row) -> str:
+    return row.task if isinstance(row, TaskError) else row.instance_id
+
+
+def select(rows: list[Row], slice_: str | None = None, ids: list[str] | None = None) -> list[Row]:
+    """`slice_` ("START:STOP", Python slice of the rows) or `ids` (in the dataset's order); unknown ids are an error."""
+    if slice_:
+        try:
+            start, _, stop = slice_.partition(":")
+            rows = rows[slice(int(start) if start else None, int(stop) if stop else None)]
+        except ValueError:
+            raise TaskSourceError(f"--slice {slice_!r}: expected START:STOP, e.g. 0:50") from None
+    if ids:
+        known = {row_id(row) for row in rows}
+        missing = [i for i in ids if i not in known]
+        if missing:
+            raise TaskSourceError(f"not in the dataset: {', '.join(missing)}")
+        rows = [row for row in rows if row_id(row) in ids]
+    duplicates = sorted(i for i, count in Counter(row_id(r) for r in rows).items() if count > 1)
+    if duplicates:
+        raise TaskSourceError(f"instance ids occur more than once in the dataset: {', '.join(duplicates)}")
+    return rows

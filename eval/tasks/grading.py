@@ -1,0 +1,106 @@
+"""Grading patches with the official swebench harness: a grade per (task, patch).
+
+Each distinct (task, patch) is graded once, under a run id derived from the patch's hash: the harness caches
+its report by run id, so a re-evaluation reuses reports exactly when the patch is the same. The harness's
+logs go to RUN_DIR/logs/<run id>/codescale/<instance id>/.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from codescale.agent.records import Task
+from codescale.eval.tasks.eval_script import harness_fields
+
+MODEL_NAME = "codescale"
+"""The `model_name_or_path` of every graded prediction (the harness puts it in the log path)."""
+_harness_lock = threading.Lock()
+
+
+class PatchGrade(BaseModel):
+    resolved: bool = False
+    failed_tests: list[str] = []
+    """FAIL_TO_PASS and PASS_TO_PASS tests that did not pass."""
+    error: str = ""
+    """Why the patch could not be graded normally (empty, did not apply, timed out, ...)."""
+
+
+class CandidateGrade(PatchGrade):
+    rollout_id: str
+    generation: int = 0
+
+
+class TaskGrade(PatchGrade):
+    """One line of eval.jsonl."""
+
+    instance_id: str
+    final_rollout: str | None = None
+    candidates: list[CandidateGrade] = []
+    """Every rollout's grade (with --all-candidates)."""
+    passed: int | None = None
+    """How many rollouts resolved the task (with --all-candidates)."""
+    total: int | None = None
+    judge_picks: list[bool] = []
+    """Per mixed group the judge decided (with --all-candidates): whether its pick resolved the task."""
+
+
+def run_id_for(patch: str) -> str:
+    return "p" + hashlib.sha256(patch.encode()).hexdigest()[:16]
+
+
+@contextmanager
+def _harness_logs(directory: Path):
+    """Point the harness's log directory (a module constant, relative to the working directory) at `directory`."""
+    from swebench.harness import run_evaluation
+
+    with _harness_lock:
+        saved = run_evaluation.RUN_EVALUATION_LOG_DIR
+        run_evaluation.RUN_EVALUATION_LOG_DIR = directory.resolve()
+        try:
+            yield
+        finally:
+            run_evaluation.RUN_EVALUATION_LOG_DIR = saved
+
+
+def grade_patch(task: Task, patch: str, log_dir: Path, client, timeout: int = 1800) -> PatchGrade:
+    """Grade one patch with the harness (inside `_harness_logs(log_dir)`)."""
+    from swebench.harness.constants import APPLY_PATCH_FAIL, FAIL_TO_PASS, PASS_TO_PASS
+    from swebench.harness.run_evaluation import run_instance
+    from swebench.harness.utils import make_test_spec
+
+    if not patch.strip():
+        return PatchGrade(failed_tests=task.FAIL_TO_PASS, error="empty patch")
+    run_id = run_id_for(patch)
+    spec = make_test_spec(harness_fields(task).model_dump())
+    prediction = {"instance_id": task.instance_id, "model_name_or_path": MODEL_NAME, "model_patch": patch}
+    result = run_instance(spec, prediction, client, run_id, timeout)
+    if result is None:
+        log = log_dir / run_id / MODEL_NAME / task.instance_id / "run_instance.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        error = ("patch did not apply" if APPLY_PATCH_FAIL in text
+                 else "tests timed out" if "timed out" in text else f"evaluation error, see {log}")
+        return PatchGrade(failed_tests=task.FAIL_TO_PASS, error=error)
+    report = result[1][task.instance_id]
+    status = report.get("tests_status", {})
+    failed = [t for kind in (FAIL_TO_PASS, PASS_TO_PASS) for t in status.get(kind, {}).get("failure", [])]
+    if not report.get("patch_successfully_applied"):
+        return PatchGrade(failed_tests=failed or task.FAIL_TO_PASS, error="no test results in the log")
+    return PatchGrade(resolved=bool(report["resolved"]), failed_tests=failed)
+
+
+def grade_patches(items: list[tuple[Task, str]], log_dir: Path, workers: int = 2, timeout: int = 1800) -> list[PatchGrade]:
+    """Grades of (task, patch) pairs, in order; each distinct pair is graded once, `workers` at a time."""
+    from swebench.harness.run_evaluation import _docker_client
+
+    client = _docker_client()
+    unique = {(task.instance_id, patch): task for task, patch in items}
+    with _harness_logs(log_dir), ThreadPoolExecutor(max(1, workers)) as pool:
+        futures = {key: pool.submit(grade_patch, task, key[1], log_dir, client, timeout) for key, task in unique.items()}
+        done = {key: future.result() for key, future in futures.items()}
+    return [done[(task.instance_id, patch)] for task, patch in items]

@@ -1,0 +1,129 @@
+"""Loading tasks (a bundled suite name or task id, a .json/.jsonl/.parquet file, a Hugging Face dataset) and
+the `codescale tasks` commands: list, show, build."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from codescale.agent.records import Task
+from codescale.eval.tasks import bundled, images
+from codescale.eval.tasks.eval_script import harness_fields
+from codescale.eval.tasks.swebench import name_images
+from codescale.eval.tasks.errors import TaskError, TaskSourceError
+
+FILE_SUFFIXES = (".json", ".jsonl", ".parquet")
+
+
+def load_tasks(source: str | None = None, ids: list[str] | None = None, base_image: str | None = None,
+               split: str = "test") -> list[Task]:
+    """Tasks from `source` (default: the bundled suite), optionally only `ids`, each validated.
+
+    Bundled tasks get their image tag for `base_image` (see images.base_image) and the swebench harness
+    fields; records from a file or dataset get the harness fields they lack when they carry a test patch.
+    """
+    source = source or bundled.SUITE_NAME
+    if source == bundled.SUITE_NAME or (bundled.SUITE_DIR / source / "task.yaml").is_file():
+        names = bundled.suite_ids() if source == bundled.SUITE_NAME else [source]
+        tasks = [suite_task(name, base_image) for name in names]
+    elif source.endswith(FILE_SUFFIXES):
+        tasks = [validate_record(record, index) for index, record in enumerate(read_records(Path(source)))]
+    elif Path(source).exists():
+        raise TaskSourceError(f"{source}: a task file must end in {', '.join(FILE_SUFFIXES)}")
+    else:
+        tasks = [validate_record(record, index) for index, record in enumerate(read_dataset(source, split))]
+    if ids:
+        known = {task.instance_id for task in tasks}
+        missing = [i for i in ids if i not in known]
+        if missing:
+            raise TaskSourceError(f"not in {source}: {', '.join(missing)}")
+        tasks = [task for task in tasks if task.instance_id in ids]
+    return tasks
+
+
+def suite_task(instance_id: str, base_image: str | None = None) -> Task:
+    """One bundled task as a Task record, its image named for `base_image`."""
+    task_dir = bundled.SUITE_DIR / instance_id
+    try:
+        meta = bundled.read_suite_task(task_dir)
+    except ValidationError as e:
+        error = e.errors()[0]
+        raise TaskError(instance_id, ".".join(map(str, error["loc"])), error["msg"]) from None
+    if meta.instance_id != instance_id:
+        raise TaskError(instance_id, "instance_id", f"is {meta.instance_id!r} but the folder is {instance_id!r}")
+    base = images.base_image(base_image)
+    task = Task(
+        instance_id=meta.instance_id, repo=meta.repo, problem_statement=meta.problem_statement,
+        hints_text=meta.hints_text, version=meta.version, FAIL_TO_PASS=meta.FAIL_TO_PASS,
+        PASS_TO_PASS=meta.PASS_TO_PASS, base_commit=bundled.commit_sha(bundled.repo_files(task_dir)),
+        patch=(task_dir / "gold.patch").read_text(), test_patch=(task_dir / "test.patch").read_text(),
+        image=images.suite_image(task_dir, base), workdir=images.WORKDIR, test_runner=meta.test_runner,
+        difficulty=meta.difficulty, base_image=base,
+    )
+    return harness_fields(task)
+
+
+def validate_record(record: dict[str, Any], index: int) -> Task:
+    """A dataset row as a Task; TaskError names the row (its instance id, else its position) and the field."""
+    name = str(record.get("instance_id") or f"#{index + 1}")
+    try:
+        task = Task.model_validate(record)
+    except ValidationError as e:
+        error = e.errors()[0]
+        field = ".".join(map(str, error["loc"])) or "?"
+        problem = "missing (required)" if error["type"] == "missing" else error["msg"]
+        raise TaskError(name, field, problem) from None
+    if task.test_patch and task.FAIL_TO_PASS:
+        task = harness_fields(task)
+    return task
+
+
+def check_gradable(task: Task) -> None:
+    """Raise TaskError naming the first field the swebench harness would need but `task` lacks."""
+    if not task.FAIL_TO_PASS:
+        raise TaskError(task.instance_id, "FAIL_TO_PASS", "empty: nothing would show that a patch resolves the task")
+    if not task.image:
+        raise TaskError(task.instance_id, "image", "no image given (the harness grades inside the task's image)")
+    if not task.eval_script and not task.test_patch:
+        raise TaskError(task.instance_id, "test_patch", "missing, and no eval_script given to run the tests")
+    if task.workdir != images.WORKDIR:
+        raise TaskError(task.instance_id, "workdir", f"is {task.workdir!r}; the harness applies patches in /testbed")
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """The rows of a .json (one record or a list), .jsonl or .parquet task file."""
+    if not path.is_file():
+        raise TaskSourceError(f"task file {path} does not exist")
+    if path.suffix == ".parquet":
+        import pyarrow.parquet
+
+        return pyarrow.parquet.read_table(path).to_pylist()
+    text = path.read_text()
+    try:
+        if path.suffix == ".jsonl":
+            return [_json_line(path, number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise TaskSourceError(f"{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg})") from None
+    return data if isinstance(data, list) else [data]
+
+
+def _json_line(path: Path, number: int, line: str) -> dict[str, Any]:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as e:
+        raise TaskSourceError(f"{path}:{number}: not valid JSON ({e.msg})") from None
+
+
+def read_dataset(name: str, split: str) -> list[dict[str, Any]]:
+    """The rows of a Hugging Face dataset split."""
+    import datasets
+
+    # SWE-bench's official prebuilt images, where the dataset names none
+    return name_images([dict(row) for row in datasets.load_dataset(name, split=split)])
+
+
+# -- `codescale tasks` --------------------------------------------------------------------------------------
