@@ -149,6 +149,7 @@ class Agent:
                 raise LimitReached("format_error", f"{self.format_errors} replies in a row without one command")
             return
         self.format_errors = 0
+        self.sandbox.ready()  # started in the background while the model answered; waits only the first time
         t1 = time.monotonic()
         try:
             output = self.sandbox.execute(step.action)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,8 @@ def run_rollout(
 ) -> Trajectory:
     """Run one rollout in a fresh sandbox; the trajectory is saved as `task_dir/<rollout_id>.traj.json`.
 
+    The sandbox starts in the background while the first model call runs (the agent waits for it before its
+    first command) and is removed in the background afterwards (sandboxes.lifecycle.settle waits for that).
     Model and sandbox failures end the rollout with exit status model_error / sandbox_error; they are not raised.
     """
     path = Path(task_dir) / f"{rollout_id}.traj.json"
@@ -82,9 +85,10 @@ def run_rollout(
         config_digest=config.digest(),
         refinement_context=refinement_context,
     )
-    model = model or Model(config.model)
+    sandbox = open_sandbox(task, config.sandbox, run_id=run_id, name=f"{task.instance_id}.{rollout_id}")
     try:
-        with open_sandbox(task, config.sandbox, run_id=run_id, name=f"{task.instance_id}.{rollout_id}") as sandbox:
+        with closing(sandbox.start()):
+            model = model or Model(config.model)
             return Agent(config.agent, model, sandbox, traj, path).run(task, getattr(sandbox, "workdir", ""))
     except SandboxError as e:
         traj.exit_status, traj.error = "sandbox_error", str(e)
