@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import posixpath
 import tarfile
@@ -54,7 +55,7 @@ class DockerSandbox:
     session escapes the kill at timeout. Both end with the container.
 
     `start()` starts the container in the background (a rollout's first model call needs none) and `close()`
-    removes it in the background (sandboxes.lifecycle, whose `settle()` a command calls before it exits);
+    removes it in the background (sandboxes.lifecycle: `settle()` waits for it, and so does the interpreter at exit);
     `with` waits for the start.
     """
 
@@ -106,7 +107,7 @@ class DockerSandbox:
 
     def ready(self) -> None:
         """Wait until the container runs; SandboxError when it could not be started."""
-        if self._started is None:
+        if self._started is None or self._started.cancelled():
             raise SandboxError("the sandbox is not running (use it inside `with`, or call start())")
         error = self._started.exception()
         if error is not None:
@@ -121,7 +122,8 @@ class DockerSandbox:
             self._client = shared_client()
             self._create()
         except BaseException as e:
-            self._remove()
+            with contextlib.suppress(Exception):  # close() tries again; the run's label finds it otherwise
+                self._remove()
             if isinstance(e, SandboxError):
                 raise
             if isinstance(e, (docker.errors.DockerException, ShuttingDown)):
@@ -255,7 +257,7 @@ class DockerSandbox:
 
     def close(self) -> None:
         """Remove (or, with `remove_on_exit: false`, stop) the container in the background; safe to call twice.
-        `sandboxes.lifecycle.settle()` waits for every removal (the command does so before it exits)."""
+        `sandboxes.lifecycle.settle()` waits for every removal, and so does the interpreter before it exits."""
         if self._closed:
             return
         self._closed = True

@@ -2,9 +2,10 @@
 no sandbox is left when the process exits.
 
 A rollout starts its sandbox while its first model call runs and hands the removal to a background worker when
-it ends, so that neither sits on its critical path. Every job goes through one of two bounded pools; a
-process that is about to exit calls `settle()` (Ctrl-C: `shutdown()`, which also refuses new starts). A
-normal interpreter exit waits for the pools' jobs too (concurrent.futures joins its workers before exiting).
+it ends, so that neither sits on its critical path. Every job goes through one of two bounded pools.
+`settle()` waits for them all; a normal interpreter exit does too (concurrent.futures joins its workers
+before the interpreter exits, documented behaviour); Ctrl-C calls `shutdown()`, which also refuses new starts,
+before the run's containers are removed by label (eval.runs.interrupt).
 """
 
 from __future__ import annotations
