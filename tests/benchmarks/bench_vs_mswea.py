@@ -9,8 +9,8 @@ agents make `--steps` calls: `--steps - 1` commands, then the submission (mini-s
 sentinel, `git add -A` and `git diff --cached` in one command, as its SWE-bench config does; codescale
 submits and then diffs). Each run is a fresh child process and times the rollout only (imports excluded):
 codescale from `run_rollout` to its container removed; mini-swe-agent from its container start to the end
-of `agent.run` (it removes its container in a detached `docker stop`, which it does not wait for). The
-pairs alternate, and the ratio is the median over the pairs.
+of `agent.run` (it removes its container in a detached `docker stop`, which it does not wait for). Both
+containers run without a network. The pairs alternate, and the ratio is the median over the pairs.
 """
 
 from __future__ import annotations
@@ -49,10 +49,11 @@ def codescale_child(url: str, image: str, commit: str) -> None:
     with tempfile.TemporaryDirectory() as out:
         start = time.monotonic()
         traj = run_rollout(task, config, run_id="bench-vs-mswea", rollout_id="r0", task_dir=Path(out))
+        returned = time.monotonic() - start
         settle()
         wall = time.monotonic() - start
     assert traj.exit_status == "submitted", traj.error
-    print(json.dumps({"wall": wall}))
+    print(json.dumps({"wall": wall, "returned": returned}))
 
 
 def mswea_child(url: str, image: str) -> None:
@@ -70,7 +71,7 @@ def mswea_child(url: str, image: str) -> None:
         cost_tracking="ignore_errors", **{k: v for k, v in config["model"].items() if k != "model_kwargs"},
     )
     start = time.monotonic()
-    env = DockerEnvironment(image=image, cwd="/testbed")
+    env = DockerEnvironment(image=image, cwd="/testbed", run_args=["--rm", "--network", "none"])  # as codescale's
     agent = DefaultAgent(model, env, step_limit=20, **agent_config)
     result = agent.run("Fix the conversion.")
     wall = time.monotonic() - start
@@ -79,11 +80,11 @@ def mswea_child(url: str, image: str) -> None:
     print(json.dumps({"wall": wall}))
 
 
-def measure(argv: list[str], env: dict[str, str] | None = None) -> float:
+def measure(argv: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
     done = subprocess.run(argv, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise SystemExit(f"{argv[:3]} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])["wall"]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -115,7 +116,8 @@ def main() -> None:
                  "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     print(f"{TASK}: one rollout, {args.steps} calls x {args.latency} s; {os.cpu_count()} cores; "
           f"median of {args.repeats} side-by-side pairs (seconds)")
-    print(f"{'codescale':>10} {'mini-swe-agent':>15} {'ratio':>6}")
+    print("codescale: until its container is removed (in brackets: until run_rollout returned, removal pending)")
+    print(f"{'codescale':>17} {'mini-swe-agent':>15} {'ratio':>6}")
     ratios = []
     with FakeServer(responder=responder) as server:
         ours = [sys.executable, __file__, "--codescale-child", server.openai_url, task.image, task.base_commit]
@@ -123,8 +125,8 @@ def main() -> None:
         measure(ours), measure(theirs, mswea_env)  # warm up both
         for _ in range(args.repeats):
             a, b = measure(ours), measure(theirs, mswea_env)
-            ratios.append(a / b)
-            print(f"{a:>10.2f} {b:>15.2f} {a / b:>6.2f}")
+            ratios.append(a["wall"] / b["wall"])
+            print(f"{a['wall']:>8.2f} ({a['returned']:>5.2f}) {b['wall']:>15.2f} {ratios[-1]:>6.2f}")
     print(f"codescale / mini-swe-agent: median {statistics.median(ratios):.2f}")
 
 
