@@ -1,6 +1,6 @@
 """Wall time of 16 concurrent rollouts of one task against one rollout, same scripted server, side by side.
 
-    python tests/benchmarks/bench_concurrent.py [--n 16] [--latency 0.5] [--steps 2] [--repeats 3]
+    python tests/benchmarks/bench_concurrent.py [--n 16] [--latency 0.5] [--steps 2] [--repeats 3] [--also PYTHON]
 
 One bundled task in real Docker, `best_of_n` with scaling.n = scaling.concurrency = N (and N = 1 for the
 single rollout). The fake model server runs in this process and sleeps `--latency` seconds per call; each
@@ -10,7 +10,8 @@ the wait for background container removals that the command does before it exits
 imports are left out). The pairs alternate 1, N, 1, N, ... so that both see the same load; the ratio is the
 median over the pairs. Per rollout, the child times where the time went: model calls and commands (from
 the trajectories), the container start (in the background while the first model call runs), the part of it
-the rollout still waited for, the diff, the removal (in the background) and the rest.
+the rollout still waited for, the diff, the removal (in the background) and the rest. `--also PYTHON` measures
+another installation of codescale (e.g. a checkout of the main branch) in the same run, pair by pair.
 """
 
 from __future__ import annotations
@@ -101,20 +102,18 @@ def child(n: int, url: str, out: str, base_image: str) -> None:
     print(json.dumps(figures))
 
 
-def measure(n: int, url: str, base_image: str) -> dict[str, float]:
+def measure(n: int, url: str, base_image: str, python: str = sys.executable) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as out:
-        done = subprocess.run(
-            [sys.executable, __file__, "--child", str(n), url, out, base_image], capture_output=True, text=True
-        )
+        done = subprocess.run([python, __file__, "--child", str(n), url, out, base_image], capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"the child with N={n} failed ({done.returncode}):\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def show(n: int, f: dict[str, float]) -> None:
+def show(label: str, n: int, f: dict[str, float]) -> None:
     start, wait, diff, removal = (f.get(k, 0.0) for k in ("start", "wait", "diff", "removal"))
     other = f["rollout"] - f["model"] - f["command"] - wait - diff
-    print(f"{n:>3} {f['wall']:>7.2f} {f['exit_wait']:>6.2f} {f['rollout']:>8.2f} {f['model']:>6.2f} "
+    print(f"{label:>6} {n:>3} {f['wall']:>7.2f} {f['exit_wait']:>6.2f} {f['rollout']:>8.2f} {f['model']:>6.2f} "
           f"{f['command']:>8.2f} {start:>6.2f} {wait:>6.2f} {diff:>6.2f} {removal:>8.2f} {other:>6.2f}")
 
 
@@ -124,6 +123,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.5)
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--also", action="append", default=[], help="another python with codescale, measured alongside")
     parser.add_argument("--base-image", default=os.environ.get("CODESCALE_BASE_IMAGE", "codescale/base:bookworm"))
     args = parser.parse_args()
 
@@ -144,18 +144,24 @@ def main() -> None:
           f"{os.cpu_count()} cores; median of {args.repeats} side-by-side pairs")
     print("seconds; per rollout (mean): rollout = its wall time; start = container start (background), "
           "wait = what the rollout waited for it; removal runs in the background; exit = the wait for removals at exit")
-    print(f"{'N':>3} {'wall':>7} {'exit':>6} {'rollout':>8} {'model':>6} {'command':>8} {'start':>6} {'wait':>6} "
+    pythons = {"this": sys.executable, **{f"also{i + 1}": py for i, py in enumerate(args.also)}}
+    for label, python in list(pythons.items())[1:]:
+        print(f"{label}: {python}")
+    print(f"{'python':>6} {'N':>3} {'wall':>7} {'exit':>6} {'rollout':>8} {'model':>6} {'command':>8} {'start':>6} {'wait':>6} "
           f"{'diff':>6} {'removal':>8} {'other':>6}")
-    ratios = []
+    ratios: dict[str, list[float]] = {label: [] for label in pythons}
     with FakeServer(responder=responder) as server:
         measure(1, server.openai_url, args.base_image)  # warm the engine and the page cache
         for _ in range(args.repeats):
-            one = measure(1, server.openai_url, args.base_image)
-            show(1, one)
-            many = measure(args.n, server.openai_url, args.base_image)
-            show(args.n, many)
-            ratios.append(many["wall"] / one["wall"])
-    print(f"wall({args.n}) / wall(1): {', '.join(f'{r:.2f}' for r in ratios)}; median {statistics.median(ratios):.2f}")
+            for label, python in pythons.items():
+                one = measure(1, server.openai_url, args.base_image, python)
+                show(label, 1, one)
+                many = measure(args.n, server.openai_url, args.base_image, python)
+                show(label, args.n, many)
+                ratios[label].append(many["wall"] / one["wall"])
+    for label, values in ratios.items():
+        print(f"{label}: wall({args.n}) / wall(1): {', '.join(f'{r:.2f}' for r in values)}; "
+              f"median {statistics.median(values):.2f}")
 
 
 if __name__ == "__main__":
