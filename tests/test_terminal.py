@@ -1,0 +1,157 @@
+"""Terminal-Bench tasks (Harbor format) end to end: the bundled suite and a task in the public Terminal-Bench 2
+layout, run through the CLI against the fake model server, graded in their containers in real Docker."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import BASE_IMAGE
+from fake_server import FakeServer
+
+from codescale.eval.tasks import harbor
+from codescale.eval.tasks.load import load_tasks
+
+TB2_TASK = Path(__file__).parent / "data" / "terminal_bench_2" / "hello-world"
+SUBMIT = "echo CODESCALE_SUBMIT"
+JUDGE, SUMMARIZER = "You review attempts", "You summarize one attempt"
+
+
+def cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "codescale.eval.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def run_args(server: FakeServer, out: Path) -> list[str]:
+    return ["--model", "openai/fake", "--base-url", server.openai_url, "--out", str(out)]
+
+
+class Solver:
+    """Plays the agent: a rollout's first reply runs its task's reference solve.sh (plan `ref`) or nothing
+    (plan `noop`), the next submits. With `alternate`, the rollouts of each task take `ref` and `noop` in turn.
+    Plays summarizer (`WORKS` for `ref` rollouts) and judge (picks the candidate whose summary says `WORKS`)."""
+
+    def __init__(self, dirs: list[Path], plan: str = "ref", alternate: bool = False):
+        self.solutions = {(d / "instruction.md").read_text().strip(): (d / "solution" / "solve.sh").read_text()
+                          for d in dirs}
+        self.plan, self.alternate = plan, alternate
+        self.started: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, body: dict) -> str:
+        messages = body["messages"]
+        system, prompt = messages[0]["content"], messages[-1]["content"]
+        if system.startswith(JUDGE):
+            blocks = re.split(r"^Candidate \d+$", prompt, flags=re.MULTILINE)[1:]
+            best = next((i for i, block in enumerate(blocks, 1) if "WORKS" in block), 1)
+            return f"ANSWER: {best}"
+        if system.startswith(SUMMARIZER):
+            works = "PLAN ref" in prompt
+            return f"## Understanding\nThe task.\n\n## Final state\nSubmitted. {'WORKS' if works else 'Did nothing.'}"
+        if len(messages) > 2:
+            return f"Done.\n```bash\n{SUBMIT}\n```"
+        instruction, solution = next((i, s) for i, s in self.solutions.items() if i in messages[1]["content"])
+        plan = self.plan
+        if self.alternate:
+            with self.lock:
+                count = self.started[instruction] = self.started.get(instruction, -1) + 1
+            plan = "ref" if count % 2 == 0 else "noop"
+        command = solution if plan == "ref" else "true"
+        return f"PLAN {plan}.\n```bash\n{command.strip()}\n```"
+
+
+def rewards(out: Path) -> dict[str, float | None]:
+    return {row["instance_id"]: row["reward"] for row in map(json.loads, (out / "eval.jsonl").read_text().splitlines())}
+
+
+def test_a_task_in_the_public_terminal_bench_2_layout_loads_unchanged():
+    [task] = load_tasks(str(TB2_TASK))
+    assert task.instance_id == "hello-world" and task.outcome == "container"
+    assert task.problem_statement.startswith("Create a file called hello.txt in /app")
+    assert task.workdir == "/app" and task.image.startswith("codescale-tasks/hello-world:")
+    assert task.model_extra["verifier_timeout"] == 900.0 and task.model_extra["agent_timeout"] == 900.0
+    assert [t.instance_id for t in load_tasks(str(TB2_TASK.parent))] == ["hello-world"]
+
+
+def test_the_bundled_suite_has_eight_tasks_each_with_a_reference_solution():
+    tasks = load_tasks(harbor.SUITE_NAME)
+    assert len(tasks) >= 8
+    for task in tasks:
+        folder = Path(task.model_extra["task_dir"])
+        assert (folder / "solution" / "solve.sh").is_file() and (folder / "tests" / "test.sh").is_file()
+
+
+def test_a_task_without_tests_is_refused_naming_the_file(tmp_path):
+    folder = tmp_path / "broken"
+    (folder / "environment").mkdir(parents=True)
+    (folder / "instruction.md").write_text("Do it.\n")
+    (folder / "task.toml").write_text('version = "1.0"\n')
+    (folder / "environment" / "Dockerfile").write_text("FROM scratch\n")
+    with pytest.raises(ValueError, match="task broken: field 'tests/test.sh': missing"):
+        load_tasks(str(folder))
+
+
+@pytest.mark.slow
+def test_reference_solutions_score_1_and_empty_attempts_0_through_the_cli(docker_client, base_image, tmp_path):
+    dirs = harbor.task_dirs(harbor.SUITE_DIR)
+    names = sorted(d.name for d in dirs)
+    for plan, expected in (("ref", 1.0), ("noop", 0.0)):
+        out = tmp_path / plan
+        with FakeServer(responder=Solver(dirs, plan)) as server:
+            done = cli("batch", "--dataset", harbor.SUITE_NAME, "--strategy", "single", "--base-image", BASE_IMAGE,
+                       "--workers", "2", "--no-live", *run_args(server, out))
+        assert done.returncode == 0, done.stderr[-3000:]
+        graded = cli("evaluate", str(out))
+        assert graded.returncode == 0, graded.stderr[-3000:]
+        assert rewards(out) == {name: expected for name in names}, graded.stdout
+
+
+@pytest.mark.slow
+def test_the_public_layout_task_runs_unchanged_with_codescale_run(docker_client, base_image, tmp_path, monkeypatch):
+    monkeypatch.setenv("CODESCALE_BASE_IMAGE", BASE_IMAGE)
+    out = tmp_path / "run"
+    with FakeServer(responder=Solver([TB2_TASK])) as server:
+        done = cli("run", "--task", str(TB2_TASK), *run_args(server, out))
+        assert done.returncode == 0, done.stderr[-3000:]
+        # the tests were not in the container while the agent worked
+        first = server.requests[0].json["messages"][1]["content"]
+        assert "/tests" not in first and "test_outputs" not in first
+    graded = cli("evaluate", str(out))
+    assert graded.returncode == 0, graded.stderr
+    assert rewards(out) == {"hello-world": 1.0}
+    saved = json.loads((out / "tasks" / "hello-world" / "g0-r0.reward.json").read_text())
+    assert saved["reward"] == 1.0 and saved["returncode"] == 0
+
+
+@pytest.mark.slow
+def test_pdr_rtv_over_the_bundled_suite_then_evaluate_compare_and_report(docker_client, base_image, tmp_path):
+    dirs = harbor.task_dirs(harbor.SUITE_DIR)
+    out = tmp_path / "pdr"
+    with FakeServer(responder=Solver(dirs, alternate=True)) as server:
+        done = cli("batch", "--dataset", harbor.SUITE_NAME, "--strategy", "pdr+rtv", "--base-image", BASE_IMAGE,
+                   "--workers", "2", "--no-live", "-c", "scaling.n=2", "-c", "scaling.pdr.k=1",
+                   "-c", "scaling.rtv.votes=2", "-c", "scaling.concurrency=2", *run_args(server, out))
+        assert done.returncode == 0, done.stderr[-3000:]
+        judged = [r.json["messages"][-1]["content"] for r in server.requests
+                  if r.json["messages"][0]["content"].startswith(JUDGE)]
+    assert judged and all("Its commands and final outputs:" in prompt for prompt in judged)
+    assert all("```diff" not in prompt for prompt in judged)
+    graded = cli("evaluate", str(out), "--all-candidates")
+    assert graded.returncode == 0, graded.stderr[-3000:]
+    rows = [json.loads(line) for line in (out / "eval.jsonl").read_text().splitlines()]
+    assert len(rows) == len(dirs)
+    for row in rows:  # per task and generation, one rollout ran the reference (reward 1), one did nothing (0)
+        assert sorted(c["reward"] for c in row["candidates"]) == [0.0, 0.0, 1.0, 1.0], row
+        assert row["resolved"] and row["reward"] == 1.0, row  # the judge followed the WORKS summary
+    compared = cli("compare", str(out), str(out), "--json")
+    assert compared.returncode == 0, compared.stderr
+    assert '"resolved"' in compared.stdout or "resolved" in compared.stdout
+    report = tmp_path / "report.html"
+    made = cli("report", str(out), "-o", str(report))
+    assert made.returncode == 0, made.stderr
+    assert "sales-totals" in report.read_text()
