@@ -129,9 +129,9 @@ def test_the_public_layout_task_runs_unchanged_with_codescale_run(docker_client,
 
 
 @pytest.mark.slow
-def test_pdr_rtv_over_the_bundled_suite_then_evaluate_compare_and_report(docker_client, base_image, tmp_path):
+def test_pdr_rtv_over_the_bundled_suite_then_evaluate_select_compare_and_report(docker_client, base_image, tmp_path):
     dirs = harbor.task_dirs(harbor.SUITE_DIR)
-    out = tmp_path / "pdr"
+    out, again = tmp_path / "pdr", tmp_path / "again"
     with FakeServer(responder=Solver(dirs, alternate=True)) as server:
         done = cli("batch", "--dataset", harbor.SUITE_NAME, "--strategy", "pdr+rtv", "--base-image", BASE_IMAGE,
                    "--workers", "2", "--no-live", "-c", "scaling.n=2", "-c", "scaling.pdr.k=1",
@@ -139,19 +139,24 @@ def test_pdr_rtv_over_the_bundled_suite_then_evaluate_compare_and_report(docker_
         assert done.returncode == 0, done.stderr[-3000:]
         judged = [r.json["messages"][-1]["content"] for r in server.requests
                   if r.json["messages"][0]["content"].startswith(JUDGE)]
-    assert judged and all("Its commands and final outputs:" in prompt for prompt in judged)
-    assert all("```diff" not in prompt for prompt in judged)
-    graded = cli("evaluate", str(out), "--all-candidates")
-    assert graded.returncode == 0, graded.stderr[-3000:]
+        assert judged and all("Its commands and final outputs:" in prompt for prompt in judged)
+        assert all("```diff" not in prompt and "Candidate" in prompt for prompt in judged)
+        graded = cli("evaluate", str(out), "--all-candidates")
+        assert graded.returncode == 0, graded.stderr[-3000:]
+        reselected = cli("select", str(out), "--out", str(again), "--strategy", "rtv", "--base-url", server.openai_url)
+        assert reselected.returncode == 0, reselected.stderr[-3000:]
     rows = [json.loads(line) for line in (out / "eval.jsonl").read_text().splitlines()]
     assert len(rows) == len(dirs)
     for row in rows:  # per task and generation, one rollout ran the reference (reward 1), one did nothing (0)
         assert sorted(c["reward"] for c in row["candidates"]) == [0.0, 0.0, 1.0, 1.0], row
         assert row["resolved"] and row["reward"] == 1.0, row  # the judge followed the WORKS summary
-    compared = cli("compare", str(out), str(out), "--json")
+    assert all(row["reward"] == 1.0 for row in map(json.loads, (again / "eval.jsonl").read_text().splitlines()))
+    compared = cli("compare", str(out), str(again), "--json")
     assert compared.returncode == 0, compared.stderr
-    assert '"resolved"' in compared.stdout or "resolved" in compared.stdout
+    runs = json.loads(compared.stdout)["runs"]
+    assert [r["tasks"] for r in runs] == [len(dirs)] * 2 and runs[0]["resolved"]["value"] == 1.0
+    assert runs[0]["pass_at_1"]["value"] == 0.5 and runs[0]["oracle"]["value"] == 1.0
     report = tmp_path / "report.html"
-    made = cli("report", str(out), "-o", str(report))
+    made = cli("report", str(out), str(again), "-o", str(report))
     assert made.returncode == 0, made.stderr
     assert "sales-totals" in report.read_text()

@@ -18,7 +18,7 @@ from codescale.agent.rollout import RolloutConfig, run_rollout, sandbox_config
 from codescale.eval.runs.config import RunConfig
 from codescale.eval.runs.rundir import RunDir
 from codescale.eval.tasks import terminal_prompts
-from codescale.eval.tasks.verifier import verify_and_save
+from codescale.eval.tasks.verifier import reward_path, verify_and_save
 from codescale.sandboxes.base import sandbox_class
 from codescale.scaling.base import make_strategy
 from codescale.scaling.records import TaskResult
@@ -101,6 +101,8 @@ def solve(
 
     def rollout(task: Task, *, rollout_id: str, generation: int = 0, refinement_context: str = ""):
         done = finished_rollout(task_dir / f"{rollout_id}.traj.json", refinement_context, rerun)
+        if done is not None and after is not None and not reward_path(task_dir, rollout_id).is_file():
+            done = None  # stopped before its container was checked: the container is gone, so run it again
         if done is not None:
             if watch:
                 watch.reused(done)
