@@ -4,6 +4,7 @@ layout, run through the CLI against the fake model server, graded in their conta
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -94,6 +95,60 @@ def test_a_task_without_tests_is_refused_naming_the_file(tmp_path):
     (folder / "environment" / "Dockerfile").write_text("FROM scratch\n")
     with pytest.raises(ValueError, match="task broken: field 'tests/test.sh': missing"):
         load_tasks(str(folder))
+
+
+def make_task(root: Path, test_sh: str, verifier_timeout: float = 60.0) -> Path:
+    """A Harbor task directory on the local base image whose tests/test.sh is `test_sh`."""
+    folder = root / "probe"
+    (folder / "environment").mkdir(parents=True)
+    (folder / "tests").mkdir()
+    (folder / "instruction.md").write_text("Probe the verifier.\n")
+    (folder / "task.toml").write_text(f'version = "1.0"\n\n[verifier]\ntimeout_sec = {verifier_timeout}\n\n'
+                                      '[environment]\ncpus = 64\nmemory_mb = 512\n')
+    (folder / "environment" / "Dockerfile").write_text(f"FROM {BASE_IMAGE}\nWORKDIR /app\n")
+    (folder / "tests" / "test.sh").write_text(test_sh)
+    return folder
+
+
+def verified(folder: Path, before: str = "true"):
+    """The Reward of a container in which `before` ran (as the agent would have), and the sandbox settings used."""
+    from codescale.agent.records import Trajectory
+    from codescale.agent.rollout import open_sandbox
+    from codescale.eval.tasks import terminal_config
+    from codescale.eval.tasks.images import ensure_image
+    from codescale.eval.tasks.verifier import verify
+
+    [task] = load_tasks(str(folder))
+    ensure_image(task)
+    settings = terminal_config.sandbox_settings(task, {"kind": "docker"})
+    with open_sandbox(task, settings, run_id="test-terminal", name="probe") as sandbox:
+        assert sandbox.execute(before).returncode == 0
+        return verify(task, sandbox, Trajectory(task_id=task.instance_id, rollout_id="r0", model="none")), settings
+
+
+@pytest.mark.slow
+def test_the_verifier_reads_reward_json_and_ignores_a_reward_the_agent_planted(docker_client, base_image, tmp_path):
+    folder = make_task(tmp_path, '#!/bin/bash\necho "cwd=$PWD"; ls /tests\necho \'{"reward": 0.5}\' > /logs/verifier/reward.json\n')
+    planted = "mkdir -p /logs/verifier /tests && echo 1 > /logs/verifier/reward.txt && touch /tests/planted"
+    reward, settings = verified(folder, planted)
+    assert reward.reward == 0.5 and reward.error == "" and reward.returncode == 0
+    assert reward.output == "cwd=/app\ntest.sh\n"
+    assert settings == {"kind": "docker", "memory": "512m", "cpus": float(os.cpu_count())}
+
+
+@pytest.mark.slow
+def test_tests_past_the_verifier_timeout_score_0(docker_client, base_image, tmp_path):
+    folder = make_task(tmp_path, "#!/bin/bash\nsleep 30\necho 1 > /logs/verifier/reward.txt\n", verifier_timeout=2)
+    reward, _ = verified(folder)
+    assert reward.reward == 0.0 and reward.timed_out
+    assert reward.error == "test.sh ran past the verifier timeout (2 s)"
+
+
+@pytest.mark.slow
+def test_tests_that_write_no_reward_give_none_with_the_reason(docker_client, base_image, tmp_path):
+    reward, _ = verified(make_task(tmp_path, "#!/bin/bash\nexit 3\n"))
+    assert reward.reward is None and reward.returncode == 3
+    assert reward.error == "test.sh wrote neither /logs/verifier/reward.txt nor reward.json"
 
 
 @pytest.mark.slow

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from codescale.agent.records import Usage
 from codescale.eval.runs.config import ConfigError, RunConfig
 from codescale.eval.runs.rundir import RecordError, RunDir
-from codescale.eval.tasks import terminal_prompts
+from codescale.eval.tasks import terminal_config
 from codescale.scaling.evidence import outcome
 from codescale.scaling.judge import Judge
 from codescale.scaling.records import Summary, Vote
@@ -115,7 +115,7 @@ def _bank(run: RunDir, instance_id: str, patches: dict[str, str], config: RunCon
     task = run.task(instance_id)
     if task is None:
         raise RecordError(f"{run.task_dir(instance_id)}/task.json: missing (needed by the judge)")
-    scaling = terminal_prompts.scaling_config(task, config.scaling)  # a container task's prompts
+    scaling = terminal_config.scaling_config(task, config.scaling)  # a container task's prompts
     summaries: dict[str, Summary] = {}
     summarizer = None
     for rid in patches:

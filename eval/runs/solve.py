@@ -17,7 +17,7 @@ from codescale.agent.records import Task, Trajectory
 from codescale.agent.rollout import RolloutConfig, run_rollout, sandbox_config
 from codescale.eval.runs.config import RunConfig
 from codescale.eval.runs.rundir import RunDir
-from codescale.eval.tasks import terminal_prompts
+from codescale.eval.tasks import terminal_config
 from codescale.eval.tasks.verifier import reward_path, verify_and_save
 from codescale.sandboxes.base import sandbox_class
 from codescale.scaling.base import make_strategy
@@ -95,7 +95,8 @@ def solve(
     excepted); its saved summary goes with it. `watch` wraps every rollout that does run."""
     run_dir.write_task(task)
     task_dir = run_dir.make_task_dir(task.instance_id)
-    rollout_config = RolloutConfig(model=config.model, sandbox=config.sandbox, agent=terminal_prompts.agent_config(task, config.agent))
+    rollout_config = RolloutConfig(model=config.model, sandbox=terminal_config.sandbox_settings(task, config.sandbox),
+                                   agent=terminal_config.agent_config(task, config.agent))
     # a container task is graded in the rollout's own container, once the agent has finished
     after = partial(verify_and_save, task, task_dir) if task.outcome == "container" else None
 
@@ -120,7 +121,7 @@ def solve(
                 after=after,
             )
 
-    scaling = terminal_prompts.scaling_config(task, config.scaling)
+    scaling = terminal_config.scaling_config(task, config.scaling)
     strategy = make_strategy(scaling, rollout=rollout, model=config.model, task_dir=Path(task_dir))
     try:
         result = strategy.solve(task)

@@ -131,6 +131,7 @@ def load_task_dir(task_dir: Path, base_image: str | None = None) -> Task:
         task_dir=str(task_dir), verifier_timeout=config.verifier.timeout_sec, verifier_env=config.verifier.env,
         agent_timeout=config.agent.timeout_sec, difficulty=str(config.metadata.get("difficulty", "")),
         category=str(config.metadata.get("category", "")), base_image=base_image or "",
+        cpus=config.environment.cpus, memory_mb=config.environment.memory_mb,
     )
 
 

@@ -1,8 +1,12 @@
-"""The prompts and limits of a task whose outcome is its container (configs/terminal.yaml), put into a run's
-agent and scaling configs for that task only. A template the user configured is kept: only one still at the
-default of configs/agent.yaml or configs/scaling.yaml is replaced."""
+"""What a task whose outcome is its container changes in a run's config, for that task only: the prompts
+(configs/terminal.yaml), the agent's time limit (task.toml's [agent] timeout) and the container's memory and
+CPUs (its [environment]). What the user configured is kept: a template is replaced only while it is still the
+default of configs/agent.yaml or configs/scaling.yaml, and a sandbox setting only when the config names none."""
 
 from __future__ import annotations
+
+import os
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -42,3 +46,17 @@ def scaling_config(task: Task, scaling: ScalingConfig) -> ScalingConfig:
         "summarizer": _swap(scaling.summarizer, prompts["summarizer"]),
         "judge": _swap(scaling.judge, prompts["judge"]),
     })
+
+
+def sandbox_settings(task: Task, sandbox: dict[str, Any]) -> dict[str, Any]:
+    """Docker sandbox settings for `task`: its task.toml memory and CPUs (CPUs at most this machine's) where
+    `sandbox` sets none."""
+    extra = task.model_extra or {}
+    if task.outcome != "container" or sandbox.get("kind", "docker") != "docker":
+        return sandbox
+    wanted: dict[str, Any] = {}
+    if extra.get("memory_mb"):
+        wanted["memory"] = f"{int(extra['memory_mb'])}m"
+    if extra.get("cpus"):
+        wanted["cpus"] = min(float(extra["cpus"]), float(os.cpu_count() or 1))
+    return {**wanted, **sandbox}
