@@ -191,7 +191,7 @@ class Agent:
         traj = self.trajectory
         traj.exit_status, traj.error = status, error
         traj.notes = self.model.notes
-        if status not in ("submitted", "sandbox_error") and self.outcome == "patch":  # keep the work done so far as the patch
+        if status not in ("submitted", "sandbox_error") and self.outcome == "patch":  # keep the work so far as the patch
             try:
                 traj.patch = self.sandbox.diff()
             except SandboxError as e:

@@ -128,7 +128,8 @@ def verified(folder: Path, before: str = "true"):
 
 @pytest.mark.slow
 def test_the_verifier_reads_reward_json_and_ignores_a_reward_the_agent_planted(docker_client, base_image, tmp_path):
-    folder = make_task(tmp_path, '#!/bin/bash\necho "cwd=$PWD"; ls /tests\necho \'{"reward": 0.5}\' > /logs/verifier/reward.json\n')
+    test_sh = '#!/bin/bash\necho "cwd=$PWD"; ls /tests\necho \'{"reward": 0.5}\' > /logs/verifier/reward.json\n'
+    folder = make_task(tmp_path, test_sh)
     planted = "mkdir -p /logs/verifier /tests && echo 1 > /logs/verifier/reward.txt && touch /tests/planted"
     reward, settings = verified(folder, planted)
     assert reward.reward == 0.5 and reward.error == "" and reward.returncode == 0

@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from codescale.agent.records import Task
-from codescale.eval.tasks.bundled import COMMIT_MESSAGE, GIT_IDENTITY, SUITE_DIR, commit_sha, read_suite_task, repo_files
 from codescale.eval.tasks import harbor_images
+from codescale.eval.tasks.bundled import COMMIT_MESSAGE, GIT_IDENTITY, SUITE_DIR, commit_sha, read_suite_task, repo_files
 from codescale.eval.tasks.errors import TaskError
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"

@@ -80,7 +80,8 @@ def verify(task: Task, sandbox: Sandbox, traj: Trajectory) -> Reward:
     exports = "".join(f"export {k}={shlex.quote(v)}; " for k, v in (extra.get("verifier_env") or {}).items())
     start = time.monotonic()
     if not (Path(extra.get("task_dir") or "/nonexistent") / "tests" / "test.sh").is_file():
-        return Reward(rollout_id=traj.rollout_id, error=f"no tests/test.sh in the task directory {extra.get('task_dir')!r}")
+        problem = f"no tests/test.sh in the task directory {extra.get('task_dir')!r}"
+        return Reward(rollout_id=traj.rollout_id, error=problem)
     try:
         copy_tests(task, sandbox)
         out = sandbox.execute(f"{exports}bash {TESTS_DIR}/test.sh", timeout=timeout)
