@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from contextlib import closing
+        with closing(sandbox.start()):
+            model = model or Model(config.model)
+            traj = Agent(config.agent, model, sandbox, traj, path).run(task, getattr(sandbox, "workdir", ""))
+            if after is not None:
+                after(sandbox, traj)
+            return traj
 from pathlib import Path
 from typing import Any
 
@@ -69,12 +74,15 @@ def run_rollout(
     generation: int = 0,
     refinement_context: str = "",
     model: Model | None = None,
+    after: Callable[[Sandbox, Trajectory], None] | None = None,
 ) -> Trajectory:
     """Run one rollout in a fresh sandbox; the trajectory is saved as `task_dir/<rollout_id>.traj.json`.
 
     The sandbox starts in the background while the first model call runs (the agent waits for it before its
     first command) and is removed in the background afterwards (sandboxes.lifecycle.settle waits for that).
     Model and sandbox failures end the rollout with exit status model_error / sandbox_error; they are not raised.
+    `after(sandbox, trajectory)` runs once the agent has finished, while the container still lives (e.g. to
+    check a Terminal-Bench task's end state); its SandboxError ends the rollout like any other.
     """
     path = Path(task_dir) / f"{rollout_id}.traj.json"
     traj = Trajectory(
@@ -87,9 +95,17 @@ def run_rollout(
     )
     sandbox = open_sandbox(task, config.sandbox, run_id=run_id, name=f"{task.instance_id}.{rollout_id}")
     try:
+<<<<<<< HEAD
         with closing(sandbox.start()):
             model = model or Model(config.model)
             return Agent(config.agent, model, sandbox, traj, path).run(task, getattr(sandbox, "workdir", ""))
+=======
+        with open_sandbox(task, config.sandbox, run_id=run_id, name=f"{task.instance_id}.{rollout_id}") as sandbox:
+            traj = Agent(config.agent, model, sandbox, traj, path).run(task, getattr(sandbox, "workdir", ""))
+            if after is not None:
+                after(sandbox, traj)
+            return traj
+>>>>>>> main
     except SandboxError as e:
         traj.exit_status, traj.error = "sandbox_error", str(e)
         traj.save(path)
