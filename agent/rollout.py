@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-        with closing(sandbox.start()):
-            model = model or Model(config.model)
-            traj = Agent(config.agent, model, sandbox, traj, path).run(task, getattr(sandbox, "workdir", ""))
-            if after is not None:
-                after(sandbox, traj)
-            return traj
+from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -95,17 +91,12 @@ def run_rollout(
     )
     sandbox = open_sandbox(task, config.sandbox, run_id=run_id, name=f"{task.instance_id}.{rollout_id}")
     try:
-<<<<<<< HEAD
         with closing(sandbox.start()):
             model = model or Model(config.model)
-            return Agent(config.agent, model, sandbox, traj, path).run(task, getattr(sandbox, "workdir", ""))
-=======
-        with open_sandbox(task, config.sandbox, run_id=run_id, name=f"{task.instance_id}.{rollout_id}") as sandbox:
             traj = Agent(config.agent, model, sandbox, traj, path).run(task, getattr(sandbox, "workdir", ""))
             if after is not None:
                 after(sandbox, traj)
             return traj
->>>>>>> main
     except SandboxError as e:
         traj.exit_status, traj.error = "sandbox_error", str(e)
         traj.save(path)
