@@ -152,6 +152,11 @@ class Agent:
                 raise LimitReached("format_error", f"{self.format_errors} replies in a row without one command")
             return
         self.format_errors = 0
+        try:
+            self.sandbox.ready()  # started in the background while the model answered; waits only the first time
+        except SandboxError:
+            self.record(step, t0)  # the call counts; its command never ran
+            raise
         t1 = time.monotonic()
         try:
             output = self.sandbox.execute(step.action)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,8 @@ def run_rollout(
 ) -> Trajectory:
     """Run one rollout in a fresh sandbox; the trajectory is saved as `task_dir/<rollout_id>.traj.json`.
 
+    The sandbox starts in the background while the first model call runs (the agent waits for it before its
+    first command) and is removed in the background afterwards (sandboxes.lifecycle.settle waits for that).
     Model and sandbox failures end the rollout with exit status model_error / sandbox_error; they are not raised.
     `after(sandbox, trajectory)` runs once the agent has finished, while the container still lives (e.g. to
     check a Terminal-Bench task's end state); its SandboxError ends the rollout like any other.
@@ -86,9 +89,10 @@ def run_rollout(
         config_digest=config.digest(),
         refinement_context=refinement_context,
     )
-    model = model or Model(config.model)
+    sandbox = open_sandbox(task, config.sandbox, run_id=run_id, name=f"{task.instance_id}.{rollout_id}")
     try:
-        with open_sandbox(task, config.sandbox, run_id=run_id, name=f"{task.instance_id}.{rollout_id}") as sandbox:
+        with closing(sandbox.start()):
+            model = model or Model(config.model)
             traj = Agent(config.agent, model, sandbox, traj, path).run(task, getattr(sandbox, "workdir", ""))
             if after is not None:
                 after(sandbox, traj)

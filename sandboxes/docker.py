@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import posixpath
 import tarfile
+import threading
 import time
 import uuid
+from concurrent.futures import Future
 from typing import Any
 
 from codescale.sandboxes.base import TIMEOUT_RETURNCODE, CappedReader, Output, SandboxConfig, SandboxError, git_diff
+from codescale.sandboxes.lifecycle import REMOVALS, STARTS, ShuttingDown, check_open
 
 RUN_LABEL = "codescale.run_id"
 SANDBOX_LABEL = "codescale.sandbox"
@@ -49,6 +53,10 @@ class DockerSandbox:
     A background process that outlives its command keeps running (the daemon closes the command's output
     about 2 s after the command exits, even if that process still holds it); a child that started its own
     session escapes the kill at timeout. Both end with the container.
+
+    `start()` starts the container in the background (a rollout's first model call needs none) and `close()`
+    removes it in the background (sandboxes.lifecycle: `settle()` waits for it, and so does the interpreter at exit);
+    `with` waits for the start.
     """
 
     config_class = DockerSandboxConfig
@@ -75,27 +83,13 @@ class DockerSandbox:
         """The commit `diff` compares with: `base_commit`, or the HEAD found at start."""
         self._client: Any = None
         self._container: Any = None
+        self._started: Future | None = None
         self._closed = False
 
     def __enter__(self) -> DockerSandbox:
-        import docker
-
-        self._client = docker.from_env()
+        self.start()
         try:
-            self._container = self._client.containers.run(
-                self._find_image(),
-                command=self.config.start_command,
-                name=self.container_name,
-                detach=True,
-                labels={RUN_LABEL: self.run_id, SANDBOX_LABEL: self.name},
-                mem_limit=self.config.memory,
-                memswap_limit=self.config.memory,
-                nano_cpus=int(self.config.cpus * 1e9),
-                pids_limit=self.config.pids_limit,
-                network_mode=self.config.network,
-                init=self.config.init,
-            )
-            self.base = self.base_commit or self._head()
+            self.ready()
         except BaseException:
             self.close()
             raise
@@ -104,12 +98,63 @@ class DockerSandbox:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+    def start(self) -> DockerSandbox:
+        """Begin starting the container in the background and return at once (sandboxes.lifecycle); `ready()`
+        and every command wait for it."""
+        if self._started is None:
+            self._started = STARTS.submit(self._start)
+        return self
+
+    def ready(self) -> None:
+        """Wait until the container runs; SandboxError when it could not be started."""
+        if self._started is None or self._started.cancelled():
+            raise SandboxError("the sandbox is not running (use it inside `with`, or call start())")
+        error = self._started.exception()
+        if error is not None:
+            raise error
+
+    def _start(self) -> None:
+        """The background start: a start that fails leaves no container and raises SandboxError."""
+        import docker
+
+        try:
+            check_open()
+            self._client = shared_client()
+            self._create()
+        except BaseException as e:
+            with contextlib.suppress(Exception):  # close() tries again; the run's label finds it otherwise
+                self._remove()
+            if isinstance(e, SandboxError):
+                raise
+            if isinstance(e, (docker.errors.DockerException, ShuttingDown)):
+                raise SandboxError(f"cannot start a container of {self.image}: {e}") from e
+            raise
+
+    def _create(self) -> None:
+        self._container = self._client.containers.run(
+            self._find_image(),
+            command=self.config.start_command,
+            name=self.container_name,
+            detach=True,
+            labels={RUN_LABEL: self.run_id, SANDBOX_LABEL: self.name},
+            mem_limit=self.config.memory,
+            memswap_limit=self.config.memory,
+            nano_cpus=int(self.config.cpus * 1e9),
+            pids_limit=self.config.pids_limit,
+            network_mode=self.config.network,
+            init=self.config.init,
+        )
+        self.base = self.base_commit or self._head()
+
     def _find_image(self) -> str:
+        if self.image in _found_images:
+            return self.image
         problem = _image_problem(self._client, self.image, pull=False)
         if problem and self.image and self.config.pull:
             self._client.images.pull(self.image)
         elif problem:
             raise SandboxError(problem)
+        _found_images.add(self.image)
         return self.image
 
     @classmethod
@@ -118,7 +163,7 @@ class DockerSandbox:
         import docker
 
         try:
-            client = docker.from_env()
+            client = shared_client()
             client.ping()
         except docker.errors.DockerException as e:
             return f"no Docker engine reachable ({e})"
@@ -161,6 +206,7 @@ class DockerSandbox:
         import docker
 
         target = self._path(path)
+        self.ready()
         try:
             stream, _ = self._container.get_archive(target)
             archive = io.BytesIO(b"".join(stream))
@@ -176,8 +222,10 @@ class DockerSandbox:
         """Exec `argv` with stderr merged into stdout, killed after `timeout` seconds."""
         import docker
 
-        if self._container is None or self._closed:
+        if self._closed:
             raise SandboxError("the sandbox is not running (use it inside `with`)")
+        if self._container is None:
+            self.ready()
         wrapped = ["sh", "-c", 'exec "$@" 2>&1', "sh", "timeout", "-s", "KILL", f"{timeout:.3f}", *argv]
         api = self._client.api
         start = time.monotonic()
@@ -208,21 +256,63 @@ class DockerSandbox:
             time.sleep(0.02)
 
     def close(self) -> None:
-        """Remove (or, with `remove_on_exit: false`, stop) the container; safe to call twice."""
-        import docker
-
-        if self._closed or self._client is None:
-            self._closed = True
+        """Remove (or, with `remove_on_exit: false`, stop) the container in the background; safe to call twice.
+        `sandboxes.lifecycle.settle()` waits for every removal, and so does the interpreter before it exits."""
+        if self._closed:
             return
         self._closed = True
+        if self._started is None or self._started.cancel():  # never started, or its start never began
+            return
+        REMOVALS.submit(self._finish)
+
+    def _finish(self) -> None:
+        """After the start is over (done or failed): what close() does with the container."""
+        self._started.exception()
+        if self.config.remove_on_exit:
+            self._remove()
+        else:
+            self._stop()
+
+    def _remove(self) -> None:
+        import docker
+
+        if self._client is None:
+            return
         try:
-            container = self._client.containers.get(self.container_name)
-            if self.config.remove_on_exit:
-                container.remove(force=True)
-            else:
-                container.stop(timeout=1)
+            self._client.api.remove_container(self.container_name, force=True)
         except docker.errors.NotFound:
             pass
+        except docker.errors.APIError as e:
+            if e.status_code != 409:  # 409: its removal is already in progress
+                raise
+
+    def _stop(self) -> None:
+        import docker
+
+        try:
+            self._client.api.stop(self.container_name, timeout=1)
+        except docker.errors.NotFound:
+            pass
+
+
+_found_images: set[str] = set()
+"""Images this process has found locally; a sandbox of one of these skips the lookup."""
+_client: Any = None
+_client_lock = threading.Lock()
+
+
+def shared_client() -> Any:
+    """One Docker client for the whole process: made once (it asks the engine its API version), shared by every
+    sandbox. docker-py keeps one small connection pool per URL, so a wider pool would only cost more to make."""
+    global _client
+    import docker
+
+    with _client_lock:
+        if _client is None:
+            _client = docker.from_env()
+            _client.api.trust_env = False  # no proxy lookup in the environment on every API call (a tenth of
+            # the engine's CPU at 16 rollouts at once); the engine's address and TLS come from DOCKER_* anyway
+        return _client
 
 
 def _image_problem(client: Any, image: str, pull: bool) -> str:
@@ -250,4 +340,7 @@ def remove_containers(run_id: str | None = None) -> int:
             removed += 1
         except docker.errors.NotFound:  # removed meanwhile, e.g. by its own sandbox
             pass
+        except docker.errors.APIError as e:
+            if e.status_code != 409:  # 409: its own sandbox is removing it right now
+                raise
     return removed

@@ -14,6 +14,7 @@ import pytest
 from conftest import CALC_FILES, make_repo
 from codescale.sandboxes.base import SandboxError
 from codescale.sandboxes.docker import RUN_LABEL, DockerSandbox, DockerSandboxConfig, remove_containers
+from codescale.sandboxes.lifecycle import settle
 from codescale.sandboxes.local import LocalSandbox, LocalSandboxConfig
 
 FIXED_ADD = CALC_FILES["calc/ops.py"].replace("a - b", "a + b")
@@ -44,6 +45,7 @@ def kind(request, tmp_path) -> Kind:
             return DockerSandbox(DockerSandboxConfig(**settings), image=image, run_id=run_id, name="conformance")
 
         def leftovers(sandbox):
+            settle()  # removals run in the background
             return client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
 
         yield Kind(make, leftovers, run_id)
