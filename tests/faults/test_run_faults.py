@@ -1,0 +1,117 @@
+"""Faults injected into a real `codescale batch` process (real Docker, the fake model server over real HTTP).
+
+Each case ends the same way: the run completes (or resumes to completion), every task is in results.jsonl
+exactly once, no finished rollout is lost or run again, no container of the run is left, and the rollout the
+fault hit names it in its record."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from fake_server import FakeServer
+from test_batch import SUITE, batch, batch_args, finished_trajectories, results, run_containers
+
+from codescale.agent.records import Trajectory
+from codescale.eval.runs.rundir import RunDir
+
+SLOW_STEP = "Working.\n```bash\nsleep 4; echo slept\n```"
+SUBMIT = "Done.\n```bash\necho CODESCALE_SUBMIT\n```"
+FAST_RETRIES = ("-c", "model.retries.min_wait=0.2", "-c", "model.retries.max_wait=0.5")
+
+
+def sleep_then_submit(body: dict) -> str:
+    return SLOW_STEP if len(body["messages"]) <= 2 else SUBMIT
+
+
+def trajectories(out: Path) -> dict[str, Trajectory]:
+    return {f"{p.parent.name}/{p.name}": Trajectory.load(p) for p in sorted(out.glob("tasks/*/*.traj.json"))}
+
+
+def assert_whole(out: Path, ids: list[str], docker_client, retried: int = 0) -> None:
+    """Every task in results.jsonl, once per session that ran it (`retried` tasks twice: the last line counts)."""
+    lines = [r["instance_id"] for r in results(out)]
+    assert sorted(set(lines)) == sorted(ids) and len(lines) == len(ids) + retried
+    assert run_containers(docker_client, out) == []
+
+
+def wait_for(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_a_container_killed_mid_rollout_is_that_rollouts_sandbox_error(docker_client, tmp_path):
+    out, ids = tmp_path / "run", SUITE[:2]
+    args = ("--dataset", "codescale", "--ids", ",".join(ids), "--strategy", "best_of_n", "-c", "scaling.n=2",
+            "--workers", "1")
+    with FakeServer(responder=sleep_then_submit) as server:
+        proc = subprocess.Popen(batch_args(out, server, *args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True)
+        wait_for(lambda: (out / "run.yaml").exists() and run_containers(docker_client, out), 120, "a rollout container")
+        victim = run_containers(docker_client, out)[0]
+        subprocess.run(["docker", "kill", victim["Id"]], check=True, capture_output=True)
+        _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    assert_whole(out, ids, docker_client)
+    trajs = trajectories(out)
+    hit = [t for t in trajs.values() if t.exit_status == "sandbox_error"]
+    assert len(hit) == 1 and victim["Names"][0].lstrip("/") in hit[0].error
+    assert sorted(t.exit_status for t in trajs.values()) == ["sandbox_error"] + ["submitted"] * 3
+    assert all(r["status"] == "done" for r in results(out))
+
+
+@pytest.mark.slow
+def test_a_model_server_killed_then_back_is_retried_and_the_run_goes_on(docker_client, tmp_path):
+    out, ids = tmp_path / "run", SUITE[:2]
+    args = ("--dataset", "codescale", "--ids", ",".join(ids), "--workers", "1", "-c", "model.retries.attempts=20",
+            *FAST_RETRIES)
+    server = FakeServer(responder=sleep_then_submit).start()
+    port = server._http.server_address[1]
+    proc = subprocess.Popen(batch_args(out, server, *args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: len(server.requests) >= 1, 120, "the first model request")
+        server.stop()  # refused connections from now on, while the first command runs
+        time.sleep(6)
+        server = FakeServer(responder=sleep_then_submit, port=port).start()
+        _, stderr = proc.communicate(timeout=300)
+    finally:
+        server.stop()
+    assert proc.returncode == 0, stderr
+    assert_whole(out, ids, docker_client)
+    assert [t.exit_status for t in trajectories(out).values()] == ["submitted", "submitted"]
+
+
+@pytest.mark.slow
+def test_a_model_server_gone_for_good_gives_model_errors_that_retry_errors_reruns(docker_client, tmp_path):
+    out, ids = tmp_path / "run", SUITE[:3]
+    args = ("--dataset", "codescale", "--ids", ",".join(ids), "--workers", "1", "-c", "model.retries.attempts=3",
+            *FAST_RETRIES)
+    server = FakeServer(responder=sleep_then_submit).start()
+    port = server._http.server_address[1]
+    proc = subprocess.Popen(batch_args(out, server, *args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: len(server.requests) >= 3, 120, "the first task's last model request")  # task 1 submits
+    wait_for(lambda: bool(finished_trajectories(out)), 60, "the first rollout to finish")
+    server.stop()
+    _, stderr = proc.communicate(timeout=300)
+    first = trajectories(out)
+    statuses = sorted(t.exit_status for t in first.values())
+    assert statuses.count("model_error") >= 1 and "submitted" in statuses, statuses
+    failed = [t for t in first.values() if t.exit_status == "model_error"]
+    assert all("openai/fake" in t.error for t in failed)
+    assert_whole(out, ids, docker_client)
+    kept = finished_trajectories(out)
+    kept = {path: before for path, before in kept.items() if json.loads(before[1])["exit_status"] == "submitted"}
+    with FakeServer(responder=sleep_then_submit, port=port) as back:
+        resumed = batch(out, back, *args, "--retry-errors")
+    assert resumed.returncode == 0, resumed.stderr
+    assert_whole(out, ids, docker_client, retried=len(failed))
+    assert {r.status for r in RunDir(out).results().values()} == {"done"}
+    assert {t.exit_status for t in trajectories(out).values()} == {"submitted"}
+    now = finished_trajectories(out)
+    assert all(now[path] == before for path, before in kept.items()), "a finished rollout was run again"
