@@ -115,3 +115,63 @@ def test_a_model_server_gone_for_good_gives_model_errors_that_retry_errors_rerun
     assert {t.exit_status for t in trajectories(out).values()} == {"submitted"}
     now = finished_trajectories(out)
     assert all(now[path] == before for path, before in kept.items()), "a finished rollout was run again"
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 16 MB tmpfs (needs root, as in CI); unmounted at the end."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def fill(disk: Path) -> Path:
+    """Take every free byte of `disk`; returns the file that holds them."""
+    filler = disk / "filler"
+    with filler.open("wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    return filler
+
+
+def whole_files(out: Path) -> None:
+    """No torn or half-written file: every JSON record in the run directory parses."""
+    for path in out.rglob("*.json"):
+        json.loads(path.read_text())
+    for path in out.rglob("*.jsonl"):
+        for line in path.read_text().splitlines():
+            json.loads(line)
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_one_clear_error_and_the_run_resumes_once_there_is_space(docker_client, small_disk):
+    out, ids = small_disk / "run", SUITE[:3]
+    args = ("--dataset", "codescale", "--ids", ",".join(ids), "--workers", "1")
+    with FakeServer(responder=sleep_then_submit) as server:
+        proc = subprocess.Popen(batch_args(out, server, *args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True)
+        wait_for(lambda: (out / "results.jsonl").exists(), 120, "the first task's result")
+        filler = fill(small_disk)
+        _, stderr = proc.communicate(timeout=300)
+        assert proc.returncode != 0
+        errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1 and "No space left on device" in errors[0] and "to resume" in errors[0], stderr
+        assert "Traceback" not in stderr
+        whole_files(out)
+        assert run_containers(docker_client, out) == []
+        kept = finished_trajectories(out)
+        filler.unlink()
+        resumed = batch(out, server, *args)
+    assert resumed.returncode == 0, resumed.stderr
+    whole_files(out)
+    assert_whole(out, ids, docker_client)
+    now = finished_trajectories(out)
+    assert all(now[path] == before for path, before in kept.items()), "a finished rollout was run again"
