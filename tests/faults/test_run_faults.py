@@ -6,6 +6,7 @@ fault hit names it in its record."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from fake_server import FakeServer
+from scaling_script import ScalingScript
 from test_batch import SUITE, batch, batch_args, finished_trajectories, results, run_containers
 
 from codescale.agent.records import Trajectory
@@ -175,3 +177,41 @@ def test_a_full_disk_is_one_clear_error_and_the_run_resumes_once_there_is_space(
     assert_whole(out, ids, docker_client)
     now = finished_trajectories(out)
     assert all(now[path] == before for path, before in kept.items()), "a finished rollout was run again"
+
+
+class GarbageJudge(ScalingScript):
+    """Plays the agent well, and the summarizer and judge badly: garbage, empty text, or no ANSWER line."""
+
+    BAD = ["%%%% \x00 garbage {{{", "", "Candidate 2 looks best to me, clearly."]
+
+    def __init__(self):
+        super().__init__(["fix", "fix", "fail", "fail"] * 5, {"fix": ["date +%N >> README.md"], "fail": ["false"]})
+        self.bad = itertools.cycle(self.BAD)
+
+    def summarizer(self, body: dict) -> str:
+        return next(self.bad)
+
+    def judge(self, body: dict) -> str:
+        return next(self.bad)
+
+
+@pytest.mark.slow
+def test_a_judge_and_summarizer_answering_garbage_still_select_by_the_tie_rule(docker_client, tmp_path):
+    out, ids = tmp_path / "run", SUITE[:1]
+    args = ("--dataset", "codescale", "--ids", ids[0], "--strategy", "rtv", "-c", "scaling.n=4",
+            "-c", "scaling.rtv.votes=3", "-c", "scaling.rtv.tie_rule=first")
+    script = GarbageJudge()
+    with FakeServer(responder=script) as server:
+        done = batch(out, server, *args)
+    assert done.returncode == 0, done.stderr
+    assert_whole(out, ids, docker_client)
+    task_dir = out / "tasks" / ids[0]
+    summaries = [json.loads(p.read_text()) for p in sorted(task_dir.glob("*.summary.json"))]
+    assert len(summaries) == 4 and all(s["fallback"] and s["error"] for s in summaries)
+    selection = json.loads((task_dir / "selection.json").read_text())
+    matches = [m for r in selection["rounds"] for m in r["matches"] if not m["bye"]]
+    votes = [v for m in matches for v in m["votes"]]
+    assert votes and all(v["choice"] is None for v in votes)  # every vote counted, as invalid
+    assert all(m["tie_break"] == "first" and m["winners"] == m["candidates"][:1] for m in matches)
+    [result] = results(out)
+    assert result["final_rollout"] == selection["winners"][0] and result["final_patch"]
