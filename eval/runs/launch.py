@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from codescale.eval.runs.batch import BatchConfig, BatchOutcome
+from codescale.eval.runs.terminal import plain
 
 
 def _stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    print(plain(line), file=sys.stderr, flush=True)
 
 
 def launch_batch(*, dataset: str, split: str, slice_: str | None, ids: list[str] | None, flags: dict[str, Any],
