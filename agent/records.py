@@ -50,7 +50,7 @@ class Task(BaseModel):
     eval_type: str | None = None
     test_runner: str = "pytest"
     """How a generated eval script runs the tests (`pytest` or `unittest`) when `eval_script` is not given."""
-    sandbox: dict[str, Any] = {}
+    sandbox: dict[str, Any] | None = None
     """Sandbox settings this task changes over the run's, e.g. `{"cap_add": ["CHOWN"]}` for tests that chown;
     not `kind`, `network` or `env` (see TASK_LOCKED in agent/rollout.py)."""
 

@@ -50,10 +50,11 @@ TASK_LOCKED = ("kind", "network", "env")
 
 def open_sandbox(task: Task, settings: dict[str, Any], *, run_id: str, name: str) -> Sandbox:
     """The configured sandbox for `task` (with the task's own `sandbox` settings over `settings`), not yet entered."""
-    if locked := sorted(set(task.sandbox) & set(TASK_LOCKED)):
+    own = task.sandbox or {}
+    if locked := sorted(set(own) & set(TASK_LOCKED)):
         raise SandboxError(f"task {task.instance_id}: its sandbox settings may not change {', '.join(locked)}")
     try:
-        config = sandbox_config({**settings, **task.sandbox})
+        config = sandbox_config({**settings, **own})
     except ValueError as e:
         raise SandboxError(f"task {task.instance_id}: {e}") from None
     return sandbox_class(config.kind)(
