@@ -52,7 +52,7 @@ def test_evaluate_killed_mid_grading_completes_when_run_again(docker_client, bas
                            timeout=600)
     assert again.returncode == 0, again.stderr
     lines = [json.loads(line) for line in (tmp_path / "eval.jsonl").read_text().splitlines()]
-    assert sorted((g["instance_id"], g["resolved"]) for g in lines) == [(i, True) for i in sorted(TASKS)]
+    assert sorted((g["instance_id"], g["resolved"]) for g in lines) == [(i, True) for i in sorted(TASKS)], lines
     assert harness_containers(docker_client, TASKS) == []
 
 
