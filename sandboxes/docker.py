@@ -231,8 +231,6 @@ class DockerSandbox:
 
     def _run(self, argv: list[str], timeout: float, limit: int | None) -> Output:
         """Exec `argv` with stderr merged into stdout, killed after `timeout` seconds (see `COMMAND_SCRIPT`)."""
-        import docker
-
         if self._container is None or self._closed:
             raise SandboxError("the sandbox is not running (use it inside `with`)")
         wrapped = ["bash", "-c", COMMAND_SCRIPT, "codescale-command", f"{timeout:.3f}", *argv]
@@ -241,7 +239,7 @@ class DockerSandbox:
         try:
             exec_id = api.exec_create(self._container.id, wrapped, workdir=self.workdir, environment=self.config.env)["Id"]
             stream = api.exec_start(exec_id, stream=True)
-        except docker.errors.APIError as e:
+        except _engine_errors() as e:
             raise SandboxError(f"docker exec failed in container {self.container_name}: {e}") from e
         reader = CappedReader(stream, limit)
         ended = self._wait(reader, start + timeout + GRACE)
@@ -249,7 +247,7 @@ class DockerSandbox:
         reader.wait(1.0)
         try:
             returncode = self._exit_code(exec_id, start + timeout + GRACE)
-        except docker.errors.APIError as e:
+        except _engine_errors() as e:
             raise SandboxError(f"lost the command in container {self.container_name}: {e}") from e
         self._check_disk()
         timed_out = not ended or (returncode == TIMEOUT_RETURNCODE and time.monotonic() - start >= timeout)
@@ -265,13 +263,11 @@ class DockerSandbox:
 
     def _check_disk(self) -> None:
         """SandboxError when the container's writable layer has grown past `disk_limit`."""
-        import docker
-
         if not self.config.disk_limit:
             return
         try:
             found = self._client.api.containers(all=True, size=True, filters={"id": self._container.id})
-        except docker.errors.APIError as e:
+        except _engine_errors() as e:
             raise SandboxError(f"lost container {self.container_name}: {e}") from e
         if not found:
             raise SandboxError(f"container {self.container_name} is gone (killed or removed from outside)")
@@ -306,6 +302,15 @@ class DockerSandbox:
                 container.stop(timeout=1)
         except docker.errors.NotFound:
             pass
+
+
+def _engine_errors() -> tuple[type[BaseException], ...]:  # noqa: N802 (a constant, made late: docker imports slowly)
+    """What the client raises when a command's container or the engine itself is lost: an API error, or a
+    dropped connection (the engine restarted or stopped)."""
+    import docker
+    import requests
+
+    return docker.errors.APIError, requests.exceptions.ConnectionError
 
 
 def _lockdown(config: DockerSandboxConfig) -> dict[str, Any]:
