@@ -103,8 +103,11 @@ class DockerSandbox:
     timeout is killed with its whole process group by coreutils `timeout -s KILL` inside the container
     (returncode 137, `timed_out=True`); the client stops waiting `GRACE` seconds later whatever happens.
     A background process that outlives its command keeps running (the daemon closes the command's output
-    about 2 s after the command exits, even if that process still holds it); a child that started its own
-    session escapes the kill at timeout. Both end with the container.
+    about 2 s after the command exits, even if that process still holds it), unless the pids limit is hit:
+    then the groups of the command and of earlier ones still alive are killed (`COMMAND_SCRIPT`), so a fork
+    bomb never outlives its command. A child that started its own session escapes these kills; it ends with
+    the container. The container runs locked down (`DockerSandboxConfig`: no capabilities, no-new-privileges,
+    nofile/fsize ulimits, a disk watch; SECURITY.md).
     """
 
     config_class = DockerSandboxConfig
