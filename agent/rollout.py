@@ -46,9 +46,19 @@ def sandbox_config(settings: dict[str, Any]) -> SandboxConfig:
         raise ValueError(problems) from None
 
 
+TASK_LOCKED = ("kind", "network", "env")
+"""Sandbox settings a task may not change: a task relaxes a limit of its sandbox, it does not open it up."""
+
+
 def open_sandbox(task: Task, settings: dict[str, Any], *, run_id: str, name: str) -> Sandbox:
-    """The configured sandbox for `task`, not yet entered."""
-    config = sandbox_config(settings)
+    """The configured sandbox for `task` (with the task's own `sandbox` settings over `settings`), not yet entered."""
+    own = task.sandbox or {}
+    if locked := sorted(set(own) & set(TASK_LOCKED)):
+        raise SandboxError(f"task {task.instance_id}: its sandbox settings may not change {', '.join(locked)}")
+    try:
+        config = sandbox_config({**settings, **own})
+    except ValueError as e:
+        raise SandboxError(f"task {task.instance_id}: {e}") from None
     return sandbox_class(config.kind)(
         config,
         image=task.image,

@@ -56,7 +56,7 @@ def _command(default_dataset: str | None, doc: str):
                    "budget": {"max_cost": max_cost, "max_tokens": max_tokens}, "retry_errors": retry_errors,
                    "image_namespace": image_namespace},
         )
-        code = 3 if outcome.stopped + outcome.not_started else 1 if outcome.failed else 0
+        code = 1 if outcome.disk_full else 3 if outcome.stopped + outcome.not_started else 1 if outcome.failed else 0
         if code:
             raise typer.Exit(code)
 

@@ -16,7 +16,7 @@ from codescale.agent.models.base import Model, ModelError
 from codescale.agent.records import Task, Trajectory
 from codescale.agent.rollout import RolloutConfig, run_rollout, sandbox_config
 from codescale.eval.runs.config import RunConfig
-from codescale.eval.runs.rundir import RunDir
+from codescale.eval.runs.rundir import RunDir, disk_full
 from codescale.eval.tasks import terminal_config
 from codescale.eval.tasks.verifier import reward_path, verify_and_save
 from codescale.sandboxes.base import sandbox_class
@@ -126,6 +126,8 @@ def solve(
     try:
         result = strategy.solve(task)
     except Exception as e:  # a strategy bug or a failure it could not absorb: record it, keep the run going
+        if disk_full(e):  # not the task's fault: nothing recorded, the batch stops and a resume runs it
+            raise
         result = TaskResult(
             instance_id=task.instance_id, strategy=config.scaling.strategy, status="error", error=f"{type(e).__name__}: {e}"
         )
