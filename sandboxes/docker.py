@@ -185,7 +185,7 @@ class DockerSandbox:
                 self._remove()
             if isinstance(e, SandboxError):
                 raise
-            if isinstance(e, (docker.errors.DockerException, ShuttingDown)):
+            if isinstance(e, (docker.errors.DockerException, ShuttingDown, *_engine_errors())):
                 raise SandboxError(f"cannot start a container of {self.image}: {e}") from e
             raise
 
