@@ -44,6 +44,9 @@ class ModelInfo(BaseModel):
     """Tag that opens the model's thinking (budget forcing)."""
     think_close: str = "</think>"
     """Tag that closes the model's thinking (budget forcing)."""
+    thinks: bool = True
+    """False: the model does not think, so a thinking setting is not attempted (noted once); a model that ends its
+    turn inside the thinking phase is found out at its first forced call anyway."""
     chat_template: str | None = None
     """Name of a template in `chat_templates` of configs/models.yaml: with it, the openai backend forces thinking
     through the raw completions endpoint (for servers that cannot continue an assistant message)."""
