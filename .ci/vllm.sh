@@ -40,11 +40,18 @@ import sys
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
 gguf, out = Path(sys.argv[1]), sys.argv[2]
 tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.bfloat16)
+unpacked = GgufConfig(gguf_file=gguf.name, dequantize=True)  # plain dense weights, which vLLM loads
+model = AutoModelForCausalLM.from_pretrained(
+    gguf.parent, gguf_file=gguf.name, quantization_config=unpacked, dtype=torch.bfloat16
+)
+if getattr(model, "hf_quantizer", None) is not None:  # nothing is quantized any more
+    model.hf_quantizer.remove_quantization_config(model)
+if getattr(model.config, "quantization_config", None) is not None:
+    del model.config.quantization_config
 model.save_pretrained(out)
 tokenizer.save_pretrained(out)
 PY

@@ -333,7 +333,8 @@ def test_a_rollout_records_what_the_backend_could_not_honour(tmp_path, fake_serv
 @pytest.mark.slow
 def test_budget_forcing_on_a_real_small_model_counts_its_real_tokens():
     """llama.cpp's server cannot continue an assistant message, so the procedure goes through its raw
-    completions endpoint with the row's chat template; every count below is the server's."""
+    completions endpoint with the row's chat template; every count below is the server's. llama.cpp names no stop
+    reason: an end of turn is told from a close by its token counts."""
     pytest.importorskip("llama_cpp", reason="needs the local extra: pip install -e '.[local]'")
     from codescale.agent.models.local_server import LocalServer
 
@@ -349,10 +350,11 @@ def test_budget_forcing_on_a_real_small_model_counts_its_real_tokens():
     assert capped.text.strip()
     assert abs(tokens_of_thinking - 16) <= 1  # real tokens (re-tokenizing text may merge one at the edge), not words
     assert len(capped.thinking.split()) != 16
-    # a one-word answer ends its thinking early: extended twice with "Wait", then it answers
+    # a one-word answer closes its thinking early (the model writes the close tag itself: llama.cpp names no stop
+    # reason, the tag is told from an end of turn by the token counts): extended twice with "Wait", then it answers
     assert (extended.extensions, extended.capped, extended.usage.requests) == (2, False, 4)
     assert extended.thinking.count("Wait") == 2 and 0 < extended.usage.thinking_tokens < 60
-    assert extended.text.strip()
+    assert extended.text.strip() and model.notes == []
 
 
 def tokenize(base_url: str, text: str) -> int:

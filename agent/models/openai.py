@@ -12,20 +12,15 @@ from codescale.agent.models.base import (
     api_key,
     note,
     sdk_errors,
-    status_error,
     warn_once,
 )
 from codescale.agent.models.catalog import model_info
 from codescale.agent.models.chat_template import chat_template
+from codescale.agent.models.raw import RawCompletions, usage_of
 from codescale.agent.models.thinking import Continue, Segment, ThinkingConfig, force, reasoning_effort
-from codescale.agent.records import Usage
 
 NO_THINKING = "this model does not think"
 """Start of the note for a model that does not think (said once per model in the run record)."""
-
-CHAT_ONLY = {"chat_template_kwargs", "chat_template", "add_generation_prompt", "continue_final_message"}
-"""extra_body fields of chat requests that a raw completions request does not take."""
-
 
 def cut_at_stop(text: str, stop: list[str] | None) -> str:
     """`text` up to the first of the stop strings (the server was not given them during thinking)."""
@@ -33,10 +28,17 @@ def cut_at_stop(text: str, stop: list[str] | None) -> str:
     return text[: min(cuts)] if cuts else text
 
 
-class OpenAIProvider:
+class OpenAIProvider(RawCompletions):
     """Translates a call to `chat.completions.create`; the SDK's own retries are off."""
 
     key_variable = "OPENAI_API_KEY"
+    found_not_thinking = False
+    """Set when the model ended its turn inside the thinking phase (class default: subclasses may skip __init__)."""
+
+    @property
+    def thinks(self) -> bool:
+        """Whether a thinking setting is attempted: not for a `thinks: false` row or a model found not to think."""
+        return self.info.thinks and not self.found_not_thinking
 
     def __init__(self, config: ModelConfig):
         import openai
@@ -44,8 +46,6 @@ class OpenAIProvider:
         self.config = config
         self.info = model_info(config.name)
         self.notes: list[str] = []
-        self.thinks = self.info.thinks
-        """False once the model is known not to think (its row, or a turn it ended inside the thinking phase)."""
         self.client = openai.OpenAI(
             api_key=api_key(config, self.key_variable), base_url=config.base_url, timeout=config.timeout, max_retries=0
         )
@@ -144,7 +144,7 @@ class OpenAIProvider:
         close_tag = thinking.think_close or self.info.think_close
         result = force(generate, thinking, max_tokens=max_tokens, head=head, close_tag=close_tag, stop=stop)
         if not result.thinks:
-            self.thinks = False
+            self.found_not_thinking = True
             note(self.notes, f"{self.config.id}: {NO_THINKING}: it ended its turn inside the thinking phase, so its "
                              "reply is the answer and the thinking setting is not applied")
             result.text = cut_at_stop(result.text, stop)
@@ -165,63 +165,6 @@ class OpenAIProvider:
             return self.raw_segment(response, stop or [])
 
         return generate, prompt
-
-    def raw_request(self, prompt: str, limit: int, temperature: float, stop: list[str], **fields: Any) -> dict[str, Any]:
-        """Keyword arguments of one raw completions call; chat-only fields of the configured extra_body are left out."""
-        kwargs: dict[str, Any] = {"model": self.config.name, "prompt": prompt, "max_tokens": limit, "stop": stop}
-        if self.info.temperature is not False:
-            kwargs["temperature"] = temperature
-        extra_body = {k: v for k, v in self.config.extra_body.items() if k not in CHAT_ONLY} | fields
-        if extra_body:
-            kwargs["extra_body"] = extra_body
-        return kwargs
-
-    def raw_segment(self, response: Any, stop: list[str]) -> Segment:
-        """A raw completion as a Segment; `ended_turn` when it stopped at none of `stop`. vLLM names the stop
-        string that ended a choice in `stop_reason` (None at the end of the turn); llama.cpp's server does not, but
-        it counts the tokens of a stop string it cut off, so fewer tokens in the text than generated means one
-        of the stop strings ended it."""
-        choice = response.choices[0]
-        usage = _usage(response.usage)
-        text = choice.text or ""
-        ended = False
-        if choice.finish_reason != "length":
-            extra = choice.model_extra or {}
-            if "stop_reason" in extra:
-                ended = extra["stop_reason"] not in stop
-            else:
-                ended = usage.output_tokens <= self.text_tokens(text)
-        finish = "length" if choice.finish_reason == "length" else "stop"
-        return Segment(text=text, finish_reason=finish, usage=usage, ended_turn=ended)
-
-    def text_tokens(self, text: str) -> int:
-        """Tokens of `text` by a llama.cpp server (`POST /extras/tokenize/count`), the BOS it may add left out."""
-        if self._bos is None:
-            self._bos = self.post("/extras/tokenize/count", {"input": ""})["count"]
-        return self.post("/extras/tokenize/count", {"input": text})["count"] - self._bos
-
-    _bos: int | None = None
-
-    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST a JSON body to `path` at the server's root (outside /v1); HTTP errors classified as for model calls."""
-        import json
-        import urllib.error
-        import urllib.request
-
-        root = str(self.client.base_url).rstrip("/").removesuffix("/v1")
-        request = urllib.request.Request(
-            f"{root}{path}",
-            data=json.dumps({"model": self.config.name, **body}).encode(),
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.client.api_key}"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.config.timeout) as reply:
-                return json.loads(reply.read())
-        except urllib.error.HTTPError as e:
-            message = e.read().decode(errors="replace")
-            raise status_error(self.config.id, e.code, message, e.headers, self.key_variable) from e
-        except (urllib.error.URLError, TimeoutError, ValueError) as e:
-            raise RetryableError(f"{self.config.id}: {path} failed: {e}") from e
 
     def call(self, kwargs: dict[str, Any]) -> Any:
         """One request (chat completions; raw completions when `kwargs` has a `prompt`); SDK errors become
@@ -245,19 +188,7 @@ class OpenAIProvider:
             completions.append(
                 Completion(text=message.content or "", thinking=thinking, finish_reason=choice.finish_reason or "")
             )
-        completions[0].usage = _usage(response.usage)
+        completions[0].usage = usage_of(response.usage)
         return completions
 
-
-def _usage(usage: Any) -> Usage:
-    if usage is None:  # some servers send none: the request still counts
-        return Usage(requests=1)
-    prompt_details, completion_details = usage.prompt_tokens_details, usage.completion_tokens_details
-    return Usage(
-        input_tokens=usage.prompt_tokens or 0,
-        output_tokens=usage.completion_tokens or 0,
-        cached_input_tokens=(prompt_details and prompt_details.cached_tokens) or 0,
-        thinking_tokens=(completion_details and completion_details.reasoning_tokens) or 0,
-        requests=1,
-    )
 
