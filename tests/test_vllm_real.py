@@ -34,7 +34,8 @@ VLLM_VERSION = "0.32.0"
 NAME = "Qwen2.5-Coder-0.5B-Instruct"
 """The served model name: no row in configs/models.yaml, so nothing about thinking is known in advance."""
 EXPLAIN = [{"role": "user", "content": "Explain step by step how merge sort works, with an example."}]
-PROMPT_LOG = re.compile(r"Request (\S+) details: prompt: (.*?), prompt_token_ids: ")
+PROMPT_LOG = re.compile(r"Request ((?:chat)?cmpl-\S+) details: prompt: (.*?), prompt_token_ids: ")
+"""vLLM's DEBUG line with a generation request's prompt (/tokenize requests are logged too, as `tokenize-...`)."""
 
 
 class RealServer:
@@ -55,9 +56,10 @@ class RealServer:
         return [ast.literal_eval(m.group(2)) for m in PROMPT_LOG.finditer(text)]
 
     def requests_received(self, mark: int) -> int:
+        """Generation requests (chat or raw completions) the server received since `mark`."""
         with self.log.open("rb") as f:
             f.seek(mark)
-            return f.read().decode(errors="replace").count("Received request ")
+            return len(re.findall(r"Received request (?:chat)?cmpl-", f.read().decode(errors="replace")))
 
     def metrics(self) -> dict[str, float]:
         """vLLM's Prometheus counters, summed over their labels (finish reasons kept apart)."""
@@ -166,25 +168,46 @@ def test_a_cap_cuts_thinking_at_exactly_the_cap_in_the_servers_tokens(vllm_serve
     assert len(prompts) == 2 and prompts[0] == generation_prompt + "<think>\n"
     assert prompts[1].startswith(generation_prompt + "<think>\n") and prompts[1].endswith("\n</think>\n\n")
     assert all(p.count("<think>") == 1 and "<think>\n\n</think>" not in p for p in prompts)
-    assert delta(before, after, "vllm:generation_tokens") == c.usage.output_tokens
-    assert delta(before, after, "vllm:request_success:length") >= 1  # the thinking phase hit the cap
-    assert delta(before, after, "vllm:prompt_tokens") == c.usage.input_tokens
+    assert delta(before, after, "vllm:generation_tokens_total") == c.usage.output_tokens
+    assert delta(before, after, "vllm:request_success_total:length") >= 1  # the thinking phase hit the cap
+    assert delta(before, after, "vllm:prompt_tokens_total") == c.usage.input_tokens
     print(f"\ncap 16: thinking {c.usage.thinking_tokens} tokens, capped {c.capped}, {c.usage.requests} requests")
 
 
-def test_a_minimum_on_a_model_that_does_not_think_is_one_request_and_a_note(vllm_server):
-    """Qwen2.5-Coder does not think: given the open tag it answers and ends its turn (vLLM's stop_reason None)."""
+def test_a_minimum_extends_an_early_close_with_wait(vllm_server):
+    """Given the open tag, the model writes a one-word thought and the close tag itself (vLLM's stop_reason names
+    it): before the minimum, the close is replaced by "Wait", twice, then it answers."""
     model = vllm_server.model(max_tokens=200)
     question = [{"role": "user", "content": "Is 7 a prime number? Reply with one word."}]
     before, mark = vllm_server.metrics(), vllm_server.mark()
     [c] = model.complete(question, thinking=ThinkingConfig(min_tokens=100, max_tokens=150, max_extensions=2))
     after, prompts = vllm_server.metrics(), vllm_server.prompts(mark)
+    assert (c.extensions, c.capped, c.usage.requests) == (2, False, 4) and model.notes == []
+    assert c.thinking.count("Wait") == 2 and 0 < c.usage.thinking_tokens < 100 and c.text.strip()
+    generation_prompt = render(QWEN3, question, add_generation_prompt=True)
+    assert len(prompts) == 4 and prompts[0] == generation_prompt + "<think>\n"
+    assert prompts[1].endswith("Wait") and prompts[2].endswith("Wait") and prompts[3].endswith("\n</think>\n\n")
+    assert all(p.startswith(prompts[0]) and p.count("<think>") == 1 and "<think>\n\n</think>" not in p for p in prompts)
+    assert delta(before, after, "vllm:generation_tokens_total") == c.usage.output_tokens
+    assert delta(before, after, "vllm:request_success_total:stop") >= 3  # each thinking phase stopped at the tag
+    print(f"\nminimum 100: {c.extensions} extensions, thinking {c.usage.thinking_tokens} tokens, {c.usage.requests} "
+          "requests")
+
+
+def test_a_model_that_ends_its_turn_while_thinking_is_one_request_and_a_note(vllm_server):
+    """Given the open tag, the model greets and ends its turn (vLLM's stop_reason None): it does not think."""
+    model = vllm_server.model(max_tokens=200)
+    hello = [{"role": "user", "content": "Say hello."}]
+    before, mark = vllm_server.metrics(), vllm_server.mark()
+    [c] = model.complete(hello, thinking=ThinkingConfig(min_tokens=100, max_tokens=150, max_extensions=2))
+    after, prompts = vllm_server.metrics(), vllm_server.prompts(mark)
     assert (c.extensions, c.capped, c.usage.thinking_tokens, c.usage.requests, c.thinking) == (0, False, 0, 1, "")
     assert c.text.strip() and "Wait" not in c.text
-    assert prompts == [render(QWEN3, question, add_generation_prompt=True) + "<think>\n"]
-    assert delta(before, after, "vllm:request_success:stop") == 1
+    assert prompts == [render(QWEN3, hello, add_generation_prompt=True) + "<think>\n"]
+    assert delta(before, after, "vllm:request_success_total:stop") == 1
     assert len(model.notes) == 1 and model.notes[0].startswith(f"vllm/{NAME}: this model does not think")
-    print(f"\nminimum 100 on a model that does not think: 1 request, 0 extensions, answer {c.text.strip()!r}")
+    [again] = model.complete(hello, thinking=ThinkingConfig(min_tokens=100))  # known now: a plain reply
+    assert again.usage.requests == 1 and vllm_server.prompts(mark)[1:] == [render(QWEN3, hello, add_generation_prompt=True)]
 
 
 def test_one_stream_and_the_judges_n_votes_in_one_request(vllm_server):
@@ -210,7 +233,7 @@ def test_one_stream_and_the_judges_n_votes_in_one_request(vllm_server):
     after = vllm_server.metrics()
     assert len(votes) == 4 and all(v.response for v in votes)
     assert vllm_server.requests_received(mark) == 1  # four votes, one HTTP request
-    generated = delta(before, after, "vllm:generation_tokens")
+    generated = delta(before, after, "vllm:generation_tokens_total")
     assert generated == sum(v.usage.output_tokens for v in votes) and votes[0].usage.requests == 1
     print(f"\none stream: {single_rate:.1f} tokens/s; judge n=4 in one request: {generated / seconds:.1f} tokens/s "
           f"({generated} tokens in {seconds:.1f} s)")

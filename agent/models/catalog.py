@@ -37,7 +37,8 @@ class ModelInfo(BaseModel):
     thinking: Literal["budget", "effort", "native"] | None = None
     """How thinking is controlled: Anthropic `budget` tokens, OpenAI reasoning `effort`, a vLLM server's
     `native` per-request `thinking_token_budget`, or (None) by the backend's own means (vllm: budget forcing by
-    continuing a prefilled assistant message; openai: not at all)."""
+    the server's template rendering the generation prompt, the prefill continued on raw completions; openai:
+    not at all)."""
     efforts: list[str] | None = None
     """The `reasoning_effort` values the model accepts (None: any)."""
     think_open: str = "<think>"
