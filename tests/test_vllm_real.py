@@ -208,7 +208,8 @@ def test_a_model_that_ends_its_turn_while_thinking_is_one_request_and_a_note(vll
     assert delta(before, after, "vllm:request_success_total:stop") == 1
     assert len(model.notes) == 1 and model.notes[0].startswith(f"vllm/{NAME}: this model does not think")
     [again] = model.complete(hello, thinking=ThinkingConfig(min_tokens=100))  # known now: a plain reply
-    assert again.usage.requests == 1 and vllm_server.prompts(mark)[1:] == [render(QWEN3, hello, add_generation_prompt=True)]
+    assert again.usage.requests == 1
+    assert vllm_server.prompts(mark)[1:] == [render(QWEN3, hello, add_generation_prompt=True)]
 
 
 def test_one_stream_and_the_judges_n_votes_in_one_request(vllm_server):
@@ -226,7 +227,8 @@ def test_one_stream_and_the_judges_n_votes_in_one_request(vllm_server):
         "a": Summary(task_id="calc-1", rollout_id="a", final_state="Changed `a - b` to `a + b`; tests pass."),
         "b": Summary(task_id="calc-1", rollout_id="b", final_state="Renamed the function; tests fail."),
     }
-    judge = Judge(JudgeConfig(max_tokens=64, temperature=1.0), ModelConfig(id=f"vllm/{NAME}", base_url=vllm_server.base_url, timeout=600))
+    judge_model = ModelConfig(id=f"vllm/{NAME}", base_url=vllm_server.base_url, timeout=600)
+    judge = Judge(JudgeConfig(max_tokens=64, temperature=1.0), judge_model)
     before, mark = vllm_server.metrics(), vllm_server.mark()
     started = time.monotonic()
     votes = judge.vote(task, summaries, {}, [["a", "b"]] * 4)
