@@ -22,7 +22,8 @@ tokens = words of the thinking, cached tokens = min(`server.cached_tokens`, prom
 Anthropic's `input_tokens` excludes the cached ones, as the real API does. `stop` sequences cut the
 reply text; `max_tokens` is not enforced.
 
-Every request is recorded in `server.requests` as a `Request(method, path, headers, json, time)`.
+Every request is recorded in `server.requests` as a `Request(method, path, headers, json, time)`; with a
+`chat_template`, the prompt each chat request renders to (as a real server renders it) in `server.prompts`.
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ class FakeServer:
         api_key: str | None = None,
         cached_tokens: int = 0,
         port: int = 0,
+        chat_template: str | None = None,
     ):
         self.replies: deque[str | Reply] = deque(replies)
         self.responder = responder
@@ -122,6 +124,10 @@ class FakeServer:
         self.cached_tokens = cached_tokens
         self.port = port
         """0 takes a free port; a fixed one lets a stopped server come back where its clients expect it."""
+        self.chat_template = chat_template
+        """When set (Jinja2, tests/chat_templates.py), each chat request's messages are rendered with it, as a real
+        server does, into `prompts`."""
+        self.prompts: list[str] = []
         self.requests: list[Request] = []
         self.routes: dict[tuple[str, str], Callable[[dict], dict]] = {
             ("POST", "/v1/chat/completions"): self.openai_chat,
@@ -201,6 +207,13 @@ class FakeServer:
 
     def openai_chat(self, body: dict) -> dict:
         n = body.get("n") or 1
+        if self.chat_template is not None:
+            from chat_templates import render
+
+            kwargs = body.get("chat_template_kwargs") or {}
+            prompt_text = render(self.chat_template, body.get("messages", []), add_generation_prompt=True, **kwargs)
+            with self._lock:
+                self.prompts.append(prompt_text)
         prompt = sum(words(m.get("content")) for m in body.get("messages", []))
         choices, output, reasoning = [], 0, 0
         for index, reply in enumerate(self.answers(body, n)):

@@ -1,9 +1,11 @@
-"""Budget forcing: s1's two-phase procedure against a fake vLLM thinking model, the native cap, the Anthropic
-and OpenAI translations (checked in the request bodies), and a full agent rollout under a thinking cap."""
+"""Budget forcing: s1's two-phase procedure against a fake vLLM thinking model that applies a chat template as the
+real server does (each request's rendered prompt is asserted), models that do not think, the native cap, the
+Anthropic and OpenAI translations (checked in the request bodies), and a full agent rollout under a thinking cap."""
 
 from __future__ import annotations
 
 import pytest
+from chat_templates import CHATML, OPENS_THINKING, QWEN3, render
 from conftest import CALC_FILES, make_repo
 from fake_server import FakeServer, Reply
 from thinking_server import ThinkingServer
@@ -33,6 +35,14 @@ def chat_bodies(server: FakeServer) -> list[dict]:
     return [r.json for r in server.requests if r.path.endswith("/chat/completions")]
 
 
+def raw_bodies(server: FakeServer) -> list[dict]:
+    return [r.json for r in server.requests if r.path == "/v1/completions"]
+
+
+GENERATION_PROMPT = "<|im_start|>user\nfix the bug please<|im_end|>\n<|im_start|>assistant\n"
+"""USER rendered by each test template with its generation prompt (OPENS_THINKING adds `<think>\\n`)."""
+
+
 def thoughts(first: int, last: int) -> str:
     return " ".join(f"t{i}" for i in range(first, last + 1))
 
@@ -48,13 +58,17 @@ def test_a_model_that_stops_early_is_extended_exactly_max_extensions_times():
     assert (c.text, c.extensions, c.capped, c.finish_reason) == ("Done.", 2, False, "stop")
     # each thinking request generated 3 thoughts and the close tag it stopped at; the answer 1 token
     assert (c.usage.thinking_tokens, c.usage.output_tokens, c.usage.requests) == (12, 13, 4)
-    bodies = chat_bodies(server)
+    bodies = raw_bodies(server)
     assert [b["max_tokens"] for b in bodies] == [1000, 996, 992, 200]
-    assert [b.get("stop") for b in bodies] == [["</think>"]] * 3 + [None]
-    assert all(b["continue_final_message"] and not b["add_generation_prompt"] for b in bodies)
-    assert all(b["messages"][:-1] == USER for b in bodies)
-    assert bodies[1]["messages"][-1]["content"].endswith(f"{thoughts(1, 3)} Wait")
-    assert bodies[3]["messages"][-1]["content"].endswith("</think>\n\n")
+    assert [b["stop"] for b in bodies] == [["</think>"]] * 3 + [[]]
+    assert all(not b["skip_special_tokens"] and not b["add_special_tokens"] for b in bodies)
+    assert server.prompts == [b["prompt"] for b in bodies]
+    assert server.prompts[0] == GENERATION_PROMPT + "<think>\n"
+    assert server.prompts[1] == GENERATION_PROMPT + f"<think>\n {thoughts(1, 3)} Wait"
+    assert server.prompts[3] == GENERATION_PROMPT + f"<think>\n {c.thinking}\n</think>\n\n"
+    # the conversation was rendered once, by the server's template, with its generation prompt
+    [render_request] = [r.json for r in server.requests if r.path == "/tokenize"]
+    assert render_request["messages"] == USER and render_request["add_generation_prompt"]
 
 
 def test_an_early_close_after_the_minimum_is_not_extended():
@@ -74,8 +88,8 @@ def test_a_model_that_never_stops_is_cut_at_exactly_max_tokens_then_answers():
         [c] = make(server).complete(USER, thinking=ThinkingConfig(max_tokens=50))
     assert (c.thinking, c.text) == (thoughts(1, 50), "The fix is one line.")
     assert (c.usage.thinking_tokens, c.capped, c.extensions, c.usage.requests) == (50, True, 0, 2)
-    assert chat_bodies(server)[0]["max_tokens"] == 50
-    assert chat_bodies(server)[1]["messages"][-1]["content"] == f"<think>\n {thoughts(1, 50)}\n</think>\n\n"
+    assert raw_bodies(server)[0]["max_tokens"] == 50
+    assert server.prompts[1] == GENERATION_PROMPT + f"<think>\n {thoughts(1, 50)}\n</think>\n\n"
 
 
 def test_an_extension_that_runs_into_the_cap_is_cut_at_exactly_the_cap():
@@ -96,7 +110,7 @@ def test_per_model_delimiters_and_n_samples():
         thinking = ThinkingConfig(max_tokens=4, think_open="<seed:think>", think_close="</seed:think>")
         completions = make(server).complete(USER, n=2, thinking=thinking)
     assert [(c.thinking, c.text, c.usage.thinking_tokens) for c in completions] == [(thoughts(1, 4), "ok", 4)] * 2
-    assert chat_bodies(server)[0]["stop"] == ["</seed:think>"]
+    assert raw_bodies(server)[0]["stop"] == ["</seed:think>"]
 
 
 def test_native_cap_is_one_request_counted_by_the_servers_tokenizer():
@@ -109,17 +123,108 @@ def test_native_cap_is_one_request_counted_by_the_servers_tokenizer():
 
 
 def test_a_server_without_continuation_is_driven_through_raw_completions_with_the_rows_template():
-    with ThinkingServer(answer="ok", thinks=[2, None]) as server:
+    with ThinkingServer(answer="ok", thinks=[2, None], llama=True) as server:
         thinking = ThinkingConfig(min_tokens=5, max_tokens=12, max_extensions=1)
         [c] = make(server, "openai/qwen2.5-coder-0.5b").complete(USER, stop=["END"], thinking=thinking)
     assert (c.thinking, c.text) == (f"{thoughts(1, 2)} Wait {thoughts(3, 11)}", "ok")
     assert (c.usage.thinking_tokens, c.extensions, c.capped, c.usage.requests) == (12, 1, True, 3)
-    bodies = [r.json for r in server.requests]
-    assert all(r.path == "/v1/completions" for r in server.requests)
-    assert bodies[0]["prompt"] == "<|im_start|>user\nfix the bug please<|im_end|>\n<|im_start|>assistant\n<think>\n"
+    bodies = raw_bodies(server)
+    assert len(bodies) == 3 and server.prompts == [b["prompt"] for b in bodies]
+    assert server.prompts[0] == render(CHATML, USER, add_generation_prompt=True) + "<think>\n"
     turn_ends = ["<|im_end|>", "<|im_start|>"]
     assert [b["stop"] for b in bodies] == [["</think>", *turn_ends]] * 2 + [["END", *turn_ends]]
     assert [b["max_tokens"] for b in bodies] == [12, 9, 4096]
+
+
+# --- the prompt the model sees: its chat template's generation prompt, then the prefill ----------------------
+
+
+def test_a_qwen3_style_template_sees_one_open_tag_and_no_empty_thinking_block():
+    # why: rendering the prefill as a final assistant message gives Qwen3 its "thinking off" signal first
+    continued = render(QWEN3, [*USER, {"role": "assistant", "content": "<think>\n"}], add_generation_prompt=False)
+    assert "<think>\n\n</think>\n\n<think>\n" in continued
+    with ThinkingServer(answer="Done.", thinks=[3, 2, None], template=QWEN3) as server:
+        thinking = ThinkingConfig(min_tokens=8, max_tokens=10, max_extensions=2)
+        [c] = make(server, "vllm/Qwen/Qwen3-8B").complete(USER, thinking=thinking)
+    assert (c.thinking, c.text) == (f"{thoughts(1, 3)} Wait {thoughts(4, 5)} Wait {thoughts(6, 8)}", "Done.")
+    assert (c.usage.thinking_tokens, c.extensions, c.capped, c.usage.requests) == (10, 2, True, 4)
+    assert len(server.prompts) == 4
+    for prompt in server.prompts:
+        assert prompt.startswith(GENERATION_PROMPT + "<think>\n")
+        assert prompt.count("<think>") == 1 and "<think>\n\n</think>" not in prompt
+    assert server.prompts[-1] == GENERATION_PROMPT + f"<think>\n {c.thinking}\n</think>\n\n"
+
+
+def test_a_template_that_opens_thinking_itself_gets_no_second_open_tag():
+    with ThinkingServer(answer="Done.", thinks=[2, None], template=OPENS_THINKING) as server:
+        thinking = ThinkingConfig(min_tokens=5, max_tokens=6, max_extensions=1)
+        [c] = make(server).complete(USER, thinking=thinking)
+    assert c.thinking == f"{thoughts(1, 2)} Wait {thoughts(3, 5)}"
+    assert (c.text, c.usage.thinking_tokens, c.extensions, c.capped) == ("Done.", 6, 1, True)
+    opened = GENERATION_PROMPT + "<think>\n"
+    assert server.prompts == [opened, opened + f" {thoughts(1, 2)} Wait", opened + f" {c.thinking}\n</think>\n\n"]
+    assert all(p.count("<think>") == 1 for p in server.prompts)
+
+
+def test_chat_template_kwargs_go_to_the_rendering_not_to_the_raw_request():
+    with ThinkingServer(answer="ok", thinks=[None], template=QWEN3) as server:
+        config = ModelConfig(
+            id="vllm/fake-thinker", base_url=server.openai_url, timeout=5, retries=FAST,
+            extra_body={"chat_template_kwargs": {"enable_thinking": True}, "top_k": 5},
+        )
+        Model(config).complete(USER, thinking=ThinkingConfig(max_tokens=3))
+    [render_request] = [r.json for r in server.requests if r.path == "/tokenize"]
+    assert render_request["chat_template_kwargs"] == {"enable_thinking": True}
+    assert all("chat_template_kwargs" not in b and b["top_k"] == 5 for b in raw_bodies(server))
+    assert server.prompts[0] == GENERATION_PROMPT + "<think>\n"
+
+
+# --- models that do not think ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("thinking", [ThinkingConfig(max_tokens=500), ThinkingConfig(min_tokens=100, max_tokens=500)])
+def test_a_model_that_ends_its_turn_while_thinking_gives_its_reply_as_the_answer(thinking):
+    with ThinkingServer(answer="No thinking here.\nEND more", thinker=False, template=CHATML) as server:
+        model = make(server, "vllm/plain-chat")
+        [first] = model.complete(USER, stop=["END"], thinking=thinking)
+        [second] = model.complete(USER, stop=["END"], thinking=thinking)
+    assert (first.text, first.thinking, first.extensions, first.capped) == ("No thinking here.\n", "", 0, False)
+    assert (first.usage.requests, first.usage.thinking_tokens) == (1, 0)
+    # known now: the next call is a plain reply, still one request
+    assert (second.text, second.usage.requests) == ("No thinking here.\n", 1)
+    assert server.prompts == [GENERATION_PROMPT + "<think>\n", GENERATION_PROMPT]
+    assert len(model.notes) == 1 and model.notes[0].startswith("vllm/plain-chat: this model does not think")
+
+
+def test_on_llama_cpp_an_end_of_turn_is_told_from_a_close_by_the_token_counts():
+    with ThinkingServer(answer="Plain answer.", thinker=False, llama=True) as server:
+        model = make(server, "openai/qwen2.5-coder-0.5b")
+        [c] = model.complete(USER, thinking=ThinkingConfig(min_tokens=50, max_tokens=100))
+    assert (c.text, c.thinking, c.extensions, c.usage.requests) == ("Plain answer.", "", 0, 1)
+    assert len(raw_bodies(server)) == 1 and "this model does not think" in model.notes[0]
+
+
+def test_a_row_that_says_thinks_false_is_not_forced():
+    with ThinkingServer(answer="ok", thinker=False, llama=True) as server:
+        model = make(server, "openai/smollm2-135m")
+        [c] = model.complete(USER, thinking=ThinkingConfig(min_tokens=50, max_tokens=100))
+    assert (c.text, c.usage.requests) == ("ok", 1)
+    assert [r.path for r in server.requests] == ["/v1/chat/completions"]
+    assert model.notes == [
+        "openai/smollm2-135m: this model does not think (`thinks: false` in configs/models.yaml); the thinking "
+        "setting is not applied"
+    ]
+
+
+def test_an_agent_on_a_model_that_does_not_think_parses_every_command(tmp_path):
+    thinking = ThinkingConfig(min_tokens=200, max_tokens=400)
+    with ThinkingServer(answer=agent_reply, thinker=False, template=CHATML) as server:
+        traj = rollout(calc_task(tmp_path), "vllm/plain-chat", server, thinking, tmp_path)
+    assert traj.exit_status == "submitted"
+    assert [s.action for s in traj.steps] == [FIX, "echo CODESCALE_SUBMIT"]
+    assert [(s.usage.requests, s.thinking, s.extensions) for s in traj.steps] == [(1, "", 0)] * 2
+    assert len(server.prompts) == 2 and "+    return a + b" in traj.patch
+    assert len(traj.notes) == 1 and traj.notes[0].startswith("vllm/plain-chat: this model does not think")
 
 
 # --- Anthropic and OpenAI: the setting translated -----------------------------------------------------
@@ -209,9 +314,10 @@ def test_an_agent_capped_at_every_step_still_gets_its_commands(tmp_path):
     assert [(s.usage.thinking_tokens, s.capped, s.extensions) for s in traj.steps] == [(25, True, 0)] * 2
     assert [s.thinking for s in traj.steps] == [thoughts(1, 25)] * 2
     assert traj.usage.thinking_tokens == 50 and traj.notes == []
-    # the model sees its earlier answers without their thinking
-    step_two = chat_bodies(server)[2]["messages"]
-    assert step_two[2] == {"role": "assistant", "content": agent_reply(step_two[:2])}
+    # the model sees its earlier answers without their thinking, and one open tag: its own prefill
+    step_two = server.prompts[2]
+    assert f"<|im_start|>assistant\nI will run one command.\n\n```bash\n{FIX}\n```<|im_end|>\n" in step_two
+    assert step_two.count("<think>") == 1 and step_two.endswith("<|im_start|>assistant\n<think>\n")
 
 
 def test_a_rollout_records_what_the_backend_could_not_honour(tmp_path, fake_server):
@@ -227,7 +333,8 @@ def test_a_rollout_records_what_the_backend_could_not_honour(tmp_path, fake_serv
 @pytest.mark.slow
 def test_budget_forcing_on_a_real_small_model_counts_its_real_tokens():
     """llama.cpp's server cannot continue an assistant message, so the procedure goes through its raw
-    completions endpoint with the row's chat template; every count below is the server's."""
+    completions endpoint with the row's chat template; every count below is the server's. llama.cpp names no stop
+    reason: an end of turn is told from a close by its token counts."""
     pytest.importorskip("llama_cpp", reason="needs the local extra: pip install -e '.[local]'")
     from codescale.agent.models.local_server import LocalServer
 
@@ -243,10 +350,11 @@ def test_budget_forcing_on_a_real_small_model_counts_its_real_tokens():
     assert capped.text.strip()
     assert abs(tokens_of_thinking - 16) <= 1  # real tokens (re-tokenizing text may merge one at the edge), not words
     assert len(capped.thinking.split()) != 16
-    # a one-word answer ends its thinking early: extended twice with "Wait", then it answers
+    # a one-word answer closes its thinking early (the model writes the close tag itself: llama.cpp names no stop
+    # reason, the tag is told from an end of turn by the token counts): extended twice with "Wait", then it answers
     assert (extended.extensions, extended.capped, extended.usage.requests) == (2, False, 4)
     assert extended.thinking.count("Wait") == 2 and 0 < extended.usage.thinking_tokens < 60
-    assert extended.text.strip()
+    assert extended.text.strip() and model.notes == []
 
 
 def tokenize(base_url: str, text: str) -> int:

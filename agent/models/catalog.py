@@ -37,13 +37,17 @@ class ModelInfo(BaseModel):
     thinking: Literal["budget", "effort", "native"] | None = None
     """How thinking is controlled: Anthropic `budget` tokens, OpenAI reasoning `effort`, a vLLM server's
     `native` per-request `thinking_token_budget`, or (None) by the backend's own means (vllm: budget forcing by
-    continuing a prefilled assistant message; openai: not at all)."""
+    the server's template rendering the generation prompt, the prefill continued on raw completions; openai:
+    not at all)."""
     efforts: list[str] | None = None
     """The `reasoning_effort` values the model accepts (None: any)."""
     think_open: str = "<think>"
     """Tag that opens the model's thinking (budget forcing)."""
     think_close: str = "</think>"
     """Tag that closes the model's thinking (budget forcing)."""
+    thinks: bool = True
+    """False: the model does not think, so a thinking setting is not attempted (noted once); a model that ends its
+    turn inside the thinking phase is found out at its first forced call anyway."""
     chat_template: str | None = None
     """Name of a template in `chat_templates` of configs/models.yaml: with it, the openai backend forces thinking
     through the raw completions endpoint (for servers that cannot continue an assistant message)."""

@@ -1,5 +1,6 @@
-"""Chat templates applied on the client, for servers that cannot continue a prefilled assistant message
-(llama.cpp's server): the prompt for the raw completions endpoint. Templates are data in configs/models.yaml."""
+"""Chat templates applied on the client, for servers that cannot render one on request (llama.cpp's server): the
+prompt for the raw completions endpoint, the same shape as on vLLM, where the server's own template renders it: the
+generation prompt, then the prefill. Templates are data in configs/models.yaml."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ class ChatTemplate(BaseModel):
     """Strings that end an assistant turn (sent as stop sequences with every raw request)."""
 
     def prompt(self, messages: list[dict], prefill: str = "") -> str:
-        """The prompt that makes the model continue an assistant turn that starts with `prefill`."""
+        """The generation prompt (the template's rendering ends with the opening of an assistant turn) followed by
+        `prefill`, the start of that turn."""
         return _compile(self.template).render(messages=messages) + prefill
 
 

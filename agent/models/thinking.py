@@ -1,8 +1,9 @@
 """Budget forcing (s1, Muennighoff et al. 2025): how much one model call may think.
 
 `ThinkingConfig` is the setting of one call site (agent steps, summarizer, judge). `force()` is s1's two-phase
-procedure for servers that continue a prefilled assistant message (vLLM) or take a raw prompt; a provider only
-supplies `Continue`, one generation from a prefill. Anthropic and OpenAI reasoning models translate the setting
+procedure over a raw prompt: the chat template's generation prompt (rendered by the server's own template on vLLM,
+by the model row's template for llama.cpp) followed by the prefill; a provider only supplies `Continue`, one
+generation from a prefill. Anthropic and OpenAI reasoning models translate the setting
 into their own request fields (anthropic.py, openai.py); `reasoning_effort()` reads the documented mapping table.
 
 Token counts are the server's: thinking tokens are the tokens the server reports as generated during the
@@ -52,6 +53,8 @@ class Segment(BaseModel):
     """`stop` (a stop sequence or the end of the message) or `length` (max_tokens reached)."""
     usage: Usage
     """The server's counts for this request."""
+    ended_turn: bool = False
+    """The model ended its turn (end of message), not at one of the stop strings it was given."""
 
 
 class Forced(BaseModel):
@@ -66,6 +69,8 @@ class Forced(BaseModel):
     """Summed over every request; `thinking_tokens` = tokens generated in the thinking phase."""
     extensions: int
     capped: bool
+    thinks: bool = True
+    """False when the model ended its turn inside the thinking phase: it does not think, `text` is its answer."""
 
 
 Continue = Callable[[str, int, list[str] | None], Segment]
@@ -73,28 +78,36 @@ Continue = Callable[[str, int, list[str] | None], Segment]
 
 
 def force(
-    generate: Continue, config: ThinkingConfig, *, max_tokens: int, open_tag: str, close_tag: str, stop: list[str] | None
+    generate: Continue, config: ThinkingConfig, *, max_tokens: int, head: str, close_tag: str, stop: list[str] | None
 ) -> Forced:
-    """s1's procedure. Phase 1: generate thinking after `open_tag` with `close_tag` as stop, at most the remaining
-    budget per request; an early close (before `min_tokens`) is replaced by `extend_with` and thinking goes on, at
-    most `max_extensions` times; at the budget the close tag is appended. Phase 2: the answer, up to `max_tokens`."""
+    """s1's procedure. Phase 1: generate thinking after `head` (the open tag and a newline, or nothing when the chat
+    template's generation prompt already opened thinking) with `close_tag` as stop, at most the remaining budget per
+    request; an early close (before `min_tokens`) is replaced by `extend_with` and thinking goes on, at most
+    `max_extensions` times; at the budget the close tag is appended. Phase 2: the answer, up to `max_tokens`.
+    A first request that ends the model's turn instead of closing thinking means the model does not think: what it
+    wrote is the answer (`thinks` False), with no extension and no second request."""
     cap = max_tokens if config.max_tokens is None else config.max_tokens
-    thought, used, extensions, capped, usage = "\n", 0, 0, False, Usage()
+    thought, used, extensions, capped, usage = "", 0, 0, False, Usage()
     while True:
         if used >= cap:
             capped = True
             break
-        segment = generate(open_tag + thought, cap - used, [close_tag])
+        segment = generate(head + thought, cap - used, [close_tag])
         usage, used, thought = usage + segment.usage, used + segment.usage.output_tokens, thought + segment.text
+        if segment.ended_turn and not extensions:
+            return Forced(
+                thinking="", text=thought.strip(), finish_reason="stop", usage=usage, extensions=0, capped=False,
+                thinks=False,
+            )
         if segment.finish_reason == "length":
             capped = True
             break
         if used >= config.min_tokens or extensions >= config.max_extensions or used >= cap:
             break
-        thought += ("" if thought[-1:].isspace() else " ") + config.extend_with
+        thought += ("" if (head + thought)[-1:].isspace() else " ") + config.extend_with
         extensions += 1
     thought = thought.rstrip() + "\n"
-    answer = generate(open_tag + thought + close_tag + "\n\n", max_tokens, stop)
+    answer = generate(head + thought + close_tag + "\n\n", max_tokens, stop)
     usage = usage + answer.usage
     usage.thinking_tokens = used
     return Forced(

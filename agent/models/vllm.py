@@ -1,25 +1,20 @@
-"""A vLLM server through its OpenAI-compatible API, plus what only vLLM offers: continuing a prefilled
-assistant message (budget forcing), a native thinking cap, and its /tokenize endpoint."""
+"""A vLLM server through its OpenAI-compatible API, plus what only vLLM offers: its own chat template rendered on
+request and continued through raw completions (budget forcing), a native thinking cap, `n`, /tokenize."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from codescale.agent.models.base import Completion, ModelConfig, ModelError, RetryableError, note, status_error
-from codescale.agent.models.openai import OpenAIProvider, _usage
+from codescale.agent.models.base import Completion, ModelConfig, ModelError, RetryableError, note
+from codescale.agent.models.openai import OpenAIProvider
 from codescale.agent.models.thinking import Continue, Segment, ThinkingConfig
 from codescale.agent.records import Usage
 
-CONTINUE = {
-    "continue_final_message": True,
-    "add_generation_prompt": False,
-    "skip_special_tokens": False,
-    "include_stop_str_in_output": False,
-}
-"""vLLM request fields that make the final assistant message a prefix the model continues. Special tokens are
-kept so that a close tag that is a special token is seen as a stop string. `min_tokens` is NOT used for a
-thinking minimum: vLLM ignores stop strings until min_tokens are generated, so the model would write past its
-close tag into the answer; an early close is caught by the stop string and extended instead."""
+RAW = {"skip_special_tokens": False, "include_stop_str_in_output": False, "add_special_tokens": False}
+"""vLLM fields of a budget-forcing request: special tokens are kept so that a close tag that is a special token is
+seen as a stop string; the prompt is the rendered template, which already holds any special tokens it needs.
+`min_tokens` is NOT used for a thinking minimum: vLLM ignores stop strings until min_tokens are generated, so the
+model would write past its close tag into the answer; an early close is caught by the stop string and extended."""
 
 
 class VLLMProvider(OpenAIProvider):
@@ -73,48 +68,34 @@ class VLLMProvider(OpenAIProvider):
             completion.usage.thinking_tokens = self.count_tokens(completion.thinking)
         completion.capped = completion.usage.thinking_tokens >= cap
 
-    def continuation(self, messages: list[dict], temperature: float) -> Continue:
-        """Generation after a prefilled assistant text: vLLM continues the final assistant message."""
+    def continuation(self, messages: list[dict], temperature: float) -> tuple[Continue, str]:
+        """Generation after a prefilled assistant text: the generation prompt rendered by the server's own chat
+        template (`render`), the prefill appended, continued through the raw completions endpoint. This is the
+        prompt the model sees when it starts a reply itself, not a rendered final assistant message (which a
+        template such as Qwen3's turns into an empty, closed thinking block first)."""
+        prompt = self.render(messages)
 
         def generate(prefill: str, limit: int, stop: list[str] | None) -> Segment:
-            turns = [*messages, {"role": "assistant", "content": prefill}]
-            kwargs = self.request(
-                turns, n=1, max_tokens=limit, temperature=temperature, stop=stop, extra={"extra_body": CONTINUE}
-            )
-            return self.segment(self.call(kwargs))
+            kwargs = self.raw_request(prompt + prefill, limit, temperature, stop or [], **RAW)
+            segment = self.raw_segment(self.call(kwargs), stop or [])
+            if not segment.usage.output_tokens and segment.text:  # no counts in the reply: the server's tokenizer
+                segment.usage = Usage(output_tokens=self.count_tokens(segment.text), requests=1)
+            return segment
 
-        return generate
+        return generate, prompt
 
-    def segment(self, response: Any) -> Segment:
-        """A continuation's text (a reasoning parser may have put any of it in `reasoning`) and its counts."""
-        choice = response.choices[0]
-        message = choice.message
-        reasoning = getattr(message, "reasoning_content", None) or getattr(message, "reasoning", None) or ""
-        text = reasoning + (message.content or "")
-        if response.usage is not None:
-            usage = _usage(response.usage)
-        else:  # no counts in the reply: the server's tokenizer counts the generated text
-            usage = Usage(output_tokens=self.count_tokens(text), requests=1)
-        return Segment(text=text, finish_reason="length" if choice.finish_reason == "length" else "stop", usage=usage)
+    def render(self, messages: list[dict]) -> str:
+        """The conversation rendered by the server's chat template with its generation prompt (`POST /tokenize`
+        with messages, `chat_template_kwargs` from the configured extra_body), as text (`POST /detokenize`)."""
+        body: dict[str, Any] = {"messages": messages, "add_generation_prompt": True, "add_special_tokens": False}
+        if "chat_template_kwargs" in self.config.extra_body:
+            body["chat_template_kwargs"] = self.config.extra_body["chat_template_kwargs"]
+        tokens = self.post("/tokenize", body)["tokens"]
+        return self.post("/detokenize", {"tokens": tokens})["prompt"]
 
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` by the server's tokenizer (vLLM's `POST /tokenize`, no special tokens added)."""
-        import json
-        import urllib.error
-        import urllib.request
-
-        root = str(self.client.base_url).rstrip("/").removesuffix("/v1")
-        body = {"model": self.config.name, "prompt": text, "add_special_tokens": False}
-        request = urllib.request.Request(
-            f"{root}/tokenize",
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.client.api_key}"},
-        )
         try:
-            with urllib.request.urlopen(request, timeout=self.config.timeout) as reply:
-                return int(json.loads(reply.read())["count"])
-        except urllib.error.HTTPError as e:
-            message = e.read().decode(errors="replace")
-            raise status_error(self.config.id, e.code, message, e.headers, self.key_variable) from e
-        except (urllib.error.URLError, TimeoutError, ValueError, KeyError) as e:
-            raise RetryableError(f"{self.config.id}: /tokenize failed: {e}") from e
+            return int(self.post("/tokenize", {"prompt": text, "add_special_tokens": False})["count"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise RetryableError(f"{self.config.id}: /tokenize gave no count: {e}") from e
