@@ -20,6 +20,7 @@ from codescale.agent.records import Task, Trajectory, Usage, write_atomic
 from codescale.scaling.judge import Judge
 from codescale.scaling.records import PhaseUsage, Selection, Summary, TaskResult
 from codescale.scaling.rtv import prepare, tournament
+from codescale.scaling.sampling import diversity
 from codescale.scaling.summarizer import Summarizer
 
 if TYPE_CHECKING:
@@ -141,6 +142,7 @@ class Population:
             final_patch=self.trajectories[answer].patch if answer else "",
             rollouts=self.generations,
             exit_statuses={rid: t.exit_status or "" for rid, t in self.trajectories.items()},
+            diversity=[diversity([self.trajectories[rid].patch for rid in ids]) for ids in self.generations],
             selection=final,
             usage=PhaseUsage(
                 rollouts=total(t.usage for t in self.trajectories.values()),

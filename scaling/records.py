@@ -117,6 +117,8 @@ class TaskResult(BaseModel):
     """Rollout ids per generation."""
     exit_statuses: dict[str, str] = {}
     """Rollout id -> exit status."""
+    diversity: list[float] = []
+    """Per generation: distinct non-empty patches / rollouts (1 = all differ; near 0 = greedy copies)."""
     selection: Selection | None = None
     usage: PhaseUsage = Field(default_factory=PhaseUsage)
     seconds: float = 0.0
