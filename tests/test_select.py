@@ -67,7 +67,7 @@ def test_reselect_with_more_votes_links_rollouts_and_changes_only_the_votes(pdr_
     old_results = {r["instance_id"]: r for r in lines(source / "results.jsonl")}
     for new in lines(out / "results.jsonl"):
         old = old_results[new["instance_id"]]
-        same = {k for k in old if k not in ("selection", "usage", "seconds")}
+        same = {k for k in old if k not in ("selection", "usage", "seconds", "reliability")}
         assert {k: new[k] for k in same} == {k: old[k] for k in same}
         assert new["usage"]["rollouts"] == old["usage"]["rollouts"]
         assert new["usage"]["summaries"] == old["usage"]["summaries"]
