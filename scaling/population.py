@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from codescale.agent.models.base import ModelConfig
 from codescale.agent.records import Task, Trajectory, Usage, write_atomic
+from codescale.scaling.evidence import outcome
 from codescale.scaling.judge import Judge
 from codescale.scaling.records import PhaseUsage, Reliability, Selection, Summary, TaskResult
 from codescale.scaling.rtv import prepare, tournament
@@ -77,7 +78,8 @@ class Population:
             return traj
 
     def patches(self, ids: list[str]) -> dict[str, str]:
-        return {rid: self.trajectories[rid].patch for rid in ids}
+        """Rollout id -> its patch; for a container task, its commands and final outputs (scaling.evidence)."""
+        return {rid: outcome(self.task, self.trajectories[rid]) for rid in ids}
 
     # --- summaries and selection -------------------------------------------------------------
 
@@ -143,7 +145,7 @@ class Population:
             final_patch=self.trajectories[answer].patch if answer else "",
             rollouts=self.generations,
             exit_statuses={rid: t.exit_status or "" for rid, t in self.trajectories.items()},
-            diversity=[diversity([self.trajectories[rid].patch for rid in ids]) for ids in self.generations],
+            diversity=[diversity(list(self.patches(ids).values())) for ids in self.generations],
             selection=final,
             reliability=Reliability.of(self.selections, list(self.summaries.values())),
             usage=PhaseUsage(
