@@ -35,7 +35,7 @@ class AgentConfig(BaseModel):
     cost_limit: float = 0.0
     """USD per rollout; 0 = no limit."""
     token_limit: int = 0
-    """Input plus output tokens per rollout; 0 = no limit. Reaching it ends with exit status cost_limit."""
+    """Input plus output tokens per rollout; 0 = no limit. Reaching it ends with exit status token_limit."""
     time_limit: float = 3600.0
     """Wall seconds per rollout; 0 = no limit."""
     thinking: ThinkingConfig | None = None
@@ -123,7 +123,7 @@ class Agent:
         if c.cost_limit and (usage.cost_usd or 0.0) >= c.cost_limit:
             raise LimitReached("cost_limit", f"spent ${usage.cost_usd:.4f} of ${c.cost_limit}")
         if c.token_limit and usage.tokens >= c.token_limit:
-            raise LimitReached("cost_limit", f"used {usage.tokens} of {c.token_limit} tokens")
+            raise LimitReached("token_limit", f"used {usage.tokens} of {c.token_limit} tokens")
         if c.time_limit and time.monotonic() - self._start >= c.time_limit:
             raise LimitReached("time_limit", f"ran past {c.time_limit:g} s")
 

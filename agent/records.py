@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ExitStatus = Literal[
-    "submitted", "step_limit", "cost_limit", "time_limit", "format_error", "model_error", "sandbox_error"
+    "submitted", "step_limit", "cost_limit", "token_limit", "time_limit", "format_error", "model_error", "sandbox_error"
 ]
 
 

@@ -29,8 +29,7 @@ class PDR:
         population = Population(self.config, task, rollout=self.rollout, model=self.model, task_dir=self.task_dir)
         contexts, survivors = [""] * self.config.n, []
         for generation in range(self.config.pdr.generations + 1):
-            ids = population.run_generation(contexts)
-            population.summarize(ids)
+            ids = population.run_generation(contexts)  # summarized only where a selection or a context reads them
             if generation == self.config.pdr.generations:
                 break
             chosen = self.choose(population, ids, generation)

@@ -19,8 +19,9 @@ from codescale.agent.models.base import ModelConfig
 from codescale.agent.records import Task, Trajectory, Usage, write_atomic
 from codescale.scaling.evidence import outcome
 from codescale.scaling.judge import Judge
-from codescale.scaling.records import PhaseUsage, Selection, Summary, TaskResult
+from codescale.scaling.records import PhaseUsage, Reliability, Selection, Summary, TaskResult
 from codescale.scaling.rtv import prepare, tournament
+from codescale.scaling.sampling import diversity
 from codescale.scaling.summarizer import Summarizer
 
 if TYPE_CHECKING:
@@ -108,10 +109,11 @@ class Population:
     def select_rtv(self, ids: list[str], *, stop_at: int, stage: str = "final") -> Selection:
         """RTV over these rollouts (empty patches dropped, duplicates merged) until `stop_at` remain."""
         candidates, dropped = prepare(self.patches(ids))
-        self.summarize(candidates)
+        if self.config.judge.input != "trajectory":  # summaries only where the judge reads them
+            self.summarize(candidates)
         if self._judge is None:
             self._judge = Judge(self.config.judge, self.model)
-        vote = partial(self._judge.vote, self.task, self.summaries, self.patches(candidates))
+        vote = partial(self._judge.vote, self.task, self.summaries, self.patches(candidates), trajectories=self.trajectories)
         selection = tournament(candidates, vote, self.config.rtv, seed=self.seed(stage), stop_at=stop_at)
         selection.stage, selection.dropped = stage, dropped
         return self._record(selection)
@@ -143,7 +145,9 @@ class Population:
             final_patch=self.trajectories[answer].patch if answer else "",
             rollouts=self.generations,
             exit_statuses={rid: t.exit_status or "" for rid, t in self.trajectories.items()},
+            diversity=[diversity(list(self.patches(ids).values())) for ids in self.generations],
             selection=final,
+            reliability=Reliability.of(self.selections, list(self.summaries.values())),
             usage=PhaseUsage(
                 rollouts=total(t.usage for t in self.trajectories.values()),
                 summaries=total(s.usage for s in self.summaries.values()),

@@ -36,6 +36,8 @@ class Summary(BaseModel):
     """True when written deterministically from the trajectory because the LLM call failed."""
     error: str = ""
     """Why the LLM summary was not used (fallback only)."""
+    empty_reply: bool = False
+    """The summarizer answered with no text (a reasoning model that spent its cap thinking, say)."""
     usage: Usage = Field(default_factory=Usage)
 
     def markdown(self) -> str:
@@ -56,6 +58,13 @@ class Vote(BaseModel):
     """The candidate id the judge named, or None when the reply could not be parsed (invalid)."""
     usage: Usage = Field(default_factory=Usage)
     """Usage of the request that produced it; with n-batched votes only the first of the request carries it."""
+    failed: bool = False
+    """The judge request failed (after its retries): no reply at all."""
+
+    @property
+    def empty(self) -> bool:
+        """A reply with no text (a reasoning model that spent its whole cap thinking, say)."""
+        return not self.failed and not self.response.strip()
 
 
 class Match(BaseModel):
@@ -68,6 +77,8 @@ class Match(BaseModel):
     """Who advances (one, or more for a bye)."""
     tie_break: str = ""
     """How a tie was broken: '' (none), 'revote', or the rule applied after the re-vote."""
+    note: str = ""
+    """Why the tie rule picked although no plain tie was seen (no valid vote, one ordering unanswered)."""
     bye: bool = False
 
 
@@ -94,6 +105,36 @@ class Selection(BaseModel):
     usage: Usage = Field(default_factory=Usage)
 
 
+class Reliability(BaseModel):
+    """Judge votes and summaries of a task that were not what was asked for."""
+
+    votes: int = 0
+    invalid_votes: int = 0
+    """Votes naming no candidate of their group: failed requests, empty and unparseable replies."""
+    empty_votes: int = 0
+    """Replies with no text."""
+    failed_votes: int = 0
+    """Votes of judge requests that failed after their retries."""
+    tie_rule_picks: int = 0
+    """Matches settled by the tie rule because votes were missing (no valid vote, one ordering unanswered)."""
+    summaries: int = 0
+    fallback_summaries: int = 0
+    """Summaries written from the trajectory because the summarizer's call failed or its reply had no sections."""
+    empty_summaries: int = 0
+    """Summarizer replies with no text."""
+
+    @classmethod
+    def of(cls, selections: list[Selection], summaries: list[Summary]) -> Reliability:
+        matches = [m for s in selections for r in s.rounds for m in r.matches]
+        votes = [v for m in matches for v in m.votes]
+        return cls(
+            votes=len(votes), invalid_votes=sum(v.choice is None for v in votes), empty_votes=sum(v.empty for v in votes),
+            failed_votes=sum(v.failed for v in votes), tie_rule_picks=sum(bool(m.note) for m in matches),
+            summaries=len(summaries), fallback_summaries=sum(s.fallback for s in summaries),
+            empty_summaries=sum(s.empty_reply for s in summaries),
+        )
+
+
 class PhaseUsage(BaseModel):
     rollouts: Usage = Field(default_factory=Usage)
     summaries: Usage = Field(default_factory=Usage)
@@ -117,6 +158,10 @@ class TaskResult(BaseModel):
     """Rollout ids per generation."""
     exit_statuses: dict[str, str] = {}
     """Rollout id -> exit status."""
+    diversity: list[float] = []
+    """Per generation: distinct non-empty patches / rollouts (1 = all differ; near 0 = greedy copies)."""
     selection: Selection | None = None
+    reliability: Reliability = Field(default_factory=Reliability)
+    """Invalid, empty and failed judge votes and fallback summaries, over every selection of the task."""
     usage: PhaseUsage = Field(default_factory=PhaseUsage)
     seconds: float = 0.0

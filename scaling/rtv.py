@@ -2,19 +2,24 @@
 
 Each round shuffles the survivors (seeded), cuts them into groups of G and asks for V votes per group,
 each vote showing the group in a fresh order (positions balanced: for G = 2, half the votes in each
-order). The most valid votes wins; a tie is re-voted once (V more votes, tallied together with the
-first V), then broken by `tie_rule`. A leftover candidate gets a bye. Rounds repeat until `stop_at`
+order). An ordering left without a valid vote (a failed judge request) is asked again once, so that no
+match is decided by one ordering alone. The most valid votes wins; a tie (or a match still one-sided) is
+re-voted once (V more votes, tallied together with the first V), then broken by `tie_rule`, over all
+candidates of a one-sided match or one without a valid vote; such a pick is noted in the Match and logged. A leftover candidate gets a bye. Rounds repeat until `stop_at`
 remain; the last round plays only as many matches as needed so that exactly `stop_at` remain.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 from typing import Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from codescale.scaling.records import Match, Round, Selection, Vote
+
+log = logging.getLogger(__name__)
 
 VoteFn = Callable[[list[list[str]]], list[Vote]]
 """Given orderings (candidate ids in the order shown), returns one Vote per ordering, in the same order."""
@@ -119,29 +124,65 @@ def _ask(vote: VoteFn, orders: list[list[str]]) -> list[Vote]:
     return votes
 
 
-def play_round(groups: list[list[str]], vote: VoteFn, config: RTVConfig, rng: random.Random) -> list[Match]:
-    """Judge every group of a round (all first votes in one call, then all re-votes in one call)."""
-    matches = [Match(candidates=g, bye=len(g) == 1, winners=list(g) if len(g) == 1 else []) for g in groups]
-    playing = [m for m in matches if not m.bye]
-    orders = {id(m): vote_orders(m.candidates, config.votes, rng) for m in playing}
-    votes = _ask(vote, [o for m in playing for o in orders[id(m)]])
-    for m in playing:
-        m.votes, votes = votes[: config.votes], votes[config.votes :]
+def _vote_blocks(matches: list[Match], vote: VoteFn, config: RTVConfig, rng: random.Random, label: str = "") -> None:
+    """V more votes for each match, all matches in one call."""
+    orders = {id(m): vote_orders(m.candidates, config.votes, rng) for m in matches}
+    votes = _ask(vote, [o for m in matches for o in orders[id(m)]])
+    for m in matches:
+        m.votes, votes = m.votes + votes[: config.votes], votes[config.votes :]
         m.tally = tally(m.votes, m.candidates)
-    tied = [m for m in playing if len(_top(m.tally)) > 1]
-    orders = {id(m): vote_orders(m.candidates, config.votes, rng) for m in tied}
-    revotes = _ask(vote, [o for m in tied for o in orders[id(m)]])
-    for m in tied:
-        extra, revotes = revotes[: config.votes], revotes[config.votes :]
+        m.tie_break = label or m.tie_break
+
+
+def unanswered(m: Match) -> list[list[str]]:
+    """Orderings shown in the match that got no valid vote while another ordering did (position balance lost)."""
+    shown = list(dict.fromkeys(tuple(v.order) for v in m.votes))
+    valid = {tuple(v.order) for v in m.votes if v.choice is not None}
+    return [list(o) for o in shown if o not in valid] if valid else []
+
+
+def _rerun_unanswered(matches: list[Match], vote: VoteFn) -> None:
+    """Ask each unanswered ordering again (as many votes as it had), all matches in one call."""
+    asks = {id(m): [v.order for v in m.votes if v.order in unanswered(m)] for m in matches}
+    votes = _ask(vote, [o for m in matches for o in asks[id(m)]])
+    for m in matches:
+        extra, votes = votes[: len(asks[id(m)])], votes[len(asks[id(m)]) :]
         m.votes += extra
         m.tally = tally(m.votes, m.candidates)
-        m.tie_break = "revote"
+
+
+def _undecided(m: Match) -> bool:
+    return len(_top(m.tally)) > 1 or bool(unanswered(m))
+
+
+def _decide(m: Match, config: RTVConfig, rng: random.Random) -> None:
+    """Winner by the tally; a tie, a match whose votes all came from some orderings only, or one without any
+    valid vote is settled by the tie rule (among the tied, else among all), and the reason noted and logged."""
+    top, missing = _top(m.tally), unanswered(m)
+    if not any(m.tally.values()):
+        m.note = f"no valid vote in {len(m.votes)}: the tie rule picks"
+    elif missing:
+        m.note = (f"ordering(s) {', '.join('/'.join(o) for o in missing)} got no valid vote (asked again too): "
+                  f"counted as a tie, the tie rule picks")
+        top = list(m.candidates)
+    if m.note:
+        log.warning("match %s: %s (%s)", " vs ".join(m.candidates), m.note, config.tie_rule)
+    if len(top) > 1:
+        m.tie_break = config.tie_rule
+        top = [rng.choice(top)] if config.tie_rule == "random" else top[:1]
+    m.winners = top
+
+
+def play_round(groups: list[list[str]], vote: VoteFn, config: RTVConfig, rng: random.Random) -> list[Match]:
+    """Judge every group of a round: all first votes in one call; orderings left without a valid vote asked again
+    in one call; then all re-votes of undecided matches in one call."""
+    matches = [Match(candidates=g, bye=len(g) == 1, winners=list(g) if len(g) == 1 else []) for g in groups]
+    playing = [m for m in matches if not m.bye]
+    _vote_blocks(playing, vote, config, rng)
+    _rerun_unanswered([m for m in playing if unanswered(m)], vote)
+    _vote_blocks([m for m in playing if _undecided(m)], vote, config, rng, label="revote")
     for m in playing:
-        top = _top(m.tally)
-        if len(top) > 1:
-            m.tie_break = config.tie_rule
-            top = [rng.choice(top)] if config.tie_rule == "random" else top[:1]
-        m.winners = top
+        _decide(m, config, rng)
     return matches
 
 

@@ -27,10 +27,10 @@ class BestOfN:
 
 
 class RTV(BestOfN):
-    """N rollouts, summarized; the answer is the winner of a full tournament (`scaling.rtv`)."""
+    """N rollouts; the answer is the winner of a full tournament (`scaling.rtv`) over the distinct non-empty
+    patches, whose rollouts alone are summarized."""
 
     def solve(self, task: Task) -> TaskResult:
         population = Population(self.config, task, rollout=self.rollout, model=self.model, task_dir=self.task_dir)
         ids = population.run_generation([""] * self.config.n)
-        population.summarize(ids)
         return population.result("rtv", population.select_rtv(ids, stop_at=self.config.rtv.stop_at))

@@ -14,6 +14,7 @@ from codescale.agent.records import Task, Trajectory
 from codescale.agent.templates import render
 from codescale.agent.diff import diff_stat
 from codescale.scaling.compression import clip, compress, last_test_step
+from codescale.scaling.limits import reply_cap
 from codescale.scaling.records import SUMMARY_SECTIONS, Summary
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,9 @@ class SummarizerConfig(BaseModel):
     """Length bound of a summary, asked for in the prompt and enforced by trimming sections."""
     max_input_tokens: int = 24000
     """Bound on the compressed trajectory in the prompt, in ESTIMATED tokens (characters / 4)."""
-    max_tokens: int = 2048
-    """Cap on the summarizer's reply."""
+    max_tokens: int | None = None
+    """Cap on the summarizer's reply; None: fitted to the model (scaling/limits.py: thinking cap + 2048, else the
+    model row's `reply_tokens`, else 2048)."""
     temperature: float = 0.0
     thinking: ThinkingConfig | None = None
     """Budget forcing of summarizer calls; None = the model's default thinking."""
@@ -106,6 +108,7 @@ class Summarizer:
     def __init__(self, config: SummarizerConfig, model: ModelConfig):
         self.config = config
         self.model = Model(config.model or model)
+        self.max_tokens = reply_cap(config.max_tokens, self.model.info, config.thinking)
 
     def messages(self, task: Task, traj: Trajectory) -> list[dict]:
         prompt = render(
@@ -123,7 +126,7 @@ class Summarizer:
         try:
             (completion,) = self.model.complete(
                 self.messages(task, traj),
-                max_tokens=self.config.max_tokens,
+                max_tokens=self.max_tokens,
                 temperature=self.config.temperature,
                 thinking=self.config.thinking,
             )
@@ -132,8 +135,11 @@ class Summarizer:
             return fallback_summary(task, traj, f"summarizer call failed: {e}")
         fields = parse_sections(completion.text)
         if not any(fields.values()):
-            summary = fallback_summary(task, traj, "the summarizer's reply had no sections")
-            summary.usage = completion.usage
+            empty = not THINK.sub("", completion.text).strip()
+            reason = f"the summarizer's reply was empty (cap {self.max_tokens} tokens)" if empty else "the summarizer's reply had no sections"
+            log.warning("summary of %s: %s, using the fallback", traj.rollout_id, reason)
+            summary = fallback_summary(task, traj, reason)
+            summary.usage, summary.empty_reply = completion.usage, empty
             return summary
         fields = bound_words(fields, self.config.max_words)
         return Summary(task_id=task.instance_id, rollout_id=traj.rollout_id, usage=completion.usage, **fields)

@@ -99,10 +99,10 @@ def test_step_limit(task, tmp_path):
     assert saved(tmp_path).exit_status == "step_limit"
 
 
-def test_token_limit_ends_with_cost_limit(task, tmp_path):
+def test_token_limit_ends_with_token_limit(task, tmp_path):
     with FakeServer(responder=script("ls")) as server:
         traj = rollout(task, server, tmp_path, token_limit=150)
-    assert traj.exit_status == "cost_limit"
+    assert traj.exit_status == "token_limit"
     assert traj.usage.tokens >= 150
     before_last = traj.usage.tokens - traj.steps[-1].usage.tokens
     assert before_last < 150

@@ -99,11 +99,41 @@ def test_unparseable_replies_are_invalid_votes(fake_server):
 
 
 def test_a_failed_call_gives_invalid_votes_not_an_error(fake_server):
-    fake_server.faults.extend([("status", 500)])
+    fake_server.faults.extend([("status", 500), ("status", 500)])
     judge = Judge(JudgeConfig(), model(fake_server))
     votes = judge.vote(TASK, summaries(["r1", "r2"]), {}, [["r1", "r2"]] * 2)
-    assert [v.choice for v in votes] == [None, None]
+    assert [v.choice for v in votes] == [None, None] and all(v.failed and not v.empty for v in votes)
     assert all(v.response.startswith("judge call failed:") and "HTTP 500" in v.response for v in votes)
+    assert len(fake_server.requests) == 2  # the request, then its own retry
+
+
+def test_a_failed_request_is_retried_on_its_own(fake_server):
+    fake_server.responder = prefer_working
+    fake_server.faults.append(("status", 500))
+    judge = Judge(JudgeConfig(concurrency=1), model(fake_server))
+    orders = [["r1", "r2"], ["r2", "r1"]] * 2
+    votes = judge.vote(TASK, summaries(["r1", "r2"], good={"r2"}), {}, orders)
+    assert [v.choice for v in votes] == ["r2"] * 4 and not any(v.failed for v in votes)
+    shown = [tuple(candidates_in(r.json["messages"][-1]["content"])) for r in fake_server.requests]
+    assert shown == [("r1", "r2"), ("r1", "r2"), ("r2", "r1")]  # only the failed ordering was sent again
+
+
+def test_reply_caps_fit_reasoning_models(fake_server):
+    fake_server.responder = prefer_working
+    plain = Judge(JudgeConfig(), model(fake_server))
+    reasoning = Judge(JudgeConfig(), ModelConfig(id="openai/gpt-5-mini", base_url=fake_server.openai_url, retries=FAST))
+    thinking = Judge(JudgeConfig(thinking={"max_tokens": 1000}), model(fake_server))
+    fixed = Judge(JudgeConfig(max_tokens=300), ModelConfig(id="openai/gpt-5-mini", base_url=fake_server.openai_url))
+    assert (plain.max_tokens, reasoning.max_tokens, thinking.max_tokens, fixed.max_tokens) == (2048, 16384, 3048, 300)
+    reasoning.vote(TASK, summaries(["r1", "r2"]), {}, [["r1", "r2"]])
+    assert fake_server.requests[-1].json["max_completion_tokens"] == 16384
+
+
+def test_empty_replies_are_counted_apart(fake_server):
+    fake_server.replies.extend(["", "ANSWER: 1"])
+    judge = Judge(JudgeConfig(), model(fake_server))
+    votes = judge.vote(TASK, summaries(["r1", "r2"]), {}, [["r1", "r2"]] * 2)
+    assert [v.choice for v in votes] == [None, "r1"] and [v.empty for v in votes] == [True, False]
 
 
 def test_show_diff_puts_patches_in_the_prompt(fake_server):

@@ -55,11 +55,13 @@ def test_pdr_rtv_refines_with_the_selected_summaries(fake_server, calc_task, tmp
     result, script = solve(fake_server, calc_task, tmp_path, plans, strategy="pdr+rtv", n=4,
                            rtv={"votes": 2}, pdr={"k": 2})
     assert result.rollouts == [[f"g0-r{i}" for i in range(4)], [f"g1-r{i}" for i in range(4)]]
-    names = sorted(p.name for p in tmp_path.iterdir() if p.is_file())
-    assert names == sorted([f"g{g}-r{i}.{kind}.json" for g in (0, 1) for i in range(4) for kind in ("traj", "summary")]
-                           + ["selection.context-g0.json", "selection.json"])
     trajs = {p.name.split(".")[0]: Trajectory.load(p) for p in tmp_path.glob("*.traj.json")}
     plan_of = {rid: t.steps[0].response.split(",")[0].removeprefix("PLAN ") for rid, t in trajs.items()}
+    # summaries only of what a selection read: the empty patch of each generation is dropped unsummarized
+    names = sorted(p.name for p in tmp_path.iterdir() if p.is_file())
+    assert names == sorted([f"{rid}.traj.json" for rid in trajs] + ["selection.context-g0.json", "selection.json"]
+                           + [f"{rid}.summary.json" for rid in trajs if plan_of[rid] != "empty"])
+    assert script.kinds.count("summarizer") == 6
     assert sorted(plan_of[f"g0-r{i}"] for i in range(4)) == ["empty", "fix", "other", "wrong"]
 
     # generation 0: RTV stopped at K=2 over three non-empty patches (the empty one dropped)
@@ -86,7 +88,7 @@ def test_pdr_rtv_refines_with_the_selected_summaries(fake_server, calc_task, tmp
 
     # usage per phase, checked against what the server saw
     kinds = Counter(script.kinds)
-    assert result.usage.summaries.requests == kinds["summarizer"] == 8
+    assert result.usage.summaries.requests == kinds["summarizer"] == 6
     assert result.usage.judge.requests == kinds["judge"] and result.usage.rollouts.requests == kinds["agent"]
     assert result.usage.total.requests == len(fake_server.requests)
 
@@ -162,7 +164,7 @@ def test_a_failing_rollout_is_recorded_and_does_not_sink_the_others(fake_server,
     plans = ["crash", "fix"]
     result, _ = solve(fake_server, calc_task, tmp_path, plans, strategy="rtv", n=2, concurrency=1, rtv={"votes": 2})
     assert result.exit_statuses == {"g0-r0": "model_error", "g0-r1": "submitted"}
-    assert result.final_rollout == "g0-r1" and load(tmp_path / "g0-r0.summary.json", Summary).fallback
+    assert result.final_rollout == "g0-r1" and not (tmp_path / "g0-r0.summary.json").exists()  # its empty patch is dropped
 
 
 def test_a_rollout_function_that_raises_is_recorded(fake_server, calc_task, tmp_path):

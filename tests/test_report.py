@@ -94,7 +94,7 @@ def test_the_report_opens_in_headless_chromium_without_errors(report, tmp_path):
         images = browser.evaluate("[...document.querySelectorAll('figure.plot img')].map(i => [i.alt, i.naturalWidth])")
         assert [alt for alt, _ in images] == ["Resolved vs cost", "Resolved vs N", "Judge accuracy per round", "Tokens per phase"]
         assert all(width > 300 for _, width in images)  # decoded, not broken
-        assert q("#runs tbody tr") == 2 and q("table.numbers") == 2
+        assert q("#runs tbody tr") == 2 and q("table.numbers") == 4  # resolved, cost, judge, per generation
         assert q("section.task") == 2 and q("details.run") == 4
         assert q("details.rollout") == expected["rollouts"] and q("details.step") == expected["steps"]
         assert q("details.summary") == expected["summaries"] and q("table.round") == expected["rounds"]

@@ -310,3 +310,26 @@ def test_simulated_tournaments_match_the_exact_probability(n, correct, p, group_
         hits += any(w in good for w in sel.winners)
     tolerance = 4 * math.sqrt(target * (1 - target) / trials)
     assert abs(hits / trials - target) <= tolerance, (hits / trials, target, tolerance)
+
+
+def test_an_ordering_without_a_valid_vote_is_asked_again_and_then_decides_normally():
+    judge = Scripted(lambda order, call: None if call == 0 and order[0] == "b" else "a")
+    sel = tournament(["a", "b"], judge, RTVConfig(votes=4), seed=0)
+    (m,) = sel.rounds[0].matches
+    assert [len(c) for c in judge.calls] == [4, 2]  # the two b-first votes asked again, nothing else
+    assert all(o[0] == "b" for o in judge.calls[1])
+    assert m.tally == {"a": 4, "b": 0} and m.tie_break == "" and m.note == "" and sel.winners == ["a"]
+
+
+def test_a_match_is_never_decided_by_one_ordering_alone():
+    judge = Scripted(lambda order, call: None if order[0] == "b" else order[0])  # a-first votes only, all for a
+    sel = tournament(["a", "b"], judge, RTVConfig(votes=4, tie_rule="first"), seed=0)
+    (m,) = sel.rounds[0].matches
+    assert m.tally["a"] == 4 and m.tally["b"] == 0
+    assert "got no valid vote" in m.note and m.tie_break == "first" and m.winners == m.candidates[:1]
+
+
+def test_a_match_without_any_valid_vote_is_a_noted_tie_rule_pick():
+    sel = tournament(["a", "b"], Scripted(lambda order, call: None), RTVConfig(votes=2), seed=0)
+    (m,) = sel.rounds[0].matches
+    assert m.note.startswith("no valid vote in 4") and m.tie_break == "random" and m.winners[0] in ("a", "b")

@@ -67,7 +67,7 @@ def test_reselect_with_more_votes_links_rollouts_and_changes_only_the_votes(pdr_
     old_results = {r["instance_id"]: r for r in lines(source / "results.jsonl")}
     for new in lines(out / "results.jsonl"):
         old = old_results[new["instance_id"]]
-        same = {k for k in old if k not in ("selection", "usage", "seconds")}
+        same = {k for k in old if k not in ("selection", "usage", "seconds", "reliability")}
         assert {k: new[k] for k in same} == {k: old[k] for k in same}
         assert new["usage"]["rollouts"] == old["usage"]["rollouts"]
         assert new["usage"]["summaries"] == old["usage"]["summaries"]
@@ -127,3 +127,22 @@ def test_curves_of_an_ungraded_run_say_how_to_grade_it(pdr_run, tmp_path):
     result = CliRunner().invoke(app, ["select", str(tmp_path / "ungraded"), "--curves"])
     assert result.exit_code == 2
     assert "no task has graded candidates; run `codescale evaluate" in result.output and "--all-candidates" in result.output
+
+
+def test_reselect_with_the_trajectory_as_judge_input_and_compare_both(pdr_run, tmp_path):
+    source, server, script = pdr_run
+    before = len(server.requests)
+    out = tmp_path / "trajectory"
+    result = CliRunner().invoke(app, ["select", str(source), "-c", "scaling.judge.input=trajectory", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert set(script.kinds[before:]) == {"judge"}  # no agent, no summarizer
+    prompts = [r.json["messages"][-1]["content"] for r in server.requests[before:]]
+    assert prompts and all("<trajectory>\nExit status: submitted. Steps:" in p and "## Understanding" not in p
+                           for p in prompts)
+    assert all("PLAN " in p and "Final diff:" in p for p in prompts)
+    shown = CliRunner().invoke(app, ["compare", str(source), str(out), "--json"])
+    assert shown.exit_code == 0, shown.output
+    rows = json.loads(shown.output)["runs"]
+    assert [r["path"] for r in rows] == [str(source), str(out)]
+    plain = CliRunner().invoke(app, ["compare", str(source), str(out)])
+    assert "judge input" in plain.output and "trajectory" in plain.output and "summary" in plain.output

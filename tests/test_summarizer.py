@@ -87,6 +87,16 @@ def test_no_sections_falls_back_to_a_deterministic_summary(fake_server):
     assert summary.usage.requests == 1  # the call that was made is still paid for
 
 
+def test_an_empty_reply_is_counted_and_reasoning_models_get_room(fake_server):
+    fake_server.replies.append("<think>long thoughts that used the whole cap")
+    made = summarizer(fake_server)
+    summary = made.summarize(TASK, trajectory())
+    assert summary.fallback and summary.empty_reply and summary.error == "the summarizer's reply was empty (cap 2048 tokens)"
+    assert fake_server.requests[-1].json["max_tokens"] == 2048
+    reasoning = Summarizer(SummarizerConfig(), ModelConfig(id="openai/o4-mini", base_url=fake_server.openai_url))
+    assert reasoning.max_tokens == 16384
+
+
 def test_server_errors_fall_back(fake_server):
     fake_server.faults.extend([("status", 500), ("status", 500)])
     summary = summarizer(fake_server).summarize(TASK, trajectory())

@@ -41,6 +41,8 @@ class ModelInfo(BaseModel):
     not at all)."""
     efforts: list[str] | None = None
     """The `reasoning_effort` values the model accepts (None: any)."""
+    reply_tokens: int | None = None
+    """Default cap on a judge's or summarizer's reply (reasoning models count thinking in it); None: 2048."""
     think_open: str = "<think>"
     """Tag that opens the model's thinking (budget forcing)."""
     think_close: str = "</think>"

@@ -2,7 +2,9 @@
 
 Per run: resolved rate with a 95% bootstrap interval, the paired difference to the baseline (paired bootstrap
 interval, McNemar's exact test), wins / losses / ties, tokens and cost per task and per resolved task by phase,
-mean steps per rollout and wall time per task. Every figure is computed over the intersection of the runs'
+mean steps per rollout and wall time per task; and the method's figures (eval/analysis/figures.py): judge
+accuracy per stage, invalid votes, per-generation steps, tokens, wall time, diversity and tasks gained or lost.
+Every figure is computed over the intersection of the runs'
 graded task sets, and the output says how many tasks that is.
 """
 
@@ -13,6 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from codescale.agent.records import Usage
+from codescale.eval.analysis.figures import RunFigures, generation_table, judge_table, run_figures
 from codescale.eval.analysis.metrics import Interval, compute
 from codescale.eval.runs.rundir import RecordError, RunDir
 from codescale.eval.analysis.stats import PairedDifference, paired
@@ -60,6 +63,8 @@ class RunRow(BaseModel):
     """Mean wall time of a task."""
     errors: int
     """Shared tasks whose strategy ended in an error."""
+    figures: RunFigures | None = None
+    """Judge accuracy per stage, invalid votes, per-generation figures."""
 
 
 class Comparison(BaseModel):
@@ -113,6 +118,7 @@ def run_row(run: RunDir, shared: list[str], resamples: int, seed: int) -> RunRow
         mean_steps=_steps(run, shared),
         seconds_per_task=sum(r.seconds for r in results) / len(results) if results else 0.0,
         errors=sum(r.status == "error" for r in results),
+        figures=run_figures(run, shared, resamples, seed),
     )
 
 
@@ -187,6 +193,14 @@ def cost_table(c: Comparison) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
+def judges(c: Comparison) -> tuple[list[str], list[list[str]]]:
+    return judge_table([(r.name, r.figures) for r in c.runs if r.figures is not None])
+
+
+def generations(c: Comparison) -> tuple[list[str], list[list[str]]]:
+    return generation_table([(r.name, r.figures) for r in c.runs if r.figures is not None])
+
+
 def heading(c: Comparison) -> str:
     counts = ", ".join(f"{r.name}: {r.tasks}" for r in c.runs)
     return f"Compared on {len(c.shared_tasks)} shared tasks ({counts}); baseline: {c.baseline}."
@@ -197,7 +211,8 @@ def markdown(c: Comparison) -> str:
         lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
         return "\n".join(lines + ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows])
 
-    return "\n\n".join([heading(c), table(*main_table(c)), table(*cost_table(c)), c.method]) + "\n"
+    tables = [table(*main_table(c)), table(*cost_table(c)), table(*judges(c)), table(*generations(c))]
+    return "\n\n".join([heading(c), *tables, c.method]) + "\n"
 
 
 def print_rich(c: Comparison) -> None:
@@ -208,10 +223,12 @@ def print_rich(c: Comparison) -> None:
     if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
         console = Console(width=220)
     console.print(heading(c), highlight=False)
-    for title, (headers, rows) in (("Resolved", main_table(c)), ("Tokens and cost by phase", cost_table(c))):
+    tables = (("Resolved", main_table(c)), ("Tokens and cost by phase", cost_table(c)),
+              ("Judge: accuracy on mixed groups per stage, votes", judges(c)), ("Per generation", generations(c)))
+    for title, (headers, rows) in tables:
         table = Table(title=title, title_justify="left")
         for h in headers:
-            table.add_column(h, justify="left" if h in ("run", "strategy", "phase") else "right")
+            table.add_column(h, justify="left" if h in ("run", "strategy", "phase", "judge input") else "right")
         for row in rows:
             table.add_row(*row)
         console.print(table)

@@ -118,15 +118,17 @@ def _bank(run: RunDir, instance_id: str, patches: dict[str, str], config: RunCon
     scaling = terminal_config.scaling_config(task, config.scaling)  # a container task's prompts
     summaries: dict[str, Summary] = {}
     summarizer = None
+    trajectories = {rid: run.trajectory(instance_id, rid) for rid in patches}
     for rid in patches:
         summary = run.summary(instance_id, rid)
-        if summary is None:
+        if summary is None and scaling.judge.input != "trajectory":  # the judge reads no summary then
             summarizer = summarizer or Summarizer(scaling.summarizer, config.model)
-            summary = summarizer.summarize(task, run.trajectory(instance_id, rid))
-        summaries[rid] = summary
+            summary = summarizer.summarize(task, trajectories[rid])
+        if summary is not None:
+            summaries[rid] = summary
     judge = Judge(scaling.judge, config.model)
     recorded = [v for s in run.selections(instance_id) for r in s.rounds for m in r.matches for v in m.votes]
-    return VoteBank(lambda orders: judge.vote(task, summaries, patches, orders), recorded)
+    return VoteBank(lambda orders: judge.vote(task, summaries, patches, orders, trajectories), recorded)
 
 
 def selection_curves(run: RunDir, config: RunConfig, methods: list[str], ns: list[int] | None = None,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from codescale import configs
 from codescale.eval.analysis import plots
-from codescale.eval.analysis.compare import Comparison, compare, cost_table, heading, main_table
+from codescale.eval.analysis.compare import Comparison, compare, cost_table, generations, heading, judges, main_table
 from codescale.eval.analysis.curves import Curves, selection_curves
 from codescale.eval.analysis.metrics import mixed_matches
 from codescale.eval.runs.rundir import RecordError, RunDir, read_json
@@ -111,4 +111,6 @@ def build(paths: list[Path], limit: int = 4000, trajectories: bool = True, basel
         runs=runs, comparison=comparison, note=note, figures=figures, tasks=tasks,
         heading=heading(comparison) if comparison else "", main=main_table(comparison) if comparison else None,
         costs=cost_table(comparison) if comparison else None,
+        judges=judges(comparison) if comparison else None,
+        generations=generations(comparison) if comparison else None,
     )

@@ -95,6 +95,14 @@ def validate(tree: dict, where: str = "") -> RunConfig:
         raise ConfigError(f"invalid configuration{f' ({where})' if where else ''}: {problems}") from None
 
 
+def run_warnings(config: RunConfig) -> list[str]:
+    """Settings that make a run weaker than it looks, said once at its start and recorded in run.yaml."""
+    from codescale.scaling.sampling import sampling_warning
+
+    found = [sampling_warning(config.model, strategy=config.scaling.strategy, n=config.scaling.n)]
+    return [w for w in found if w]
+
+
 def load_config(overrides: list[str] = (), flags: dict[str, Any] | None = None, strategy: str | None = None) -> RunConfig:
     """Resolve the run configuration. `flags` maps dotted keys to values of CLI flags that were given."""
     tree = merge(configs.load("default"), configs.load("agent"))

@@ -25,7 +25,7 @@ def launch_batch(*, dataset: str, split: str, slice_: str | None, ids: list[str]
     from codescale.agent.records import Task
     from codescale.eval.runs.batch import run_batch
     from codescale.eval.runs.budget import Meter
-    from codescale.eval.runs.config import ConfigError, load_config
+    from codescale.eval.runs.config import ConfigError, load_config, run_warnings
     from codescale.eval.runs.interrupt import exit_on_interrupt
     from codescale.eval.runs.progress import make_progress, money
     from codescale.eval.runs.resume import finished, lock, open_run, remove_leftovers, repair
@@ -56,9 +56,12 @@ def launch_batch(*, dataset: str, split: str, slice_: str | None, ids: list[str]
             say(f"removed {removed} container(s) left by an earlier session of this run")
     repair(run_dir, resolved.model.id)
     sessions = (saved or {}).get("sessions", 0) + 1 if not overwrite else 1
+    warnings = run_warnings(resolved)
+    for warning in warnings:
+        say(f"warning: {warning}")
     run_dir.write_config(
         config_dict, run_id, command="batch", dataset=dataset, split=split, slice=slice_, ids=ids,
-        batch=settings.model_dump(mode="json"), sessions=sessions,
+        batch=settings.model_dump(mode="json"), sessions=sessions, **({"warnings": warnings} if warnings else {}),
         **({"created": saved["created"]} if saved and not overwrite else {}),
     )
     earlier = finished(run_dir, settings.retry_errors)

@@ -139,7 +139,9 @@ def run_task(task: Task, config: RunConfig, out: Path, *, overwrite: bool = Fals
     """`codescale run`: check, then solve one task into the run directory `out` (Ctrl-C removes its sandboxes)."""
     import uuid
 
-    from codescale.eval.runs.config import ConfigError
+    import sys
+
+    from codescale.eval.runs.config import ConfigError, run_warnings
     from codescale.eval.runs.interrupt import exit_on_interrupt
 
     if task.outcome == "container" and sandbox_config(config.sandbox).kind == "docker":
@@ -153,6 +155,10 @@ def run_task(task: Task, config: RunConfig, out: Path, *, overwrite: bool = Fals
     if overwrite:
         run_dir.clear()
     run_id = uuid.uuid4().hex[:12]
-    run_dir.write_config(config.model_dump(mode="json"), run_id, command="run", task=source or task.instance_id)
+    warnings = run_warnings(config)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
+    run_dir.write_config(config.model_dump(mode="json"), run_id, command="run", task=source or task.instance_id,
+                         **({"warnings": warnings} if warnings else {}))
     exit_on_interrupt(run_id)
     return solve(task, config, run_dir, run_id)
