@@ -96,6 +96,10 @@ def run_demo(*, model: str, task_ids: list[str], n: int | None, sandbox: str | N
     if sandbox == "docker" and problem:
         raise ConfigError(f"--sandbox docker: Docker cannot run here ({problem})")
     kind = sandbox or ("local" if problem else "docker")
+    if kind == "docker":
+        from codescale.eval.tasks.grading import require_harness
+
+        require_harness("the demo in Docker (it grades with the harness)")
     resolved = load_config([str(PRESET), *config], {"model.id": model, "sandbox.kind": kind, "scaling.n": n},
                            strategy="pdr+rtv")
     try:

@@ -9,7 +9,7 @@ from codescale.agent.records import Task
 from codescale.eval.analysis.metrics import judge_picks
 from codescale.eval.runs.rundir import RunDir
 from codescale.eval.tasks.errors import TaskError
-from codescale.eval.tasks.grading import CandidateGrade, TaskGrade, grade_patches
+from codescale.eval.tasks.grading import CandidateGrade, TaskGrade, grade_patches, require_harness
 from codescale.eval.tasks.images import ensure_images
 from codescale.eval.tasks.load import check_gradable, load_tasks
 from codescale.scaling.records import TaskResult
@@ -45,6 +45,7 @@ def evaluate(run_dir: Path, all_candidates: bool = False, workers: int = 2, task
              timeout: int = 1800) -> list[TaskGrade]:
     """Grade the final patch of every task in `run_dir` (and every rollout's, with `all_candidates`);
     write `eval.jsonl` and return the grades."""
+    require_harness("grading (codescale evaluate, the demo in Docker)")
     run = RunDir.existing(run_dir)
     results = run.results()
     task_by_id = _run_tasks(run, list(results), tasks)
