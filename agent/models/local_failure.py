@@ -8,8 +8,9 @@ import socket
 from pathlib import Path
 
 MEMORY_MARGIN = 256 << 20
-"""Bytes needed beyond the model file (context, compute buffers, the Python server); measured about 330 MB
-for the default row, so a machine with less than this free cannot start it."""
+"""A floor checked before start, not an estimate: with less free than the model file plus this, the server
+cannot even load. Its context and compute buffers need more (about 680 MiB for the default row at n_ctx
+16384, from its log); running out there is found in the log and named the same way."""
 
 LOG_SIGNS = [
     # (text in the log, lower case; the cause it means)
