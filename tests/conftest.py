@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -54,16 +55,29 @@ def docker_client():
         client = docker.from_env()
         client.ping()
     except Exception as e:  # no engine at all on this machine
-        pytest.skip(f"no Docker engine reachable ({e}); .ci/docker.sh installs and starts one")
+        reason = (str(e).splitlines() or [""])[0][:160]
+        pytest.skip(f"no Docker engine answers ({type(e).__name__}: {reason}); on Debian, bash .ci/docker.sh installs and starts one")
     return client
 
 
 @pytest.fixture(scope="session")
-def base_image(docker_client) -> str:
+def base_image(docker_client, pytestconfig) -> str:
+    """The base image, made on first need by .ci/base_image.sh (the script CI uses too: pulled and extended
+    where a registry answers, else built with debootstrap; once per machine), its progress shown as it goes."""
     try:
         docker_client.images.get(BASE_IMAGE)
+        return BASE_IMAGE
     except Exception:
-        pytest.fail(f"base image {BASE_IMAGE} is missing: run `bash .ci/docker.sh` to build it")
+        pass
+    script = Path(__file__).resolve().parent.parent / ".ci" / "base_image.sh"
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print(f"\nbase image {BASE_IMAGE} is missing: making it with {script.name} (once per machine)", flush=True)
+        done = subprocess.run(["bash", str(script)], env={**os.environ, "CODESCALE_BASE_IMAGE": BASE_IMAGE},
+                              stdout=sys.stdout, stderr=subprocess.STDOUT)
+    if done.returncode:
+        pytest.fail(f"base image {BASE_IMAGE} is missing and {script} could not make it (exit {done.returncode}; "
+                    "its output is above)")
     return BASE_IMAGE
 
 

@@ -306,3 +306,154 @@ def test_ctrl_c_during_the_demo_leaves_no_process_or_container(tmp_path, docker_
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+# --- failures of the real server: each one line naming the cause and the log ---------------------------------
+
+def one_line(error: BaseException) -> str:
+    text = str(error)
+    assert "\n" not in text
+    return text
+
+
+@pytest.mark.slow
+def test_weights_stay_in_plain_cpu_buffers(tmp_path):
+    """llama.cpp logs one `<buffer type> model buffer size` line per buffer type it put weights in; the AMX and
+    CPU_REPACK types are the extra ones that repack_weights: false keeps the weights out of."""
+    needs_local_extra()
+    from codescale.agent.models.local_server import LocalServer
+
+    log = tmp_path / "server.log"
+    with LocalServer(default_local_model(), log_path=log):
+        pass
+    buffers = [line.split(":", 1)[1].split()[0] for line in log.read_text().splitlines() if "model buffer size" in line]
+    assert buffers == ["CPU_Mapped"]
+
+
+CRASH_ON_COMPLETION = """
+import os, signal
+import llama_cpp
+
+def crash(self, *args, **kwargs):
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+llama_cpp.Llama.create_completion = crash
+llama_cpp.Llama.__call__ = crash
+"""
+
+
+@pytest.mark.slow
+def test_a_crash_on_the_first_completion_is_found_at_start(tmp_path, monkeypatch):
+    """The child process segfaults on its first completion, as llama.cpp's AMX path does on some virtual CPUs
+    (made so here by a sitecustomize module the child loads: this machine has no AMX)."""
+    needs_local_extra()
+    from codescale.agent.models.local_server import LocalServer, LocalServerError
+
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(CRASH_ON_COMPLETION)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path / "site"), os.environ.get("PYTHONPATH", "")]))
+    log = tmp_path / "server.log"
+    server = LocalServer(default_local_model(), log_path=log)
+    with pytest.raises(LocalServerError) as e:
+        server.start()
+    assert one_line(e.value) == f"the local model server crashed (SIGSEGV) in llama.cpp; its log: {log}"
+    assert server.process is None
+
+
+@pytest.mark.slow
+def test_a_port_in_use_is_named():
+    needs_local_extra()
+    import socket
+
+    from codescale.agent.models.local_server import LocalServer, LocalServerError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(LocalServerError) as e:
+            LocalServer(default_local_model(), port=port).start()
+    assert one_line(e.value).startswith(f"the local model server cannot start: port {port} on 127.0.0.1 is in use (")
+
+
+@pytest.mark.slow
+def test_a_corrupt_model_file_is_named(tmp_path, monkeypatch):
+    """A cached model file damaged after it was verified (same size, so only loading finds it)."""
+    needs_local_extra()
+    import shutil
+
+    from codescale.agent.models.local_server import LocalServer, LocalServerError
+
+    row = local_model(default_local_model())
+    good = model_file(row)
+    monkeypatch.setenv("CODESCALE_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "cache" / "models").mkdir(parents=True)
+    bad = tmp_path / "cache" / "models" / row.file
+    shutil.copyfile(good, bad)
+    shutil.copyfile(good.with_name(good.name + ".sha256"), bad.with_name(bad.name + ".sha256"))
+    with bad.open("r+b") as f:
+        f.write(b"\0" * 4096)
+    server = LocalServer(row.name)
+    with pytest.raises(LocalServerError) as e:
+        server.start()
+    assert one_line(e.value) == (
+        f"the local model server could not load the model file {bad} (corrupt or not a GGUF file: delete it, and it "
+        f"is joined again from the installed packages on the next start); its log: {server.log_path}")
+    assert server.log_path.is_file()  # kept for the user to read
+
+
+TOO_LITTLE_MEMORY = """
+import resource, sys
+from codescale.agent.models.local_server import LocalServer, LocalServerError
+resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[1]), int(sys.argv[1])))  # the child inherits the limit
+try:
+    LocalServer("qwen2.5-coder-0.5b").start()
+except LocalServerError as e:
+    print(e)
+"""
+
+
+@pytest.mark.slow
+def test_too_little_memory_is_named():
+    """The server's process may map 1 GiB (the model alone is 469 MiB, its buffers half as much again)."""
+    needs_local_extra()
+    run = subprocess.run([sys.executable, "-c", TOO_LITTLE_MEMORY, str(1 << 30)], cwd=REPO, capture_output=True,
+                         text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("the local model server ran out of memory; its log: "), run.stdout
+
+
+@pytest.mark.slow
+def test_killing_the_server_mid_demo_is_one_line_and_leaves_nothing(tmp_path, docker_client, base_image):
+    needs_local_extra()
+    import yaml
+
+    from codescale.sandboxes.docker import RUN_LABEL
+
+    marker, out = uuid_hex(), tmp_path / "demo"
+    proc = subprocess.Popen(demo_command(out), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**marked_env(marker), "CODESCALE_BASE_IMAGE": base_image})
+    try:
+        deadline = time.monotonic() + 300
+        run_id = ""
+        while time.monotonic() < deadline and proc.poll() is None:  # wait for a rollout's sandbox to be up
+            if (out / "run.yaml").exists():
+                run_id = yaml.safe_load((out / "run.yaml").read_text())["run_id"]
+                if docker_client.containers.list(filters={"label": f"{RUN_LABEL}={run_id}"}):
+                    break
+            time.sleep(0.2)
+        assert proc.poll() is None and run_id, proc.stderr.read() if proc.poll() is not None else "no sandbox started"
+        (server,) = [p for p in marked_processes(marker) if p != proc.pid]
+        os.kill(server, signal.SIGKILL)
+        assert proc.wait(60) == 1
+        stderr = proc.stderr.read()
+        errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and errors[0].startswith(
+            "error: the local model server was killed (SIGKILL: out of memory, or killed from outside); its log: ")
+        assert errors[0].endswith(f"(the demo stopped; its run directory: {out})")
+        assert "Traceback" not in stderr and "cleanup failed" not in stderr, stderr
+        assert marked_processes(marker) == []
+        assert docker_client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"}) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()

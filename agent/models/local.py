@@ -36,6 +36,7 @@ class LocalProvider(OpenAIProvider):
         self.info = model_info(config.name)
         self.notes: list[str] = []
         self.client = None
+        self.server = None
         self._connect_lock = threading.Lock()
 
     def connect(self) -> None:
@@ -46,7 +47,8 @@ class LocalProvider(OpenAIProvider):
             config = self.config
             if not config.base_url:
                 try:
-                    config = config.model_copy(update={"base_url": shared_server(config.name).base_url})
+                    self.server = shared_server(config.name)
+                    config = config.model_copy(update={"base_url": self.server.base_url})
                 except (ModelPackageError, LocalServerError) as e:
                     raise ModelError(f"{config.id}: {e}") from None
             notes = self.notes
@@ -54,5 +56,12 @@ class LocalProvider(OpenAIProvider):
             self.notes = notes
 
     def call(self, kwargs: dict[str, Any]) -> Any:
+        """One request; when the server we started has died, the error says why (not worth retrying)."""
         self.connect()
-        return super().call(kwargs)
+        try:
+            return super().call(kwargs)
+        except ModelError:
+            process = self.server.process if self.server else None
+            if process is not None and process.poll() is not None:
+                raise ModelError(f"{self.config.id}: {self.server.died()}") from None
+            raise

@@ -52,6 +52,9 @@ class LocalModelConfig(BaseModel):
     """llama.cpp chat format; None: the chat template stored in the GGUF."""
     server: dict[str, Any] = Field(default_factory=dict)
     """llama_cpp.server settings, named as its --flags without the dashes."""
+    repack_weights: bool = False
+    """Let llama.cpp move weights into its extra buffer types (CPU_REPACK, AMX); off: plain CPU buffers,
+    which run on every x86-64 CPU (AMX crashes on some virtual machines)."""
 
 
 def local_models() -> dict[str, LocalModelConfig]:

@@ -1,8 +1,15 @@
 """The local model server: llama.cpp's OpenAI-compatible server as a child process on loopback.
 
 `with LocalServer(name) as server:` joins the model file, starts the server on a free port, waits
-until GET /v1/models answers, and stops it on exit. The child dies with us however we end (Ctrl-C,
-SIGTERM, an exception, even SIGKILL): it runs this module as its main, which exits as soon as its
+until GET /v1/models answers and one tiny completion succeeds (so a server that crashes on its first
+matrix multiply is found before any work starts), and stops it on exit. Every failure is a
+LocalServerError of one line naming the cause and the server's log file, which is then kept.
+
+Weights stay out of llama.cpp's "extra buffer types" (the CPU_REPACK and AMX buffers) unless a row sets
+`repack_weights`: a llama.cpp built on a CPU that reports AMX (the source build compiles for the
+building CPU) moves weights into its AMX buffer, and on virtual machines the first matrix multiply
+there crashes with SIGSEGV. Plain CPU buffers run on every x86-64 CPU. The child dies with us however we end (Ctrl-C,
+SIGTERM, an exception, even SIGKILL): its main (agent/models/local_child.py) exits as soon as its
 stdin, a pipe from us, reaches end-of-file. `shared_server(name)` gives the one server of a process
 that `local/<name>` model ids use, stopped at exit.
 """
@@ -12,7 +19,6 @@ from __future__ import annotations
 import atexit
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -24,11 +30,13 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from codescale.agent.models.local_child import NO_EXTRA_BUFFERS
+from codescale.agent.models.local_failure import exit_cause, memory_problem, port_problem
 from codescale.agent.models.local_package import ModelPackageError, local_model, model_file
 
 
 class LocalServerError(Exception):
-    """The server could not be started or did not become healthy; the message holds its log's tail."""
+    """The server could not be started, failed its first completion, or died: one line, naming its log."""
 
 
 class LocalServerConfig(BaseModel):
@@ -46,9 +54,10 @@ class LocalServerConfig(BaseModel):
     """CPU threads for generation; 0: one less than the cores (at least 1), which leaves a core to the
     sandboxes and measured faster on a busy 2-core machine, where llama.cpp's spinning threads fight."""
     startup_timeout: float = 120.0
-    """Seconds to wait for the health check before giving up."""
+    """Seconds to wait for the health check and the first completion before giving up."""
     log_path: Path | None = None
-    """Where the server's output goes; None: a temporary file, removed when the server stops."""
+    """Where the server's output goes; None: a temporary file, removed when the server stops after a
+    clean run and kept when it failed."""
 
 
 def llama_cpp_installed() -> bool:
@@ -72,7 +81,11 @@ class LocalServer:
         self.process: subprocess.Popen | None = None
         self.base_url = ""
         self.log_path: Path | None = None
+        self.model_path: Path | None = None
+        self.failure = ""
+        """Why the server is gone, once it died on its own (one line; empty while it runs or after stop())."""
         self._own_log = False
+        self._stopping = False
 
     def command(self, model_path: Path, port: int) -> list[str]:
         settings = {
@@ -85,7 +98,9 @@ class LocalServer:
         }
         if self.row.chat_format:
             settings["chat_format"] = self.row.chat_format
-        args = [sys.executable, "-m", "codescale.agent.models.local_server"]
+        args = [sys.executable, "-m", "codescale.agent.models.local_child"]
+        if not self.row.repack_weights:
+            args.append(NO_EXTRA_BUFFERS)
         for key, value in settings.items():
             args += [f"--{key}", str(value)]
         return args
@@ -93,7 +108,10 @@ class LocalServer:
     def start(self) -> LocalServer:
         if not llama_cpp_installed():
             raise ModelPackageError('the local model server needs llama-cpp-python: pip install -e ".[local]"')
-        path = model_file(self.row)
+        self.model_path = model_file(self.row)
+        problem = port_problem(self.config.host, self.config.port) or memory_problem(self.row.size)
+        if problem:
+            raise LocalServerError(f"the local model server cannot start: {problem}")
         port = self.config.port or free_port(self.config.host)
         self._own_log = self.config.log_path is None
         if self._own_log:
@@ -102,9 +120,10 @@ class LocalServer:
             self.log_path = Path(name)
         else:
             self.log_path = self.config.log_path
+        self._stopping, self.failure = False, ""
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                self.command(path, port),
+                self.command(self.model_path, port),
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -113,18 +132,26 @@ class LocalServer:
         self.base_url = f"http://{self.config.host}:{port}/v1"
         try:
             self.wait_healthy()
-        except BaseException:
-            self.stop()
+            self.first_completion()
+        except BaseException as e:
+            self.stop(keep_log=isinstance(e, LocalServerError))
             raise
         return self
+
+    def error(self, cause: str) -> LocalServerError:
+        return LocalServerError(f"the local model server {cause}; its log: {self.log_path}")
+
+    def died(self, process: subprocess.Popen | None = None) -> LocalServerError:
+        """The error for a child that has exited: its cause read from the exit code and the log."""
+        process = process or self.process
+        text = self.log_path.read_text(errors="replace") if self.log_path and self.log_path.is_file() else ""
+        return self.error(exit_cause(process.returncode, text, self.model_path))
 
     def wait_healthy(self) -> None:
         deadline = time.monotonic() + self.config.startup_timeout
         while True:
             if self.process.poll() is not None:
-                raise LocalServerError(
-                    f"the local model server exited with code {self.process.returncode}:\n{self.log_tail()}"
-                )
+                raise self.died()
             try:
                 with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as reply:
                     if reply.status == 200 and json.load(reply).get("data"):
@@ -132,18 +159,46 @@ class LocalServer:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise LocalServerError(
-                    f"the local model server did not answer within {self.config.startup_timeout:g} s:\n{self.log_tail()}"
-                )
+                raise self.error(f"did not answer within {self.config.startup_timeout:g} s")
             time.sleep(0.2)
 
-    def log_tail(self, lines: int = 20) -> str:
-        if not self.log_path or not self.log_path.is_file():
-            return "(no log)"
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+    def first_completion(self) -> None:
+        """Generate two tokens, so that a llama.cpp build that crashes when it computes is caught here."""
+        body = json.dumps({"model": self.config.name, "prompt": "1, 2, 3,", "max_tokens": 2, "temperature": 0.0})
+        request = urllib.request.Request(f"{self.base_url}/completions", data=body.encode(),
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.config.startup_timeout) as reply:
+                if json.load(reply).get("choices"):
+                    return
+            cause = "answered its first completion without a choice"
+        except (OSError, ValueError) as e:
+            try:
+                self.process.wait(5)  # a crash closes the connection a moment before the exit code is there
+            except subprocess.TimeoutExpired:
+                pass
+            if self.process.poll() is not None:
+                raise self.died() from None
+            cause = f"failed its first completion ({e})"
+        raise self.error(cause)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM, then SIGKILL after `timeout` s; idempotent."""
+    def watch(self, on_death) -> None:
+        """Call `on_death(error)` from a daemon thread if the server dies on its own (not through stop())."""
+        process = self.process
+
+        def wait() -> None:
+            process.wait()
+            if not self._stopping and self.process is process:
+                error = self.died(process)
+                self.failure = str(error)
+                on_death(error)
+
+        threading.Thread(target=wait, name="local-server-watch", daemon=True).start()
+
+    def stop(self, timeout: float = 10.0, keep_log: bool = False) -> None:
+        """SIGTERM, then SIGKILL after `timeout` s; idempotent. The log of a server that died on its own
+        (or `keep_log`) is kept."""
+        self._stopping = True
         process, self.process = self.process, None
         if process is not None:
             if process.stdin:
@@ -155,7 +210,9 @@ class LocalServer:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
-        if self._own_log and self.log_path:
+            elif process.returncode != 0:
+                keep_log = True
+        if self._own_log and self.log_path and not keep_log and not self.failure:
             self.log_path.unlink(missing_ok=True)
             self._own_log = False
 
@@ -190,23 +247,3 @@ def stop_shared_servers() -> None:
         for server in _shared.values():
             server.stop()
         _shared.clear()
-
-
-def _exit_with_parent() -> None:
-    """In the child: leave at once when the parent's end of stdin closes (the parent is gone)."""
-    sys.stdin.buffer.read()
-    os._exit(0)
-
-
-def _serve() -> None:
-    """The child's main: watch stdin, then run llama.cpp's server with our argv."""
-    import runpy
-
-    threading.Thread(target=_exit_with_parent, daemon=True).start()
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-    sys.argv = ["llama_cpp.server", *sys.argv[1:]]
-    runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
-
-
-if __name__ == "__main__":
-    _serve()

@@ -18,7 +18,7 @@ from codescale.eval.tasks.swebench import NAMESPACE, VERIFIED
 Opt = typer.Option
 
 
-def _command(default_dataset: str | None, doc: str):
+def _command(default_dataset: str | None, doc: str, needs_harness: bool = False):
     def batch(
         out: Annotated[Path, Opt("--out", help="Run directory: written, or resumed when it holds this run.")],
         dataset: Annotated[Optional[str], Opt("--dataset", help="Hugging Face dataset name, a .json/.jsonl/.parquet "
@@ -45,7 +45,10 @@ def _command(default_dataset: str | None, doc: str):
         live: LiveOpt = None,
     ) -> None:
         from codescale.eval.runs.launch import launch_batch
+        from codescale.eval.tasks.grading import require_harness
 
+        if needs_harness:
+            require_harness("codescale swebench")
         if not dataset:
             raise fail("--dataset is required")
         outcome = launch_batch(
@@ -65,4 +68,5 @@ def _command(default_dataset: str | None, doc: str):
 
 
 batch_cmd = _command(None, "Run a strategy over a SWE-format or Terminal-Bench dataset: parallel, resumable (rerun the same command), budgeted.")
-swebench_cmd = _command(VERIFIED, f"`batch` over SWE-bench Verified ({VERIFIED}) unless --dataset says otherwise.")
+swebench_cmd = _command(VERIFIED, f"`batch` over SWE-bench Verified ({VERIFIED}) unless --dataset says otherwise.",
+                        needs_harness=True)

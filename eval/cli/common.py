@@ -64,14 +64,16 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean bad input: config, task or task source, run directory, saved records, model id, server."""
+    """Exceptions that mean bad input: config, task or task source, run directory, saved records, model id, server,
+    an optional extra that the command needs but is not installed."""
     from codescale.eval.runs.rundir import RecordError
     from codescale.eval.runs.config import ConfigError
     from codescale.eval.runs.resume import ResumeError
     from codescale.eval.runs.solve import PreflightError
     from codescale.eval.tasks.errors import TaskError, TaskSourceError
+    from codescale.eval.tasks.extras import MissingExtraError
 
-    return ConfigError, TaskError, TaskSourceError, ResumeError, RecordError, PreflightError
+    return ConfigError, TaskError, TaskSourceError, ResumeError, RecordError, PreflightError, MissingExtraError
 
 
 def command(function: Callable) -> Callable:

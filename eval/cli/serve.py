@@ -36,7 +36,7 @@ def serve_local(
             print(server.base_url, flush=True)
             while not stop.wait(0.5):
                 if server.process.poll() is not None:
-                    raise LocalServerError(f"the server exited with code {server.process.returncode}:\n{server.log_tail()}")
+                    raise server.died()
         say("stopped")
     except (ModelPackageError, LocalServerError) as e:
         raise fail(str(e), 1) from None

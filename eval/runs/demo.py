@@ -96,6 +96,10 @@ def run_demo(*, model: str, task_ids: list[str], n: int | None, sandbox: str | N
     if sandbox == "docker" and problem:
         raise ConfigError(f"--sandbox docker: Docker cannot run here ({problem})")
     kind = sandbox or ("local" if problem else "docker")
+    if kind == "docker":
+        from codescale.eval.tasks.grading import require_harness
+
+        require_harness("the demo in Docker (it grades with the harness)")
     resolved = load_config([str(PRESET), *config], {"model.id": model, "sandbox.kind": kind, "scaling.n": n},
                            strategy="pdr+rtv")
     try:
@@ -111,7 +115,7 @@ def run_demo(*, model: str, task_ids: list[str], n: int | None, sandbox: str | N
     out = out or Path("codescale-demo") / time.strftime("%Y%m%d-%H%M%S")
     run_dir, run_id = RunDir(out), uuid.uuid4().hex[:12]
     server: LocalServer | None = None
-    exit_on_interrupt(
+    abort = exit_on_interrupt(
         run_id,
         lambda: server is not None and server.stop(timeout=5),
         lambda: kind == "docker" and remove_grading_containers(run_dir),
@@ -121,6 +125,7 @@ def run_demo(*, model: str, task_ids: list[str], n: int | None, sandbox: str | N
         if resolved.model.backend == "local" and not resolved.model.base_url:
             say(f"starting the local model server for {resolved.model.id} ...")
             server = LocalServer(resolved.model.name).start()
+            server.watch(lambda error: abort(f"{error} (the demo stopped; its run directory: {out})"))
             resolved.model.base_url = server.base_url
         speed = measure_speed(resolved.model.base_url, resolved.model.name) if resolved.model.base_url else REFERENCE_SPEED
         c = resolved.scaling

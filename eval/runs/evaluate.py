@@ -10,7 +10,7 @@ from codescale.agent.records import Task
 from codescale.eval.analysis.metrics import judge_picks
 from codescale.eval.runs.rundir import RunDir
 from codescale.eval.tasks.errors import TaskError
-from codescale.eval.tasks.grading import CandidateGrade, PatchGrade, TaskGrade, grade_patches
+from codescale.eval.tasks.grading import CandidateGrade, PatchGrade, TaskGrade, grade_patches, require_harness
 from codescale.eval.tasks.images import ensure_images
 from codescale.eval.tasks.load import check_gradable, load_tasks
 from codescale.eval.tasks.verifier import reward_grade
@@ -51,6 +51,8 @@ def evaluate(run_dir: Path, all_candidates: bool = False, workers: int = 2, task
     results = run.results()
     task_by_id = _run_tasks(run, list(results), tasks)
     patch_tasks = [task for task in task_by_id.values() if task.outcome == "patch"]
+    if patch_tasks:  # before any image is built; Terminal-Bench tasks need no harness
+        require_harness("grading (codescale evaluate, the demo in Docker)")
     for task in patch_tasks:
         check_gradable(task)
     ensure_images(patch_tasks, workers)

@@ -13,19 +13,45 @@ import sys
 from collections.abc import Callable
 
 
-def exit_on_interrupt(run_id: str, *cleanups: Callable[[], object]) -> None:
-    """From now on Ctrl-C and SIGTERM run `cleanups`, remove this run's sandboxes and leave at once."""
+def exit_on_interrupt(run_id: str, *cleanups: Callable[[], object]) -> Callable[[str], None]:
+    """From now on Ctrl-C and SIGTERM run `cleanups`, remove this run's sandboxes and leave at once.
 
-    def handler(*_) -> None:
+    Returns `abort(message)`, which does the same from any thread for a failure that ends the run (e.g. its
+    model server died): it prints `error: message` instead and exits with code 1."""
+
+    def clean() -> None:
         for cleanup in cleanups:
             try:
                 cleanup()
             except Exception as e:  # keep going: the sandboxes must still be removed
                 print(f"cleanup failed: {e}", file=sys.stderr)
+
+    def handler(*_) -> None:
+        clean()
         interrupted(run_id)
+
+    def abort(message: str) -> None:
+        clean()
+        print(f"error: {message}", file=sys.stderr)
+        remove_quietly(run_id)
+        sys.stderr.flush()
+        os._exit(1)
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
+    return abort
+
+
+def remove_quietly(run_id: str) -> None:
+    """Remove this run's containers (after the starts in flight settle), saying something only when that fails."""
+    from codescale.sandboxes.docker import remove_containers
+    from codescale.sandboxes.lifecycle import shutdown
+
+    try:
+        shutdown(SETTLE_SECONDS)
+        remove_containers(run_id)
+    except Exception as e:  # no engine: nothing of ours can be running in it
+        print(f"no containers removed ({e})", file=sys.stderr)
 
 
 SETTLE_SECONDS = 20.0

@@ -17,10 +17,18 @@ from pydantic import BaseModel
 
 from codescale.agent.records import Task
 from codescale.eval.tasks.eval_script import harness_fields
+from codescale.eval.tasks.extras import require
 
 MODEL_NAME = "codescale"
 """The `model_name_or_path` of every graded prediction (the harness puts it in the log path)."""
 _harness_lock = threading.Lock()
+DOCKER_TIMEOUT = 1800
+"""Seconds one Docker API call of the harness may take (what the harness uses for its own client)."""
+
+
+def require_harness(feature: str = "grading") -> None:
+    """Raise MissingExtraError (one line naming the `swebench` extra) when the harness is not installed."""
+    require("swebench", "swebench", feature)
 
 
 class PatchGrade(BaseModel):
@@ -58,7 +66,12 @@ def run_id_for(patch: str) -> str:
 
 @contextmanager
 def _harness_logs(directory: Path):
-    """Point the harness's log directory (a module constant, relative to the working directory) at `directory`."""
+    """Point the harness's log directory at `directory`.
+
+    Private territory, on purpose: run_instance(), the harness's public entry for one prediction, takes no log
+    directory; it reads the module constant RUN_EVALUATION_LOG_DIR (relative to the working directory) at each
+    call. Swapping that constant under a lock is the one way to keep its logs in the run directory without
+    changing the process's working directory. Checked against swebench 5.x (pyproject bounds the major)."""
     from swebench.harness import run_evaluation
 
     with _harness_lock:
@@ -98,9 +111,10 @@ def grade_patch(task: Task, patch: str, log_dir: Path, client, timeout: int = 18
 
 def grade_patches(items: list[tuple[Task, str]], log_dir: Path, workers: int = 2, timeout: int = 1800) -> list[PatchGrade]:
     """Grades of (task, patch) pairs, in order; each distinct pair is graded once, `workers` at a time."""
-    from swebench.harness.run_evaluation import _docker_client
+    import docker
 
-    client = _docker_client()
+    require_harness()
+    client = docker.from_env(timeout=DOCKER_TIMEOUT, max_pool_size=max(10, 4 * workers))
     unique = {(task.instance_id, patch): task for task, patch in items}
     with _harness_logs(log_dir), ThreadPoolExecutor(max(1, workers)) as pool:
         futures = {key: pool.submit(grade_patch, task, key[1], log_dir, client, timeout) for key, task in unique.items()}

@@ -14,6 +14,7 @@ from codescale.eval.tasks import bundled, harbor, images
 from codescale.eval.tasks.eval_script import harness_fields
 from codescale.eval.tasks.swebench import name_images
 from codescale.eval.tasks.errors import TaskError, TaskSourceError
+from codescale.eval.tasks.extras import require
 
 FILE_SUFFIXES = (".json", ".jsonl", ".parquet")
 
@@ -103,6 +104,7 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise TaskSourceError(f"task file {path} does not exist")
     if path.suffix == ".parquet":
+        require("pyarrow", "datasets", f"reading {path}")
         import pyarrow.parquet
 
         return pyarrow.parquet.read_table(path).to_pylist()
@@ -125,6 +127,7 @@ def _json_line(path: Path, number: int, line: str) -> dict[str, Any]:
 
 def read_dataset(name: str, split: str) -> list[dict[str, Any]]:
     """The rows of a Hugging Face dataset split."""
+    require("datasets", "datasets", f"the Hugging Face dataset {name}")
     import datasets
 
     # SWE-bench's official prebuilt images, where the dataset names none
