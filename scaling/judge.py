@@ -63,10 +63,13 @@ class Judge:
     def __init__(self, config: JudgeConfig, model: ModelConfig):
         self.config = config
         self.model = Model(config.model or model)
+        self.evidence: dict[str, str] = {}
+        """Rollout id -> execution evidence shown beside its summary (set by the population; empty: none shown)."""
 
     def messages(self, task: Task, order: list[str], summaries: dict[str, Summary], patches: dict[str, str]) -> list[dict]:
         candidates = [
-            {"index": i, "summary": summaries[rid], "patch": clip(patches.get(rid, ""), self.config.diff_limit)}
+            {"index": i, "summary": summaries[rid], "patch": clip(patches.get(rid, ""), self.config.diff_limit),
+             "evidence": self.evidence.get(rid, "")}
             for i, rid in enumerate(order, 1)
         ]
         prompt = render(self.config.instance_template, task=task, candidates=candidates, show_diff=self.config.show_diff)

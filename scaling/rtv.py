@@ -93,8 +93,9 @@ def plan_groups(survivors: list[str], group_size: int, stop_at: int) -> list[lis
     return groups + [[rid] for rid in survivors[i:]]
 
 
-def tally(votes: list[Vote], group: list[str]) -> dict[str, int]:
-    counts = {rid: 0 for rid in group}
+def tally(votes: list[Vote], group: list[str], weights: dict[str, int] | None = None) -> dict[str, int]:
+    """Valid votes per candidate, plus its standing votes in `weights` (execution evidence: behaviour group sizes)."""
+    counts = {rid: (weights or {}).get(rid, 0) for rid in group}
     for vote in votes:
         if vote.choice is not None:
             counts[vote.choice] += 1
@@ -119,7 +120,8 @@ def _ask(vote: VoteFn, orders: list[list[str]]) -> list[Vote]:
     return votes
 
 
-def play_round(groups: list[list[str]], vote: VoteFn, config: RTVConfig, rng: random.Random) -> list[Match]:
+def play_round(groups: list[list[str]], vote: VoteFn, config: RTVConfig, rng: random.Random,
+               weights: dict[str, int] | None = None) -> list[Match]:
     """Judge every group of a round (all first votes in one call, then all re-votes in one call)."""
     matches = [Match(candidates=g, bye=len(g) == 1, winners=list(g) if len(g) == 1 else []) for g in groups]
     playing = [m for m in matches if not m.bye]
@@ -127,14 +129,14 @@ def play_round(groups: list[list[str]], vote: VoteFn, config: RTVConfig, rng: ra
     votes = _ask(vote, [o for m in playing for o in orders[id(m)]])
     for m in playing:
         m.votes, votes = votes[: config.votes], votes[config.votes :]
-        m.tally = tally(m.votes, m.candidates)
+        m.tally = tally(m.votes, m.candidates, weights)
     tied = [m for m in playing if len(_top(m.tally)) > 1]
     orders = {id(m): vote_orders(m.candidates, config.votes, rng) for m in tied}
     revotes = _ask(vote, [o for m in tied for o in orders[id(m)]])
     for m in tied:
         extra, revotes = revotes[: config.votes], revotes[config.votes :]
         m.votes += extra
-        m.tally = tally(m.votes, m.candidates)
+        m.tally = tally(m.votes, m.candidates, weights)
         m.tie_break = "revote"
     for m in playing:
         top = _top(m.tally)
@@ -145,8 +147,10 @@ def play_round(groups: list[list[str]], vote: VoteFn, config: RTVConfig, rng: ra
     return matches
 
 
-def tournament(candidates: list[str], vote: VoteFn, config: RTVConfig, *, seed: int, stop_at: int | None = None) -> Selection:
-    """Run the bracket over `candidates` until `stop_at` (default `config.stop_at`) remain."""
+def tournament(candidates: list[str], vote: VoteFn, config: RTVConfig, *, seed: int, stop_at: int | None = None,
+               weights: dict[str, int] | None = None) -> Selection:
+    """Run the bracket over `candidates` until `stop_at` (default `config.stop_at`) remain; `weights` are standing
+    votes added to a candidate's tally in each of its matches."""
     stop_at = config.stop_at if stop_at is None else stop_at
     if config.group_size < 2 or config.votes < 1 or stop_at < 1:
         raise ValueError(f"RTV needs group_size >= 2, votes >= 1, stop_at >= 1 (got {config.group_size}, {config.votes}, {stop_at})")
@@ -155,7 +159,7 @@ def tournament(candidates: list[str], vote: VoteFn, config: RTVConfig, *, seed: 
     survivors = list(candidates)
     while len(survivors) > stop_at:
         groups = plan_groups(rng.sample(survivors, len(survivors)), config.group_size, stop_at)
-        matches = play_round(groups, vote, config, rng)
+        matches = play_round(groups, vote, config, rng, weights)
         selection.rounds.append(Round(index=len(selection.rounds), matches=matches))
         survivors = [rid for m in matches for rid in m.winners]
     selection.winners = survivors

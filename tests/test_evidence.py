@@ -1,0 +1,136 @@
+"""Execution evidence: candidates run against existing tests and the rollouts' reproductions in fresh sandboxes;
+the filter, behaviour groups, the judge's view, and nothing hidden in reach."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from codescale.agent.records import Task
+from codescale.scaling.behaviour import groups, use_evidence, verdict
+from codescale.scaling.evidence import SelectionConfig, is_test_path, outcomes, split
+from codescale.scaling.evidence_run import Gatherer
+from conftest import CALC_FILES, git, make_repo
+
+
+def patch_of(repo, edits: dict[str, str]) -> str:
+    """The git patch that turns `repo`'s HEAD into HEAD with `edits` (path -> new text), made in a scratch clone."""
+    scratch = repo.parent / f"scratch-{abs(hash(tuple(sorted(edits.items()))))}"
+    subprocess.run(["git", "clone", "-q", str(repo), str(scratch)], check=True)
+    for path, text in edits.items():
+        (scratch / path).parent.mkdir(parents=True, exist_ok=True)
+        (scratch / path).write_text(text)
+    git(scratch, "add", "-A")
+    return subprocess.run(["git", "diff", "--cached", "--no-color", "HEAD"], cwd=scratch, check=True,
+                          capture_output=True, text=True).stdout
+
+
+OPS = CALC_FILES["calc/ops.py"]
+FIXED = OPS.replace("a - b", "a + b")
+REPRO_TEST = "from calc.ops import add\n\n\ndef test_add_adds():\n    assert add(1, 1) == 2\n"
+REPRO_SCRIPT = "from calc.ops import add\nassert add(2, 2) == 4, add(2, 2)\n"
+
+
+@pytest.fixture(scope="module")
+def calc(tmp_path_factory):
+    """The calc repo and four candidates: two fixes (one writes a test, one a script), one that also breaks
+    mul, one that only adds a comment."""
+    root = tmp_path_factory.mktemp("evidence")
+    repo, commit = make_repo(root / "calc", CALC_FILES)
+    patches = {
+        "fix": patch_of(repo, {"calc/ops.py": FIXED, "tests/test_repro.py": REPRO_TEST}),
+        "fix2": patch_of(repo, {"calc/ops.py": FIXED.replace("return a + b", "return b + a"), "reproduce.py": REPRO_SCRIPT}),
+        "break": patch_of(repo, {"calc/ops.py": FIXED.replace("a * b", "a ** b")}),
+        "comment": patch_of(repo, {"calc/ops.py": "# add() is checked\n" + OPS}),
+    }
+    task = Task(instance_id="calc-1", problem_statement="add() subtracts", repo_dir=str(repo), base_commit=commit)
+    return task, patches
+
+
+def test_a_patch_is_cut_into_code_and_tests(calc):
+    _, patches = calc
+    code, tests = split(patches["fix"])
+    assert "calc/ops.py" in code and "tests/test_repro.py" not in code
+    assert "tests/test_repro.py" in tests and "calc/ops.py" not in tests
+    assert [is_test_path(p) for p in ("reproduce.py", "tests/x.py", "pkg/test_a.py", "pkg/a_test.py", "pkg/mod.py")] == \
+        [True, True, True, True, False]
+
+
+def test_outcomes_read_pytest_and_unittest_lines():
+    text = ("PASSED tests/t.py::test_a\nFAILED tests/t.py::test_b - AssertionError\nERROR tests/u.py::test_c\n"
+            "test_d (tests.test_x.T.test_d) ... ok\ntest_e (tests.test_x.T.test_e) ... FAIL\n")
+    assert outcomes(text) == {"tests/t.py::test_a": True, "tests/t.py::test_b": False, "tests/u.py::test_c": False,
+                              "tests.test_x.T.test_d": True, "tests.test_x.T.test_e": False}
+
+
+def test_evidence_verdicts_filter_and_groups_on_the_local_sandbox(calc, tmp_path):
+    task, patches = calc
+    config = SelectionConfig(evidence="both", sandbox={"kind": "local"})
+    gathered = Gatherer(config, task, tmp_path).gather(patches, patches)
+    verdicts = {rid: verdict(gathered, rid, {rid}) for rid in patches}
+    assert [c.kind for c in gathered.checks] == ["existing", "reproduction", "reproduction"]
+    assert gathered.base.results[gathered.checks[0].key] == {"tests/test_ops.py::test_add": False,
+                                                            "tests/test_ops.py::test_mul": True}
+    assert {rid: (v.existing, v.broken, v.reproductions, len(v.reproduced), v.own, v.own_passed)
+            for rid, v in verdicts.items()} == {
+        "fix": (1, [], 1, 1, 1, 1),
+        "fix2": (1, [], 1, 1, 1, 1),
+        "break": (1, ["tests/test_ops.py::test_mul"], 2, 2, 0, 0),
+        "comment": (1, [], 2, 0, 0, 0),
+    }
+    assert groups(verdicts, list(patches)) == {"fix": ["fix", "fix2"], "break": ["break"], "comment": ["comment"]}
+
+    applied = use_evidence(config, gathered, list(patches), {})
+    assert applied.candidates == ["fix"]
+    assert applied.dropped == {
+        "fix2": "same behaviour as fix",
+        "break": "evidence: breaks 1 previously passing test(s): tests/test_ops.py::test_mul",
+        "comment": "evidence: fails all 2 reproduction(s) other rollouts wrote",
+    }
+    assert applied.weights == {"fix": 2}
+    assert "1 of 1 previously passing tests still pass" in applied.texts["fix"]
+    assert "1 other attempt(s) behaved exactly the same" in applied.texts["fix"]
+
+    judge_only = use_evidence(SelectionConfig(evidence="judge"), gathered, list(patches), {})
+    assert judge_only.candidates == ["fix", "break", "comment"] and judge_only.weights == {"fix": 2, "break": 1, "comment": 1}
+    assert "broken: tests/test_ops.py::test_mul" in judge_only.texts["break"]
+    assert "passes 0 of 2" in judge_only.texts["comment"]
+
+
+def test_evidence_is_cached_by_content(calc, tmp_path):
+    task, patches = calc
+    config = SelectionConfig(evidence="filter", sandbox={"kind": "local"})
+    first = Gatherer(config, task, tmp_path).gather(patches, patches)
+    assert first.seconds > 0
+    files = sorted(p.name for p in tmp_path.glob("*evidence*.json"))
+    assert files == ["break.evidence.json", "comment.evidence.json", "evidence.base.json", "fix.evidence.json",
+                     "fix2.evidence.json"]
+    again = Gatherer(config, task, tmp_path).gather({"copy": patches["fix"], **patches}, patches)
+    assert again.seconds == 0.0  # the same code part as `fix`: nothing runs
+    assert again.candidates["copy"].results == first.candidates["fix"].results
+
+
+def test_nothing_hidden_reaches_the_evidence(tmp_path):
+    """A task whose hidden tests, test patch and gold patch differ from everything in the repository: none of
+    their names or text appears in any check, outcome or file the evidence writes, and running the test patch
+    would have failed every candidate."""
+    repo, commit = make_repo(tmp_path / "calc", CALC_FILES)
+    hidden = "tests/test_hidden_zebra.py"
+    test_patch = patch_of(repo, {hidden: "def test_zebra_secret():\n    assert False, 'ZEBRA'\n"})
+    gold = patch_of(repo, {"calc/ops.py": FIXED + "\nGOLD_OKAPI = 1\n"})
+    task = Task(instance_id="calc-hidden", problem_statement="add() subtracts", repo_dir=str(repo), base_commit=commit,
+                FAIL_TO_PASS=[f"{hidden}::test_zebra_secret"], PASS_TO_PASS=["tests/test_ops.py::test_mul"],
+                patch=gold, test_patch=test_patch, eval_script=f"git apply - <<EOF\n{test_patch}EOF\npytest {hidden}")
+    candidate = patch_of(repo, {"calc/ops.py": FIXED})
+    out = tmp_path / "task"
+    gathered = Gatherer(SelectionConfig(evidence="both", sandbox={"kind": "local"}), task, out).gather(
+        {"r0": candidate, "r1": ""}, {"r0": candidate, "r1": ""})
+    written = gathered.model_dump_json() + "".join(p.read_text() for p in out.iterdir())
+    for secret in ("zebra", "ZEBRA", "OKAPI", "hidden"):
+        assert secret not in written
+    tests = {tid for record in [gathered.base, *gathered.candidates.values()] for r in record.results.values() for tid in r}
+    assert tests == {"tests/test_ops.py::test_add", "tests/test_ops.py::test_mul"}
+    assert gathered.candidates["r0"].results[gathered.checks[0].key] == {"tests/test_ops.py::test_add": True,
+                                                                         "tests/test_ops.py::test_mul": True}
