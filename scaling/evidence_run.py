@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -93,6 +94,9 @@ class Gatherer:
         self.config = config
         self.task = blind(task)  # from here on nothing hidden is in reach
         self.task_dir = Path(task_dir)
+        self.spent = 0.0
+        """Sandbox seconds spent by the current `gather` (all sandboxes together)."""
+        self._lock = threading.Lock()
 
     def _cached(self) -> dict[str, Evidence]:
         found = {}
@@ -123,7 +127,10 @@ class Gatherer:
         except (SandboxError, OSError) as e:
             log.warning("evidence for %s of %s: %s", record.rollout_id, self.task.instance_id, e)
             record.error = f"the evidence sandbox failed: {e}"
-        record.seconds += time.monotonic() - start
+        elapsed = time.monotonic() - start
+        record.seconds += elapsed
+        with self._lock:
+            self.spent += elapsed
         return record
 
     def base(self, modules: list[str]) -> Evidence:
@@ -142,11 +149,10 @@ class Gatherer:
 
     def gather(self, candidates: dict[str, str], authors: dict[str, str]) -> TaskEvidence:
         """Evidence for `candidates` (rollout id -> patch), facing the reproductions of `authors` (every rollout)."""
-        start = time.monotonic()
+        start, self.spent = time.monotonic(), 0.0
         code = {rid: split(patch)[0] for rid, patch in candidates.items()}
         base = self.base(changed_modules(list(code.values())))
         checks = plan_checks(self.config, self.task.test_runner, base, list(code.values()), authors)
-        before = base.seconds
         self._run(base, "", checks)
         self._save(base)
         cached = self._cached()
@@ -154,8 +160,11 @@ class Gatherer:
         for rid, part in code.items():
             key = digest(part)
             old = cached.get(key) or records.get(next((r for r in records if records[r].digest == key), ""), None)
-            records[rid] = (old.model_copy(deep=True, update={"rollout_id": rid, "seconds": 0.0}) if old
-                            else Evidence(rollout_id=rid, digest=key))
+            if old is None:
+                records[rid] = Evidence(rollout_id=rid, digest=key)
+            else:  # its sandbox time stays with the record that spent it
+                records[rid] = old.model_copy(deep=True, update={"rollout_id": rid} if old.rollout_id == rid else
+                                              {"rollout_id": rid, "seconds": 0.0})
         unique = {}
         for rid, record in records.items():
             unique.setdefault(record.digest, rid)
@@ -166,7 +175,7 @@ class Gatherer:
             if first is not record:
                 records[rid] = first.model_copy(deep=True, update={"rollout_id": rid, "seconds": 0.0})
             self._save(records[rid])
-        spent = base.seconds - before + sum(r.seconds for r in done.values())
+        spent = self.spent
         log.info("evidence for %s: %d candidates, %d checks, %.1f s", self.task.instance_id, len(records), len(checks),
                  time.monotonic() - start)
         return TaskEvidence(base=base, checks=checks, candidates=records, seconds=spent)

@@ -65,10 +65,18 @@ def test_outcomes_read_pytest_and_unittest_lines():
                               "tests.test_x.T.test_d": True, "tests.test_x.T.test_e": False}
 
 
-def test_evidence_verdicts_filter_and_groups_on_the_local_sandbox(calc, tmp_path):
+@pytest.fixture(scope="module")
+def gathered(calc, tmp_path_factory):
+    """The four candidates' evidence on the local sandbox, and the task directory holding it."""
     task, patches = calc
+    folder = tmp_path_factory.mktemp("calc-task")
+    return Gatherer(SelectionConfig(sandbox={"kind": "local"}), task, folder).gather(patches, patches), folder
+
+
+def test_evidence_verdicts_filter_and_groups_on_the_local_sandbox(calc, gathered):
+    _, patches = calc
+    gathered, _ = gathered
     config = SelectionConfig(evidence="both", sandbox={"kind": "local"})
-    gathered = Gatherer(config, task, tmp_path).gather(patches, patches)
     verdicts = {rid: verdict(gathered, rid, {rid}) for rid in patches}
     assert [c.kind for c in gathered.checks] == ["existing", "reproduction", "reproduction"]
     assert gathered.base.results[gathered.checks[0].key] == {"tests/test_ops.py::test_add": False,
@@ -99,15 +107,15 @@ def test_evidence_verdicts_filter_and_groups_on_the_local_sandbox(calc, tmp_path
     assert "passes 0 of 2" in judge_only.texts["comment"]
 
 
-def test_evidence_is_cached_by_content(calc, tmp_path):
+def test_evidence_is_cached_by_content(calc, gathered):
     task, patches = calc
+    first, folder = gathered
     config = SelectionConfig(evidence="filter", sandbox={"kind": "local"})
-    first = Gatherer(config, task, tmp_path).gather(patches, patches)
     assert first.seconds > 0
-    files = sorted(p.name for p in tmp_path.glob("*evidence*.json"))
+    files = sorted(p.name for p in folder.glob("*evidence*.json"))
     assert files == ["break.evidence.json", "comment.evidence.json", "evidence.base.json", "fix.evidence.json",
                      "fix2.evidence.json"]
-    again = Gatherer(config, task, tmp_path).gather({"copy": patches["fix"], **patches}, patches)
+    again = Gatherer(config, task, folder).gather({"copy": patches["fix"], **patches}, patches)
     assert again.seconds == 0.0  # the same code part as `fix`: nothing runs
     assert again.candidates["copy"].results == first.candidates["fix"].results
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from codescale.agent.records import Usage
 from codescale.eval.analysis.metrics import Interval, compute
+from codescale.eval.analysis.select import evidence_seconds
 from codescale.eval.runs.rundir import RecordError, RunDir
 from codescale.eval.analysis.stats import PairedDifference, paired
 
@@ -60,6 +61,10 @@ class RunRow(BaseModel):
     """Mean wall time of a task."""
     errors: int
     """Shared tasks whose strategy ended in an error."""
+    evidence: str = "none"
+    """Execution evidence in selection (`scaling.selection.evidence`)."""
+    evidence_seconds_per_task: float = 0.0
+    """Sandbox seconds per task its execution evidence cost (all evidence sandboxes added up)."""
 
 
 class Comparison(BaseModel):
@@ -113,6 +118,8 @@ def run_row(run: RunDir, shared: list[str], resamples: int, seed: int) -> RunRow
         mean_steps=_steps(run, shared),
         seconds_per_task=sum(r.seconds for r in results) / len(results) if results else 0.0,
         errors=sum(r.status == "error" for r in results),
+        evidence=str(run.config().get("config", {}).get("scaling", {}).get("selection", {}).get("evidence", "none")),
+        evidence_seconds_per_task=sum(evidence_seconds(run, i) for i in shared) / len(shared) if shared else 0.0,
     )
 
 
@@ -163,7 +170,7 @@ def _num(value: float | None, money: bool = False) -> str:
 
 def main_table(c: Comparison) -> tuple[list[str], list[list[str]]]:
     headers = ["run", "strategy", "tasks", "resolved [95% CI]", "Δ vs baseline [95% CI]", "p", "W/L/T",
-               "pass@1", "oracle", "rollouts/task", "steps/rollout", "wall s/task"]
+               "pass@1", "oracle", "rollouts/task", "steps/rollout", "wall s/task", "evidence", "evidence s/task"]
     rows = []
     for r in c.runs:
         d = r.vs_baseline
@@ -172,7 +179,7 @@ def main_table(c: Comparison) -> tuple[list[str], list[list[str]]]:
             _signed(d.difference) if d else "-", f"{d.p_value:.3g}" if d else "-",
             f"{d.wins}/{d.losses}/{d.ties}" if d else "-", _pct(r.pass_at_1), _pct(r.oracle),
             f"{r.rollouts_per_task:.1f}", "-" if r.mean_steps is None else f"{r.mean_steps:.1f}",
-            f"{r.seconds_per_task:.1f}",
+            f"{r.seconds_per_task:.1f}", r.evidence, f"{r.evidence_seconds_per_task:.1f}" if r.evidence != "none" else "-",
         ])
     return headers, rows
 
