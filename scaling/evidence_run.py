@@ -147,6 +147,25 @@ class Gatherer:
         self._save(record)
         return record
 
+    def _record(self, rid: str, key: str, cached: dict[str, Evidence]) -> Evidence:
+        """The saved record of this rollout when it has this code part, else a copy of another with it, else new.
+        Sandbox time stays with the record that spent it."""
+        own = self.task_dir / f"{rid}.evidence.json"
+        if own.exists():
+            record = Evidence.model_validate_json(own.read_text())
+            if record.digest == key:
+                return record
+        if key in cached:
+            return cached[key].model_copy(deep=True, update={"rollout_id": rid, "seconds": 0.0})
+        return Evidence(rollout_id=rid, digest=key)
+
+    def _save_changed(self, record: Evidence) -> None:
+        """Save unless the file already holds exactly this (so a record linked from another run stays a link)."""
+        name = "evidence.base.json" if record.rollout_id == BASE else f"{record.rollout_id}.evidence.json"
+        path = self.task_dir / name
+        if not path.exists() or Evidence.model_validate_json(path.read_text()) != record:
+            self._save(record)
+
     def gather(self, candidates: dict[str, str], authors: dict[str, str]) -> TaskEvidence:
         """Evidence for `candidates` (rollout id -> patch), facing the reproductions of `authors` (every rollout)."""
         start, self.spent = time.monotonic(), 0.0
@@ -154,28 +173,19 @@ class Gatherer:
         base = self.base(changed_modules(list(code.values())))
         checks = plan_checks(self.config, self.task.test_runner, base, list(code.values()), authors)
         self._run(base, "", checks)
-        self._save(base)
+        self._save_changed(base)
         cached = self._cached()
-        records: dict[str, Evidence] = {}
-        for rid, part in code.items():
-            key = digest(part)
-            old = cached.get(key) or records.get(next((r for r in records if records[r].digest == key), ""), None)
-            if old is None:
-                records[rid] = Evidence(rollout_id=rid, digest=key)
-            else:  # its sandbox time stays with the record that spent it
-                records[rid] = old.model_copy(deep=True, update={"rollout_id": rid} if old.rollout_id == rid else
-                                              {"rollout_id": rid, "seconds": 0.0})
-        unique = {}
+        records = {rid: self._record(rid, digest(part), cached) for rid, part in code.items()}
+        unique: dict[str, str] = {}
         for rid, record in records.items():
             unique.setdefault(record.digest, rid)
         with ThreadPoolExecutor(max_workers=self.config.concurrency) as pool:
-            done = dict(zip(unique.values(), pool.map(lambda rid: self._run(records[rid], code[rid], checks), unique.values())))
+            list(pool.map(lambda rid: self._run(records[rid], code[rid], checks), unique.values()))
         for rid, record in records.items():
-            first = done[unique[record.digest]]
-            if first is not record:
+            first = records[unique[record.digest]]
+            if first is not record and set(record.results) != set(first.results):
                 records[rid] = first.model_copy(deep=True, update={"rollout_id": rid, "seconds": 0.0})
-            self._save(records[rid])
-        spent = self.spent
+            self._save_changed(records[rid])
         log.info("evidence for %s: %d candidates, %d checks, %.1f s", self.task.instance_id, len(records), len(checks),
                  time.monotonic() - start)
-        return TaskEvidence(base=base, checks=checks, candidates=records, seconds=spent)
+        return TaskEvidence(base=base, checks=checks, candidates=records, seconds=self.spent)

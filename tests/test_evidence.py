@@ -142,3 +142,55 @@ def test_nothing_hidden_reaches_the_evidence(tmp_path):
     assert tests == {"tests/test_ops.py::test_add", "tests/test_ops.py::test_mul"}
     assert gathered.candidates["r0"].results[gathered.checks[0].key] == {"tests/test_ops.py::test_add": True,
                                                                          "tests/test_ops.py::test_mul": True}
+
+
+def test_select_per_evidence_mode_gathers_once_and_shows_the_judge(tmp_path):
+    """A saved rtv run (no evidence) re-selected with none, filter, judge, both: filter drops the rollout that
+    breaks a passing test, the evidence is gathered once (judge and both hold links to filter's files), the
+    judge is shown it only in judge and both, and compare names each mode."""
+    import os
+
+    from typer.testing import CliRunner
+
+    from codescale.eval.cli.main import app
+    from codescale.eval.runs.rundir import RunDir
+    from fake_server import FakeServer
+    from saved_runs import calc_tasks, grade_by_plan, make_run
+
+    with FakeServer() as server:
+        run, script = make_run(server, tmp_path / "run", calc_tasks(tmp_path, 1), {"calc-0": ["wrong", "other", "fix", "empty"]},
+                               strategy="rtv", n=4, rtv={"votes": 2})
+        grade_by_plan(run)
+        seen = len(server.requests)
+        result = CliRunner().invoke(app, ["select", str(run.path), "--evidence", "none,filter,judge,both",
+                                          "--out", str(tmp_path / "sel")])
+        assert result.exit_code == 0, result.output
+        prompts = [json.dumps(r.json) for r in server.requests[seen:]]
+    assert "codescale compare" in result.output and "(evidence: both)" in result.output
+    assert set(script.kinds[len(script.kinds) - len(prompts):]) == {"judge"}
+    assert sum("What running its patch showed" in p for p in prompts) > 0
+
+    folders = {mode: tmp_path / "sel" / mode / "tasks" / "calc-0" for mode in ("none", "filter", "judge", "both")}
+    assert not list(folders["none"].glob("*evidence*"))
+    names = sorted(p.name for p in folders["filter"].glob("*evidence*.json"))
+    assert names == ["evidence.base.json", "g0-r0.evidence.json", "g0-r1.evidence.json", "g0-r2.evidence.json"]
+    for mode in ("judge", "both"):
+        for name in names:
+            assert os.path.samefile(folders["filter"] / name, folders[mode] / name), (mode, name)
+    plan = {rid: json.loads((folders["none"] / f"{rid}.traj.json").read_text())["steps"][0]["response"].split(",")[0][5:]
+            for rid in ("g0-r0", "g0-r1", "g0-r2", "g0-r3")}
+    wrong = next(rid for rid, p in plan.items() if p == "wrong")
+    for mode in ("filter", "both"):
+        selection = json.loads((folders[mode] / "selection.json").read_text())
+        assert selection["dropped"][wrong] == "evidence: breaks 1 previously passing test(s): tests/test_ops.py::test_mul"
+        assert plan[selection["winners"][0]] == "fix"
+    judge = json.loads((folders["judge"] / "selection.json").read_text())
+    assert wrong in judge["candidates"] and set(judge["dropped"].values()) == {"empty patch"}
+
+    compared = CliRunner().invoke(app, ["compare", *(str(tmp_path / "sel" / m) for m in folders), "--json"])
+    assert compared.exit_code == 0, compared.output
+    rows = json.loads(compared.output)["runs"]
+    assert [r["evidence"] for r in rows] == ["none", "filter", "judge", "both"]
+    assert rows[0]["evidence_seconds_per_task"] == 0.0
+    assert rows[1]["evidence_seconds_per_task"] == rows[2]["evidence_seconds_per_task"] > 0
+    assert RunDir.existing(tmp_path / "sel" / "both").config()["config"]["scaling"]["selection"]["evidence"] == "both"
