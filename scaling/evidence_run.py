@@ -74,17 +74,28 @@ def run_checks(sandbox, code: str, checks: list[Check], deadline: float, record:
             sandbox.execute("git reset -q --hard && git clean -fdq", timeout=120)
 
 
+def _grep(sandbox, word: str, files: list[str]) -> set[str]:
+    if not files:
+        return set()
+    quoted = " ".join(shlex.quote(f) for f in files)
+    hits = sandbox.execute(f"grep -lw -- {shlex.quote(word)} {quoted} 2>/dev/null", timeout=120)
+    return set(hits.output.split()) & set(files)
+
+
 def discover(sandbox, modules: list[str], record: Evidence) -> None:
-    """The base record's test files and, per changed module, the test files that mention it."""
-    listed = sandbox.execute("git ls-files", timeout=120).output.splitlines()
-    record.test_files = [f for f in listed if f.endswith(".py") and is_test_path(f)
-                         and (Path(f).name.startswith("test_") or f.endswith("_test.py"))]
-    quoted = " ".join(shlex.quote(f) for f in record.test_files)
+    """The base record's test files and, per changed module, the test files that mention it or a module that
+    mentions it (one step of importers: a test of `decorators.py` covers the `keys.py` it imports)."""
+    listed = [f for f in sandbox.execute("git ls-files", timeout=120).output.splitlines() if f.endswith(".py")]
+    record.test_files = [f for f in listed if is_test_path(f) and (Path(f).name.startswith("test_") or f.endswith("_test.py"))]
+    sources = [f for f in listed if not is_test_path(f)]
     for module in modules:
-        if module in record.mentions or not quoted:
+        if module in record.mentions:
             continue
-        hits = sandbox.execute(f"grep -lw -- {shlex.quote(module)} {quoted} 2>/dev/null", timeout=120)
-        record.mentions[module] = sorted(set(hits.output.split()) & set(record.test_files))
+        importers = {Path(f).stem if Path(f).stem != "__init__" else Path(f).parent.name for f in _grep(sandbox, module, sources)}
+        found = set()
+        for name in {module} | importers:
+            found |= _grep(sandbox, name, record.test_files)
+        record.mentions[module] = sorted(found)
 
 
 class Gatherer:

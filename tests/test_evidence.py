@@ -194,3 +194,26 @@ def test_select_per_evidence_mode_gathers_once_and_shows_the_judge(tmp_path):
     assert rows[0]["evidence_seconds_per_task"] == 0.0
     assert rows[1]["evidence_seconds_per_task"] == rows[2]["evidence_seconds_per_task"] > 0
     assert RunDir.existing(tmp_path / "sel" / "both").config()["config"]["scaling"]["selection"]["evidence"] == "both"
+
+
+@pytest.mark.slow
+def test_docker_evidence_on_a_bundled_task_never_runs_its_hidden_tests(base_image, tmp_path, monkeypatch):
+    """memo-1 in Docker: its hidden tests (FAIL_TO_PASS, added by the test patch) are in no check and no outcome;
+    the gold code passes the existing tests near it, and a key that ignores keyword order breaks one of them."""
+    from codescale.eval.tasks.images import ensure_image
+    from codescale.eval.tasks.load import suite_task
+
+    monkeypatch.setenv("CODESCALE_BASE_IMAGE", base_image)
+    task = suite_task("codescale__memo-1", base_image=base_image)
+    ensure_image(task)
+    ordered = task.patch.replace("frozenset(kwargs.items())", "tuple(kwargs.items())")
+    patches = {"gold": task.patch, "ordered": ordered}
+    gathered = Gatherer(SelectionConfig(sandbox={"kind": "docker"}), task, tmp_path).gather(patches, patches)
+    ran = {tid for record in [gathered.base, *gathered.candidates.values()] for r in record.results.values() for tid in r}
+    assert ran and not ran & set(task.FAIL_TO_PASS)
+    assert all(check.apply == "" for check in gathered.checks)  # the rollouts wrote no tests; nothing else is applied
+    written = "".join(p.read_text() for p in tmp_path.iterdir())
+    assert "test_keyword_values_are_part_of_key" not in written and "test_busy_entry_expires" not in written
+    gold, wrong = (verdict(gathered, rid, {rid}) for rid in patches)
+    assert gold.broken == [] and gold.existing == len([t for t in ran if gathered.base.results[gathered.checks[0].key].get(t)])
+    assert wrong.broken == ["tests/test_decorators.py::test_keyword_order_does_not_matter"]
