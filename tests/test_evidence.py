@@ -194,6 +194,10 @@ def test_select_per_evidence_mode_gathers_once_and_shows_the_judge(tmp_path):
     assert rows[0]["evidence_seconds_per_task"] == 0.0
     assert rows[1]["evidence_seconds_per_task"] == rows[2]["evidence_seconds_per_task"] > 0
     assert RunDir.existing(tmp_path / "sel" / "both").config()["config"]["scaling"]["selection"]["evidence"] == "both"
+    from codescale.eval.analysis.report import build
+
+    page = build([tmp_path / "sel" / "none", tmp_path / "sel" / "filter"], trajectories=False)
+    assert "evidence s/task" in page and "failed: tests/test_ops.py::test_mul" in page
 
 
 @pytest.mark.slow

@@ -181,3 +181,19 @@ def evidence_seconds(run: RunDir, instance_id: str) -> float:
     if not folder.is_dir():
         return 0.0
     return sum(Evidence.model_validate_json(p.read_text()).seconds for p in folder.iterdir() if is_evidence(p.name))
+
+
+def evidence_lines(run: RunDir, instance_id: str, rollout_id: str) -> str:
+    """A rollout's saved execution evidence, one line per check (passed / run), or '' when it has none."""
+    from codescale.scaling.evidence import Evidence
+
+    path = run.task_dir(instance_id) / f"{rollout_id}.evidence.json"
+    if not path.is_file():
+        return ""
+    record = Evidence.model_validate_json(path.read_text())
+    if record.error or not record.applied:
+        return record.error or "the code part does not apply to the base commit"
+    lines = [f"check {key}: {sum(tests.values())} of {len(tests)} passed" + (" (timed out)" if key in record.timed_out else "")
+             for key, tests in record.results.items()]
+    failed = sorted(tid for tests in record.results.values() for tid, ok in tests.items() if not ok)
+    return "\n".join(lines + ([f"failed: {', '.join(failed[:10])}"] if failed else []))
