@@ -136,11 +136,51 @@ def grade(run_dir: Path, truths: dict) -> None:
     write_atomic(run.grades_path, "".join(g.model_dump_json() + "\n" for g in grades))
 
 
+def explain(out: Path) -> None:
+    """Where each mode's answers come from: per task, the entrants, mixed matches and the judge's hits; the
+    evidence's drops; and the sandbox seconds evidence cost against the rollouts' own."""
+    from codescale.eval.analysis.metrics import mixed_matches
+    from codescale.eval.analysis.select import evidence_seconds
+    from codescale.eval.runs.rundir import RunDir
+
+    runs = {m: RunDir.existing(out / "sel" / m) for m in ("none", "filter", "judge", "both")}
+    print("task | oracle | " + " | ".join(f"{m}: entrants, mixed matches judged right/all, resolved" for m in runs))
+    totals = {m: [0, 0, 0] for m in runs}
+    for instance_id in sorted(runs["none"].results()):
+        cells, oracle = [], any(runs["none"].graded_candidates(instance_id).values())
+        for mode, run in runs.items():
+            graded = run.graded_candidates(instance_id)
+            mixed = mixed_matches(run.selections(instance_id), graded)
+            right = sum(ok for _, ok in mixed)
+            selection = run.selections(instance_id)[-1]
+            resolved = run.grades()[instance_id].resolved
+            totals[mode][0] += right
+            totals[mode][1] += len(mixed)
+            totals[mode][2] += resolved
+            entrants = "".join("+" if graded.get(c) else "-" for c in selection.candidates)
+            cells.append(f"{entrants or '.'} {right}/{len(mixed)} {'Y' if resolved else 'n'}")
+        print(f"{instance_id} | {'Y' if oracle else 'n'} | " + " | ".join(cells))
+    for mode, (right, mixed, resolved) in totals.items():
+        print(f"{mode}: judge right in {right} of {mixed} mixed matches; resolved {resolved} of {len(runs[mode].results())}")
+    run = RunDir.existing(out / "run")
+    ids = sorted(run.results())
+    rollouts = [sum(run.trajectory(i, rid).seconds for rid in run.results()[i].rollouts[0]) for i in ids]
+    walls = [run.results()[i].seconds for i in ids]
+    evidence = [evidence_seconds(runs["filter"], i) for i in ids]
+    print(f"per task: rollouts {sum(rollouts) / len(ids):.1f} s (6 trajectories' own seconds, summed); whole task "
+          f"without evidence {sum(walls) / len(ids):.1f} s wall; evidence {sum(evidence) / len(ids):.1f} s of sandbox "
+          f"time (base + candidates, summed) = {sum(evidence) / max(sum(rollouts), 1e-9):.1f}x the rollouts' own")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--tasks", type=int, default=12)
+    parser.add_argument("--explain", type=Path, default=None, help="Only explain an earlier --out directory.")
     args = parser.parse_args()
+    if args.explain:
+        explain(args.explain)
+        return
     out = args.out or Path(tempfile.mkdtemp(prefix="bench-evidence-out-"))
     from codescale.eval.cli.main import app
     from codescale.eval.runs.rundir import RunDir
@@ -163,6 +203,7 @@ def main() -> None:
     print(f"rollouts: {sum(rollout_seconds) / len(rollout_seconds):.1f} s of sandbox + model time per task "
           f"(6 rollouts, summed); whole build {built:.0f} s")
     print(json.dumps({"orders": orders, "truths": truths}, indent=None)[:2000])
+    explain(out)
     print(f"run directories under {out}")
 
 
