@@ -197,7 +197,7 @@ def test_select_per_evidence_mode_gathers_once_and_shows_the_judge(tmp_path):
     from codescale.eval.analysis.report import build
 
     page = build([tmp_path / "sel" / "none", tmp_path / "sel" / "filter"], trajectories=False)
-    assert "evidence s/task" in page and "failed: tests/test_ops.py::test_mul" in page
+    assert "evidence s/task" in page and "failed: tests/test_ops.py::test_add, tests/test_ops.py::test_mul" in page
 
 
 @pytest.mark.slow
