@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from codescale import configs
 from codescale.agent.models.base import ModelConfig
 from codescale.agent.records import Task, Trajectory
-from codescale.scaling.evidence import SelectionConfig
+from codescale.scaling.execution import SelectionConfig
 from codescale.scaling.judge import JudgeConfig
 from codescale.scaling.records import TaskResult
 from codescale.scaling.rtv import RTVConfig

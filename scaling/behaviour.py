@@ -7,8 +7,8 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from codescale.agent.templates import render
-from codescale.scaling.evidence import Evidence, SelectionConfig
-from codescale.scaling.evidence_run import TaskEvidence
+from codescale.scaling.execution import Evidence, SelectionConfig
+from codescale.scaling.execution_run import TaskEvidence
 
 
 class Verdict(BaseModel):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from codescale.agent.models.base import ModelConfig
 from codescale.agent.records import Task, Trajectory, Usage, write_atomic
 from codescale.scaling.behaviour import Applied, use_evidence
-from codescale.scaling.evidence_run import Gatherer
+from codescale.scaling.execution_run import Gatherer
 from codescale.scaling.judge import Judge
 from codescale.scaling.records import PhaseUsage, Selection, Summary, TaskResult
 from codescale.scaling.rtv import prepare, tournament
@@ -125,11 +125,12 @@ class Population:
     def evidence(self, candidates: list[str], dropped: dict[str, str]) -> Applied | None:
         """Execution evidence on these entrants (`scaling.selection`), facing every rollout's reproductions; None
         when it is off. Gathered in fresh sandboxes, cached in the task directory."""
-        if self.config.selection.evidence == "none" or len(candidates) < 2:
-            return None
+        patches = {rid: self.trajectories[rid].patch for rid in candidates}
+        if self.config.selection.evidence == "none" or len(candidates) < 2 or not any(p.strip() for p in patches.values()):
+            return None  # off, nothing to choose between, or no patches (a task whose outcome is its container)
         gatherer = Gatherer(self.config.selection, self.task, self.task_dir)
         authors = {rid: t.patch for rid, t in self.trajectories.items()}
-        gathered = gatherer.gather(self.patches(candidates), authors)
+        gathered = gatherer.gather(patches, authors)
         self.evidence_seconds += gathered.seconds
         return use_evidence(self.config.selection, gathered, candidates, dropped)
 

@@ -10,8 +10,8 @@ import pytest
 
 from codescale.agent.records import Task
 from codescale.scaling.behaviour import groups, use_evidence, verdict
-from codescale.scaling.evidence import SelectionConfig, is_test_path, outcomes, split
-from codescale.scaling.evidence_run import Gatherer
+from codescale.scaling.execution import SelectionConfig, is_test_path, outcomes, split
+from codescale.scaling.execution_run import Gatherer
 from conftest import CALC_FILES, git, make_repo
 
 

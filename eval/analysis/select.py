@@ -175,7 +175,7 @@ def reselect_modes(source: Path, out: Path, config: RunConfig, modes: list[str],
 
 def evidence_seconds(run: RunDir, instance_id: str) -> float:
     """Sandbox seconds the execution evidence of one task cost (its base and candidate records; 0 without)."""
-    from codescale.scaling.evidence import Evidence
+    from codescale.scaling.execution import Evidence
 
     folder = run.task_dir(instance_id)
     if not folder.is_dir():
@@ -185,7 +185,7 @@ def evidence_seconds(run: RunDir, instance_id: str) -> float:
 
 def evidence_lines(run: RunDir, instance_id: str, rollout_id: str) -> str:
     """A rollout's saved execution evidence, one line per check (passed / run), or '' when it has none."""
-    from codescale.scaling.evidence import Evidence
+    from codescale.scaling.execution import Evidence
 
     path = run.task_dir(instance_id) / f"{rollout_id}.evidence.json"
     if not path.is_file():

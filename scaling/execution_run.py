@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from codescale.agent.records import Task, write_atomic
 from codescale.agent.rollout import open_sandbox
 from codescale.sandboxes.base import SandboxError
-from codescale.scaling.evidence import (
+from codescale.scaling.execution import (
     BASE, Check, Evidence, SelectionConfig, blind, changed_modules, digest, is_test_path, outcomes, plan_checks, split,
 )
 
