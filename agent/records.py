@@ -50,6 +50,12 @@ class Task(BaseModel):
     eval_type: str | None = None
     test_runner: str = "pytest"
     """How a generated eval script runs the tests (`pytest` or `unittest`) when `eval_script` is not given."""
+    sandbox: dict[str, Any] | None = None
+    """Sandbox settings this task changes over the run's, e.g. `{"cap_add": ["CHOWN"]}` for tests that chown;
+    not `kind`, `network` or `env` (see TASK_LOCKED in agent/rollout.py)."""
+    outcome: Literal["patch", "container"] = "patch"
+    """What a rollout produces: a patch of the repository (SWE tasks), or the container's final state
+    (Terminal-Bench tasks: no repository to diff; the task's tests check the container afterwards)."""
 
     @field_validator("FAIL_TO_PASS", "PASS_TO_PASS", mode="before")
     @classmethod

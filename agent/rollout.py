@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +46,19 @@ def sandbox_config(settings: dict[str, Any]) -> SandboxConfig:
         raise ValueError(problems) from None
 
 
+TASK_LOCKED = ("kind", "network", "env")
+"""Sandbox settings a task may not change: a task relaxes a limit of its sandbox, it does not open it up."""
+
+
 def open_sandbox(task: Task, settings: dict[str, Any], *, run_id: str, name: str) -> Sandbox:
-    """The configured sandbox for `task`, not yet entered."""
-    config = sandbox_config(settings)
+    """The configured sandbox for `task` (with the task's own `sandbox` settings over `settings`), not yet entered."""
+    own = task.sandbox or {}
+    if locked := sorted(set(own) & set(TASK_LOCKED)):
+        raise SandboxError(f"task {task.instance_id}: its sandbox settings may not change {', '.join(locked)}")
+    try:
+        config = sandbox_config({**settings, **own})
+    except ValueError as e:
+        raise SandboxError(f"task {task.instance_id}: {e}") from None
     return sandbox_class(config.kind)(
         config,
         image=task.image,
@@ -68,10 +80,15 @@ def run_rollout(
     generation: int = 0,
     refinement_context: str = "",
     model: Model | None = None,
+    after: Callable[[Sandbox, Trajectory], None] | None = None,
 ) -> Trajectory:
     """Run one rollout in a fresh sandbox; the trajectory is saved as `task_dir/<rollout_id>.traj.json`.
 
+    The sandbox starts in the background while the first model call runs (the agent waits for it before its
+    first command) and is removed in the background afterwards (sandboxes.lifecycle.settle waits for that).
     Model and sandbox failures end the rollout with exit status model_error / sandbox_error; they are not raised.
+    `after(sandbox, trajectory)` runs once the agent has finished, while the container still lives (e.g. to
+    check a Terminal-Bench task's end state); its SandboxError ends the rollout like any other.
     """
     path = Path(task_dir) / f"{rollout_id}.traj.json"
     traj = Trajectory(
@@ -82,10 +99,14 @@ def run_rollout(
         config_digest=config.digest(),
         refinement_context=refinement_context,
     )
-    model = model or Model(config.model)
+    sandbox = open_sandbox(task, config.sandbox, run_id=run_id, name=f"{task.instance_id}.{rollout_id}")
     try:
-        with open_sandbox(task, config.sandbox, run_id=run_id, name=f"{task.instance_id}.{rollout_id}") as sandbox:
-            return Agent(config.agent, model, sandbox, traj, path).run(task, getattr(sandbox, "workdir", ""))
+        with closing(sandbox.start()):
+            model = model or Model(config.model)
+            traj = Agent(config.agent, model, sandbox, traj, path).run(task, getattr(sandbox, "workdir", ""))
+            if after is not None:
+                after(sandbox, traj)
+            return traj
     except SandboxError as e:
         traj.exit_status, traj.error = "sandbox_error", str(e)
         traj.save(path)

@@ -43,15 +43,22 @@ class SandboxConfig(BaseModel):
 class Sandbox(Protocol):
     """A context manager: `execute` runs one command statelessly in the work directory."""
 
-    def __enter__(self) -> Sandbox: ...
+    def __enter__(self) -> Sandbox:
+        """`start()`, then `ready()`."""
     def __exit__(self, *exc: Any) -> None: ...
+    def start(self) -> Sandbox:
+        """Begin making the sandbox, possibly in the background; `close()` ends it either way."""
+    def ready(self) -> None:
+        """Wait until the sandbox is made; SandboxError when it could not be. Every command waits for it too."""
     def execute(self, command: str, timeout: float | None = None) -> Output: ...
     def diff(self) -> str: ...
     def write_file(self, path: str, data: bytes | str) -> None:
         """Write a file (parents made); a relative `path` is taken from the work directory."""
     def read_file(self, path: str) -> bytes:
         """A file's bytes; SandboxError when it cannot be read (missing, a directory)."""
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """End the sandbox; safe to call twice. What it leaves may go in the background:
+        `sandboxes.lifecycle.settle()` waits until it is gone."""
     @classmethod
     def check(cls, config: SandboxConfig, *, image: str = "", repo_dir: str = "", base_commit: str = "") -> str | None:
         """Why a sandbox could not be made for this source (missing image, not a git repo), or None. Cheap."""

@@ -2,19 +2,56 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import posixpath
+import re
 import tarfile
+import threading
 import time
 import uuid
+from concurrent.futures import Future
 from typing import Any
 
+from pydantic import field_validator
+
 from codescale.sandboxes.base import TIMEOUT_RETURNCODE, CappedReader, Output, SandboxConfig, SandboxError, git_diff
+from codescale.sandboxes.lifecycle import REMOVALS, STARTS, ShuttingDown, check_open
 
 RUN_LABEL = "codescale.run_id"
 SANDBOX_LABEL = "codescale.sandbox"
 GRACE = 5.0
 """Seconds past a command's timeout after which the client stops waiting for its output stream."""
+DISK_POLL = 5.0
+"""Seconds between two looks at the container's writable layer while a command runs."""
+COMMAND_SCRIPT = r"""
+exec 3>&2 2>/dev/null
+events=/sys/fs/cgroup/pids/pids.events; [ -r "$events" ] || events=/sys/fs/cgroup/pids.events
+state=/tmp/.codescale-commands
+stop() { for _ in 1 2 3 4 5 6 7 8 9 10; do kill -KILL -- "-$1" || return; done; }
+read -r _ now <"$events"
+read -r seen groups <"$state"
+alive=
+for group in $groups; do
+  if [ "$now" != "$seen" ]; then stop "$group"; elif kill -0 -- "-$group"; then alive="$alive $group"; fi
+done
+set -m
+timeout -s KILL "$1" "${@:2}" 2>&1 3>&- &
+job=$!
+wait "$job"; code=$?
+read -r _ after <"$events"
+if [ "$code" = 137 ] || [ "$now" != "$after" ]; then stop "$job"; else alive="$alive $job"; fi
+read -r _ after <"$events"
+echo "$after$alive" >"$state"
+exit "$code"
+"""
+"""bash script, arguments: the timeout, then the command's argv. Runs the command in a process group of its own
+(job control on, so a plain `bash -c` command keeps its signals and stdin) under `timeout -s KILL`, and kills
+that whole group when the command is killed at its timeout or when any process was refused in the container
+while it ran (the pids limit was hit). The groups of earlier commands that are still alive are listed in a
+state file: when the pids limit was hit since the last command ended (a fork bomb left running in the
+background), they are killed before the next command starts. Uses only shell builtins up to the start of the
+command, so it still runs when the container has no process left to give."""
 
 
 class DockerSandboxConfig(SandboxConfig):
@@ -38,6 +75,29 @@ class DockerSandboxConfig(SandboxConfig):
     """What the container runs while commands are exec'd into it."""
     remove_on_exit: bool = True
     """Remove the container on close (False stops it and keeps it for inspection)."""
+    cap_drop: list[str] = ["ALL"]
+    """Linux capabilities taken from the container's root user ("ALL": every one, then `cap_add` gives some back)."""
+    cap_add: list[str] = []
+    """Capabilities given back after `cap_drop`. None by default: the bundled suite's gold patches and tests pass
+    with none (a task whose tests need one, e.g. CHOWN, names it in its `sandbox` field)."""
+    no_new_privileges: bool = True
+    """Forbid gaining privileges through setuid binaries or file capabilities (`no-new-privileges`)."""
+    nofile: int = 8192
+    """Most open files a process may hold (the `nofile` ulimit, soft and hard)."""
+    fsize: str = "1g"
+    """Largest file a process may write (the `fsize` ulimit); a bigger write kills the writer ("File size limit
+    exceeded"). "" leaves it unlimited."""
+    disk_limit: str = "4g"
+    """Most bytes the container may add to its image (its writable layer), watched while a command runs and after
+    it: past it, the command's container is reported as a SandboxError and the rollout ends. "" switches the watch
+    off. (The engine's overlay2-on-ext4 storage cannot enforce a size itself.)"""
+
+    @field_validator("fsize", "disk_limit")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        if value:
+            to_bytes(value)
+        return value
 
 
 class DockerSandbox:
@@ -47,8 +107,15 @@ class DockerSandbox:
     timeout is killed with its whole process group by coreutils `timeout -s KILL` inside the container
     (returncode 137, `timed_out=True`); the client stops waiting `GRACE` seconds later whatever happens.
     A background process that outlives its command keeps running (the daemon closes the command's output
-    about 2 s after the command exits, even if that process still holds it); a child that started its own
-    session escapes the kill at timeout. Both end with the container.
+    about 2 s after the command exits, even if that process still holds it), unless the pids limit is hit:
+    then the groups of the command and of earlier ones still alive are killed (`COMMAND_SCRIPT`), so a fork
+    bomb never outlives its command. A child that started its own session escapes these kills; it ends with
+    the container. The container runs locked down (`DockerSandboxConfig`: no capabilities, no-new-privileges,
+    nofile/fsize ulimits, a disk watch; SECURITY.md).
+
+    `start()` starts the container in the background (a rollout's first model call needs none) and `close()`
+    removes it in the background (sandboxes.lifecycle: `settle()` waits for it, and so does the interpreter at exit);
+    `with` waits for the start.
     """
 
     config_class = DockerSandboxConfig
@@ -75,27 +142,13 @@ class DockerSandbox:
         """The commit `diff` compares with: `base_commit`, or the HEAD found at start."""
         self._client: Any = None
         self._container: Any = None
+        self._started: Future | None = None
         self._closed = False
 
     def __enter__(self) -> DockerSandbox:
-        import docker
-
-        self._client = docker.from_env()
+        self.start()
         try:
-            self._container = self._client.containers.run(
-                self._find_image(),
-                command=self.config.start_command,
-                name=self.container_name,
-                detach=True,
-                labels={RUN_LABEL: self.run_id, SANDBOX_LABEL: self.name},
-                mem_limit=self.config.memory,
-                memswap_limit=self.config.memory,
-                nano_cpus=int(self.config.cpus * 1e9),
-                pids_limit=self.config.pids_limit,
-                network_mode=self.config.network,
-                init=self.config.init,
-            )
-            self.base = self.base_commit or self._head()
+            self.ready()
         except BaseException:
             self.close()
             raise
@@ -104,12 +157,64 @@ class DockerSandbox:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+    def start(self) -> DockerSandbox:
+        """Begin starting the container in the background and return at once (sandboxes.lifecycle); `ready()`
+        and every command wait for it."""
+        if self._started is None:
+            self._started = STARTS.submit(self._start)
+        return self
+
+    def ready(self) -> None:
+        """Wait until the container runs; SandboxError when it could not be started."""
+        if self._started is None or self._started.cancelled():
+            raise SandboxError("the sandbox is not running (use it inside `with`, or call start())")
+        error = self._started.exception()
+        if error is not None:
+            raise error
+
+    def _start(self) -> None:
+        """The background start: a start that fails leaves no container and raises SandboxError."""
+        import docker
+
+        try:
+            check_open()
+            self._client = shared_client()
+            self._create()
+        except BaseException as e:
+            with contextlib.suppress(Exception):  # close() tries again; the run's label finds it otherwise
+                self._remove()
+            if isinstance(e, SandboxError):
+                raise
+            if isinstance(e, (docker.errors.DockerException, ShuttingDown)):
+                raise SandboxError(f"cannot start a container of {self.image}: {e}") from e
+            raise
+
+    def _create(self) -> None:
+        self._container = self._client.containers.run(
+            self._find_image(),
+            command=self.config.start_command,
+            name=self.container_name,
+            detach=True,
+            labels={RUN_LABEL: self.run_id, SANDBOX_LABEL: self.name},
+            mem_limit=self.config.memory,
+            memswap_limit=self.config.memory,
+            nano_cpus=int(self.config.cpus * 1e9),
+            pids_limit=self.config.pids_limit,
+            network_mode=self.config.network,
+            init=self.config.init,
+            **_lockdown(self.config),
+        )
+        self.base = self.base_commit or self._head()
+
     def _find_image(self) -> str:
+        if self.image in _found_images:
+            return self.image
         problem = _image_problem(self._client, self.image, pull=False)
         if problem and self.image and self.config.pull:
             self._client.images.pull(self.image)
         elif problem:
             raise SandboxError(problem)
+        _found_images.add(self.image)
         return self.image
 
     @classmethod
@@ -118,7 +223,7 @@ class DockerSandbox:
         import docker
 
         try:
-            client = docker.from_env()
+            client = shared_client()
             client.ping()
         except docker.errors.DockerException as e:
             return f"no Docker engine reachable ({e})"
@@ -161,6 +266,7 @@ class DockerSandbox:
         import docker
 
         target = self._path(path)
+        self.ready()
         try:
             stream, _ = self._container.get_archive(target)
             archive = io.BytesIO(b"".join(stream))
@@ -173,29 +279,53 @@ class DockerSandbox:
             return tar.extractfile(member).read()
 
     def _run(self, argv: list[str], timeout: float, limit: int | None) -> Output:
-        """Exec `argv` with stderr merged into stdout, killed after `timeout` seconds."""
-        import docker
-
-        if self._container is None or self._closed:
+        """Exec `argv` with stderr merged into stdout, killed after `timeout` seconds (see `COMMAND_SCRIPT`)."""
+        if self._closed:
             raise SandboxError("the sandbox is not running (use it inside `with`)")
-        wrapped = ["sh", "-c", 'exec "$@" 2>&1', "sh", "timeout", "-s", "KILL", f"{timeout:.3f}", *argv]
+        if self._container is None:
+            self.ready()
+        wrapped = ["bash", "-c", COMMAND_SCRIPT, "codescale-command", f"{timeout:.3f}", *argv]
         api = self._client.api
         start = time.monotonic()
         try:
             exec_id = api.exec_create(self._container.id, wrapped, workdir=self.workdir, environment=self.config.env)["Id"]
             stream = api.exec_start(exec_id, stream=True)
-        except docker.errors.APIError as e:
+        except _engine_errors() as e:
             raise SandboxError(f"docker exec failed in container {self.container_name}: {e}") from e
         reader = CappedReader(stream, limit)
-        ended = reader.wait(timeout + GRACE)
+        ended = self._wait(reader, start + timeout + GRACE)
         stream.close()  # at the end of the stream; before it, when the daemon failed to close it in time
         reader.wait(1.0)
         try:
             returncode = self._exit_code(exec_id, start + timeout + GRACE)
-        except docker.errors.APIError as e:
+        except _engine_errors() as e:
             raise SandboxError(f"lost the command in container {self.container_name}: {e}") from e
+        self._check_disk()
         timed_out = not ended or (returncode == TIMEOUT_RETURNCODE and time.monotonic() - start >= timeout)
         return Output(returncode=TIMEOUT_RETURNCODE if timed_out else returncode, output=reader.text(), timed_out=timed_out)
+
+    def _wait(self, reader: CappedReader, deadline: float) -> bool:
+        """Wait for the end of the output until `deadline`, looking at the disk used every `DISK_POLL` seconds."""
+        while time.monotonic() < deadline:
+            if reader.wait(min(DISK_POLL, deadline - time.monotonic())):
+                return True
+            self._check_disk()
+        return reader.wait(0)
+
+    def _check_disk(self) -> None:
+        """SandboxError when the container's writable layer has grown past `disk_limit`."""
+        if not self.config.disk_limit:
+            return
+        try:
+            found = self._client.api.containers(all=True, size=True, filters={"id": self._container.id})
+        except _engine_errors() as e:
+            raise SandboxError(f"lost container {self.container_name}: {e}") from e
+        if not found:
+            raise SandboxError(f"container {self.container_name} is gone (killed or removed from outside)")
+        used, allowed = found[0].get("SizeRw") or 0, to_bytes(self.config.disk_limit)
+        if used > allowed:
+            raise SandboxError(f"container {self.container_name} wrote {used} bytes to its disk, past its disk_limit "
+                               f"of {self.config.disk_limit}; the rollout is stopped")
 
     def _exit_code(self, exec_id: str, deadline: float) -> int:
         """The exec's exit code, once the daemon reports it finished (briefly after its stream ends)."""
@@ -208,21 +338,100 @@ class DockerSandbox:
             time.sleep(0.02)
 
     def close(self) -> None:
-        """Remove (or, with `remove_on_exit: false`, stop) the container; safe to call twice."""
-        import docker
-
-        if self._closed or self._client is None:
-            self._closed = True
+        """Remove (or, with `remove_on_exit: false`, stop) the container in the background; safe to call twice.
+        `sandboxes.lifecycle.settle()` waits for every removal, and so does the interpreter before it exits."""
+        if self._closed:
             return
         self._closed = True
+        if self._started is None or self._started.cancel():  # never started, or its start never began
+            return
+        REMOVALS.submit(self._finish)
+
+    def _finish(self) -> None:
+        """After the start is over (done or failed): what close() does with the container."""
+        self._started.exception()
+        if self.config.remove_on_exit:
+            self._remove()
+        else:
+            self._stop()
+
+    def _remove(self) -> None:
+        import docker
+
+        if self._client is None:
+            return
         try:
-            container = self._client.containers.get(self.container_name)
-            if self.config.remove_on_exit:
-                container.remove(force=True)
-            else:
-                container.stop(timeout=1)
+            self._client.api.remove_container(self.container_name, force=True)
         except docker.errors.NotFound:
             pass
+        except docker.errors.APIError as e:
+            if e.status_code != 409:  # 409: its removal is already in progress
+                raise
+
+    def _stop(self) -> None:
+        import docker
+
+        try:
+            self._client.api.stop(self.container_name, timeout=1)
+        except docker.errors.NotFound:
+            pass
+
+
+_found_images: set[str] = set()
+"""Images this process has found locally; a sandbox of one of these skips the lookup."""
+_client: Any = None
+_client_lock = threading.Lock()
+
+
+def shared_client() -> Any:
+    """One Docker client for the whole process: made once (it asks the engine its API version), shared by every
+    sandbox. docker-py keeps one small connection pool per URL, so a wider pool would only cost more to make."""
+    global _client
+    import docker
+
+    with _client_lock:
+        if _client is None:
+            _client = docker.from_env()
+            _client.api.trust_env = False  # no proxy lookup in the environment on every API call (a tenth of
+            # the engine's CPU at 16 rollouts at once); the engine's address and TLS come from DOCKER_* anyway
+        return _client
+
+
+def _engine_errors() -> tuple[type[BaseException], ...]:  # noqa: N802 (a constant, made late: docker imports slowly)
+    """What the client raises when a command's container or the engine itself is lost: an API error, or a
+    dropped connection (the engine restarted or stopped)."""
+    import docker
+    import requests
+
+    return docker.errors.APIError, requests.exceptions.ConnectionError
+
+
+def _lockdown(config: DockerSandboxConfig) -> dict[str, Any]:
+    """The `containers.run` arguments of the capability, privilege and ulimit settings."""
+    from docker.types import Ulimit
+
+    ulimits = [Ulimit(name="nofile", soft=config.nofile, hard=config.nofile)]
+    if config.fsize:
+        size = to_bytes(config.fsize)
+        ulimits.append(Ulimit(name="fsize", soft=size, hard=size))
+    return {
+        "cap_drop": config.cap_drop,
+        "cap_add": config.cap_add,
+        "security_opt": ["no-new-privileges:true"] if config.no_new_privileges else [],
+        "ulimits": ulimits,
+    }
+
+
+SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", re.IGNORECASE)
+UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def to_bytes(size: str) -> int:
+    """`"512m"`, `"4g"`, `"1000"` as a number of bytes (units of 1024); ValueError naming the text otherwise."""
+    found = SIZE.fullmatch(size)
+    if not found:
+        raise ValueError(f"not a size: {size!r} (write e.g. 512m or 4g)")
+    return int(float(found[1]) * UNITS[found[2].lower()])
 
 
 def _image_problem(client: Any, image: str, pull: bool) -> str:
@@ -250,4 +459,7 @@ def remove_containers(run_id: str | None = None) -> int:
             removed += 1
         except docker.errors.NotFound:  # removed meanwhile, e.g. by its own sandbox
             pass
+        except docker.errors.APIError as e:
+            if e.status_code != 409:  # 409: its own sandbox is removing it right now
+                raise
     return removed

@@ -67,6 +67,12 @@ class LocalSandbox:
         return self.root / "repo"
 
     def __enter__(self) -> LocalSandbox:
+        return self.start()
+
+    def start(self) -> LocalSandbox:
+        """Clone the repository, in the foreground (a local clone takes milliseconds)."""
+        if self.root is not None:
+            return self
         self.root = Path(tempfile.mkdtemp(prefix="codescale-local-"))
         env = _env(self.root, self.config.env)
         try:
@@ -81,6 +87,9 @@ class LocalSandbox:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+    def ready(self) -> None:
+        self.workdir  # raises SandboxError when not started
 
     @classmethod
     def check(cls, config: LocalSandboxConfig, *, image: str = "", repo_dir: str = "", base_commit: str = "") -> str | None:

@@ -110,6 +110,7 @@ class FakeServer:
         models: list[str] | None = None,
         api_key: str | None = None,
         cached_tokens: int = 0,
+        port: int = 0,
     ):
         self.replies: deque[str | Reply] = deque(replies)
         self.responder = responder
@@ -119,6 +120,8 @@ class FakeServer:
         self.api_key = api_key
         """When set, requests without this key (Bearer or x-api-key) get a 401."""
         self.cached_tokens = cached_tokens
+        self.port = port
+        """0 takes a free port; a fixed one lets a stopped server come back where its clients expect it."""
         self.requests: list[Request] = []
         self.routes: dict[tuple[str, str], Callable[[dict], dict]] = {
             ("POST", "/v1/chat/completions"): self.openai_chat,
@@ -133,7 +136,7 @@ class FakeServer:
 
     def start(self) -> FakeServer:
         handler = type("Handler", (_Handler,), {"owner": self})
-        self._http = _QuietServer(("127.0.0.1", 0), handler)
+        self._http = _QuietServer(("127.0.0.1", self.port), handler)
         threading.Thread(target=self._http.serve_forever, args=(0.05,), name="fake-model-server", daemon=True).start()
         return self
 

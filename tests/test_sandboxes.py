@@ -12,8 +12,11 @@ from typing import Any, Callable
 import pytest
 
 from conftest import CALC_FILES, make_repo
+from codescale.agent.records import Task
+from codescale.agent.rollout import open_sandbox
 from codescale.sandboxes.base import SandboxError
 from codescale.sandboxes.docker import RUN_LABEL, DockerSandbox, DockerSandboxConfig, remove_containers
+from codescale.sandboxes.lifecycle import settle
 from codescale.sandboxes.local import LocalSandbox, LocalSandboxConfig
 
 FIXED_ADD = CALC_FILES["calc/ops.py"].replace("a - b", "a + b")
@@ -44,6 +47,7 @@ def kind(request, tmp_path) -> Kind:
             return DockerSandbox(DockerSandboxConfig(**settings), image=image, run_id=run_id, name="conformance")
 
         def leftovers(sandbox):
+            settle()  # removals run in the background
             return client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
 
         yield Kind(make, leftovers, run_id)
@@ -190,9 +194,35 @@ def test_docker_has_no_network_and_its_limits(calc_image, docker_client):
     host = attrs["HostConfig"]
     assert interfaces == "lo\n"
     assert (host["NetworkMode"], host["Memory"], host["NanoCpus"], host["PidsLimit"]) == ("none", 2 * 1024**3, 10**9, 512)
+    assert (host["CapDrop"], host["CapAdd"], host["SecurityOpt"]) == (["ALL"], None, ["no-new-privileges:true"])
+    assert host["Ulimits"] == [{"Name": "nofile", "Hard": 8192, "Soft": 8192},
+                               {"Name": "fsize", "Hard": 1024**3, "Soft": 1024**3}]
     assert {k: v for k, v in attrs["Config"]["Labels"].items() if k.startswith("codescale.")} == {
         "codescale.run_id": run_id, "codescale.sandbox": "r1",
     }
+
+
+def test_docker_root_has_no_capabilities_by_default(calc_image):
+    with DockerSandbox(DockerSandboxConfig(), image=calc_image, run_id=f"test-{uuid.uuid4().hex[:10]}") as sandbox:
+        status = sandbox.execute("grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status").output
+        chown = sandbox.execute("touch x && chown 1000 x")
+        ulimits = sandbox.execute("ulimit -n; ulimit -f").output
+    assert status.split() == ["CapEff:", "0" * 16, "CapBnd:", "0" * 16, "NoNewPrivs:", "1"]
+    assert chown.returncode != 0 and "Operation not permitted" in chown.output
+    assert ulimits == f"8192\n{1024**3 // 1024}\n"  # ulimit -f counts KiB
+
+
+def test_a_task_relaxes_one_sandbox_setting_but_cannot_open_it(calc_image):
+    task = Task(instance_id="calc-1", problem_statement="-", image=calc_image, sandbox={"cap_add": ["CHOWN"]})
+    with open_sandbox(task, {"kind": "docker"}, run_id=f"test-{uuid.uuid4().hex[:10]}", name="t") as sandbox:
+        assert sandbox.execute("touch x && chown 1000 x").returncode == 0
+        assert sandbox.execute("ls /sys/class/net").output == "lo\n"
+    opened = task.model_copy(update={"sandbox": {"network": "bridge", "env": {"A": "1"}}})
+    with pytest.raises(SandboxError, match="task calc-1: its sandbox settings may not change env, network"):
+        open_sandbox(opened, {"kind": "docker"}, run_id="x", name="t")
+    wrong = task.model_copy(update={"sandbox": {"fsize": "huge"}})
+    with pytest.raises(SandboxError, match=r"task calc-1: sandbox.fsize: Value error, not a size: 'huge'"):
+        open_sandbox(wrong, {"kind": "docker"}, run_id="x", name="t")
 
 
 def test_docker_missing_image_is_one_clear_error(docker_client, calc_image):

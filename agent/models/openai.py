@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from codescale.agent.models.base import (
@@ -20,6 +21,23 @@ from codescale.agent.models.thinking import Continue, Segment, ThinkingConfig, f
 from codescale.agent.records import Usage
 
 
+_http: Any = None
+_http_lock = threading.Lock()
+
+
+def shared_http_client() -> Any:
+    """One HTTP connection pool for every OpenAI client of this process. Each client would make its own, and
+    making one costs about 0.1 s of CPU (the CA bundle is parsed): paid once per rollout, 16 rollouts starting
+    at once held each other up for over a second. The SDK still sends each client's own timeout and key."""
+    global _http
+    import openai
+
+    with _http_lock:
+        if _http is None:
+            _http = openai.DefaultHttpxClient()
+        return _http
+
+
 class OpenAIProvider:
     """Translates a call to `chat.completions.create`; the SDK's own retries are off."""
 
@@ -32,7 +50,8 @@ class OpenAIProvider:
         self.info = model_info(config.name)
         self.notes: list[str] = []
         self.client = openai.OpenAI(
-            api_key=api_key(config, self.key_variable), base_url=config.base_url, timeout=config.timeout, max_retries=0
+            api_key=api_key(config, self.key_variable), base_url=config.base_url, timeout=config.timeout, max_retries=0,
+            http_client=shared_http_client(),
         )
 
     def request(

@@ -17,6 +17,7 @@ from pathlib import Path
 from codescale.agent.records import Task, Trajectory, Usage, write_atomic
 from codescale.eval.runs.config import ConfigError, RunConfig
 from codescale.eval.bot.issue import Issue
+from codescale.eval.bot.patch_check import unsafe_paths
 from codescale.eval.bot.pr_body import FixResult, PRBodyConfig, changed_files, no_patch_reason, redact, render_pr, secrets
 from codescale.eval.runs.rundir import RunDir
 from codescale.scaling.records import Summary, TaskResult
@@ -93,7 +94,10 @@ def dirty(repo: Path) -> list[str]:
 
 
 def apply_patch(repo: Path, patch_path: Path) -> str:
-    """`git apply` the patch to `repo`'s working tree; '' on success, else git's complaint."""
+    """`git apply` the patch to `repo`'s working tree; '' on success, else git's complaint (or why it was refused
+    unapplied: a path or a symlink reaching outside the repository)."""
+    if problems := unsafe_paths(patch_path.read_text(errors="replace")):
+        return "refused, it reaches outside the repository: " + "; ".join(problems)
     done = subprocess.run(["git", "-C", str(repo), "apply", "--whitespace=nowarn", str(patch_path.resolve())],
                           capture_output=True, text=True)
     return "" if done.returncode == 0 else done.stderr.strip()

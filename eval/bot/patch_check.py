@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import posixpath
+import re
 import time
 from typing import Any
 
@@ -34,6 +36,77 @@ class CheckResult(BaseModel):
         return self.applied and self.returncode == 0 and not self.timed_out
 
 
+PATH_LINE = re.compile(r"^(?:--- |\+\+\+ |rename from |rename to |copy from |copy to )(.*)$")
+SYMLINK_MODE = "120000"
+
+
+def _unquote(path: str) -> str:
+    """A path as git writes it in a patch header: C-quoted when it has odd bytes; tab-ended timestamps cut off."""
+    path = path.split("\t", 1)[0]
+    if len(path) >= 2 and path[0] == path[-1] == '"':
+        path = path[1:-1].encode("latin-1", "backslashreplace").decode("unicode_escape").encode("latin-1").decode(
+            "utf-8", "replace")
+    return path
+
+
+def _outside(path: str) -> str:
+    """Why `path` (relative to the repository root) is not a plain file of the working tree; '' when it is."""
+    if path.startswith("/"):
+        return "an absolute path"
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        return "a path that climbs out with .."
+    if parts and parts[0].lower() == ".git":
+        return "a path inside .git (hooks, config)"
+    return ""
+
+
+def _header_paths(patch: str) -> list[str]:
+    paths = []
+    for line in patch.splitlines():
+        if line.startswith("diff --git "):
+            paths += [_unquote(p) for p in line[len("diff --git "):].split(" b/", 1)]
+        elif found := PATH_LINE.match(line):
+            paths.append(_unquote(found[1]))
+    stripped = []
+    for path in paths:
+        if path == "/dev/null":
+            continue
+        stripped.append(path[2:] if path[:2] in ("a/", "b/") else path)
+    return stripped
+
+
+def _symlink_targets(patch: str) -> list[tuple[str, str]]:
+    """(link path, target) of every symlink the patch creates or changes."""
+    links, path, is_link, target = [], "", False, None
+    for line in patch.splitlines() + ["diff --git end"]:
+        if line.startswith("diff --git "):
+            if is_link and target is not None:
+                links.append((path, target))
+            path, is_link, target = "", False, None
+        elif line.startswith("+++ "):
+            path = _unquote(line[4:]).removeprefix("b/")
+        elif line.endswith(f"mode {SYMLINK_MODE}") and line.startswith(("new file mode", "new mode")):
+            is_link = True
+        elif is_link and line.startswith("+") and not line.startswith("+++") and target is None:
+            target = line[1:]
+    return links
+
+
+def unsafe_paths(patch: str) -> list[str]:
+    """What in `patch` reaches outside the repository: paths that are absolute, climb out with `..` or go into
+    `.git`, and symlinks whose target lies outside. Empty when the patch stays inside; check before applying."""
+    problems = []
+    for path in dict.fromkeys(_header_paths(patch)):
+        if why := _outside(path):
+            problems.append(f"{path!r}: {why}")
+    for link, target in _symlink_targets(patch):
+        resolved = target if target.startswith("/") else posixpath.normpath(posixpath.join(posixpath.dirname(link), target))
+        if _outside(resolved) or resolved == "..":
+            problems.append(f"{link!r}: a symlink to {target!r}, outside the repository")
+    return problems
+
+
 def tail(text: str, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> str:
     kept = "\n".join(text.rstrip().splitlines()[-lines:])
     return kept[-chars:]
@@ -44,6 +117,9 @@ def check_patch(task: Task, patch: str, command: str, sandbox: dict[str, Any], *
     """Apply `patch` in a fresh sandbox of `task` (settings `sandbox`), then run `command` there for at most
     `timeout` seconds. Raises SandboxError when the sandbox itself fails."""
     start = time.monotonic()
+    if problems := unsafe_paths(patch):
+        return CheckResult(command=command, applied=False, output="refused: " + "; ".join(problems),
+                           seconds=time.monotonic() - start)
     with open_sandbox(task, sandbox, run_id=run_id, name=f"{task.instance_id}.check") as box:
         box.write_file(PATCH_PATH, patch)
         applied = box.execute(f"git apply --whitespace=nowarn {PATCH_PATH}", timeout=120)

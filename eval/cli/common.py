@@ -10,6 +10,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from codescale.eval.runs.terminal import plain
+
 ConfigOpt = Annotated[
     list[str],
     typer.Option("-c", "--config", help="A YAML file or key.path=value override (repeatable; later wins)."),
@@ -52,12 +54,12 @@ def flags(**given: Any) -> dict[str, Any]:
 
 def say(message: str) -> None:
     """A line for the user, on stderr (stdout stays for what a script reads)."""
-    typer.echo(message, err=True)
+    typer.echo(plain(message), err=True)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print `error: message` on stderr; raise the returned Exit. Code 2: the user's input was wrong."""
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {plain(message)}", err=True)
     return typer.Exit(code)
 
 

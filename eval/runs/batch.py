@@ -22,7 +22,7 @@ from codescale.eval.runs.config import RunConfig
 from codescale.eval.tasks.dataset import Row, row_id
 from codescale.eval.runs.progress import Progress
 from codescale.eval.runs.solve import solve
-from codescale.eval.runs.rundir import RunDir
+from codescale.eval.runs.rundir import RunDir, disk_full
 from codescale.eval.tasks.swebench import NAMESPACE, ensure_image
 from codescale.eval.tasks.errors import TaskError
 from codescale.scaling.records import TaskResult
@@ -60,6 +60,8 @@ class BatchOutcome(BaseModel):
     """Tasks the budget stopped mid-way (unfinished; resumable)."""
     not_started: int = 0
     stop_reason: str = ""
+    disk_full: str = ""
+    """The full disk that stopped the batch (no task is started after it; a resume runs the rest)."""
 
 
 class RolloutGate:
@@ -115,6 +117,11 @@ def run_batch(
         if isinstance(row, TaskError):
             record(error_result(instance_id, config, str(row)))
             return
+        if outcome.disk_full:
+            progress.task_not_started(instance_id, outcome.disk_full)
+            with lock:
+                outcome.not_started += 1
+            return
         reason = meter.exhausted()
         if reason:
             progress.task_not_started(instance_id, reason)
@@ -138,7 +145,14 @@ def run_batch(
                 outcome.stop_reason = outcome.stop_reason or str(e)
         except TaskError as e:
             record(error_result(instance_id, config, str(e)))
-        except Exception as e:  # e.g. the engine failed while preparing the task: this task fails, the run goes on
+        except Exception as e:
+            if disk_full(e):  # nothing of the task recorded: a resume runs it once there is space
+                progress.task_stopped(instance_id, str(e))
+                with lock:
+                    outcome.stopped += 1
+                    outcome.disk_full = outcome.disk_full or f"no space left on the run directory's disk ({e})"
+                return
+            # e.g. the engine failed while preparing the task: this task fails, the run goes on
             record(error_result(instance_id, config, f"{type(e).__name__}: {e}"))
 
     LIMITS.cap_requests(batch.max_requests)

@@ -1,7 +1,9 @@
 """Ctrl-C and SIGTERM during a run: run the caller's cleanups, remove the run's containers by label, exit 130.
 
 A KeyboardInterrupt would not do: the strategies' thread pools wait for the rollouts in flight on the way out.
-Every file a run writes is written atomically, so leaving at once loses nothing already recorded."""
+Every file a run writes is written atomically, so leaving at once loses nothing already recorded. Container
+starts and removals run in the background (sandboxes.lifecycle): new starts are refused, those in flight
+are waited for (bounded), and whatever is left is found by the run's label."""
 
 from __future__ import annotations
 
@@ -26,12 +28,18 @@ def exit_on_interrupt(run_id: str, *cleanups: Callable[[], object]) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+SETTLE_SECONDS = 20.0
+"""How long an interrupted run waits for the container starts and removals in flight before removing by label."""
+
+
 def interrupted(run_id: str) -> None:
     """Remove this run's containers and leave with exit code 130."""
     from codescale.sandboxes.docker import remove_containers
+    from codescale.sandboxes.lifecycle import shutdown
 
     print("\ninterrupted: removing this run's sandboxes", file=sys.stderr)
     try:
+        shutdown(SETTLE_SECONDS)  # a start in flight could otherwise make a container after the listing below
         removed = remove_containers(run_id)
         print(f"removed {removed} container(s)", file=sys.stderr)
     except Exception as e:  # no engine: nothing of ours can be running in it

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from codescale.eval.runs.batch import BatchConfig, BatchOutcome
+from codescale.eval.runs.terminal import plain
 
 
 def _stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    print(plain(line), file=sys.stderr, flush=True)
 
 
 def launch_batch(*, dataset: str, split: str, slice_: str | None, ids: list[str] | None, flags: dict[str, Any],
@@ -75,4 +76,7 @@ def launch_batch(*, dataset: str, split: str, slice_: str | None, ids: list[str]
     line = (f"{outcome.done} done, {outcome.failed} failed, {left} left for a resume; spent {money(total)}, "
             f"{total.tokens} tokens over the whole run; {time.monotonic() - start:.1f} s")
     say((f"stopped by the budget ({outcome.stop_reason}); " if outcome.stop_reason else "") + line)
+    if outcome.disk_full:
+        say(f"error: {outcome.disk_full}; the batch stopped and nothing written is torn: free some space, then run "
+            "the same command again to resume")
     return outcome

@@ -13,6 +13,7 @@ from typing import TextIO
 
 from codescale.agent.records import Usage
 from codescale.scaling.records import TaskResult
+from codescale.eval.runs.terminal import plain
 
 
 def clock(seconds: float) -> str:
@@ -126,7 +127,7 @@ class LineProgress(Progress):
         self.stream = stream or sys.stderr
 
     def event(self, message: str) -> None:
-        line = f"[{clock(time.monotonic() - self.start)}] {message} | {self.status()}"
+        line = f"[{clock(time.monotonic() - self.start)}] {plain(message)} | {self.status()}"
         with self._lock:
             print(line, file=self.stream, flush=True)
 
@@ -170,7 +171,7 @@ class LiveProgress(Progress):
 
     def event(self, message: str) -> None:
         if message.startswith(("done", "FAILED", "stopped")) or "budget" in message:
-            self.console.print(f"[{clock(time.monotonic() - self.start)}] {message}", highlight=False, markup=False)
+            self.console.print(f"[{clock(time.monotonic() - self.start)}] {plain(message)}", highlight=False, markup=False)
 
 
 def make_progress(total: int, earlier: int, usage, live: bool | None = None) -> Progress:

@@ -104,9 +104,14 @@ def repair(run_dir: RunDir, model_name: str) -> None:
 
 
 def finished(run_dir: RunDir, retry_errors: bool) -> dict[str, str]:
-    """Instance id -> status of the tasks not to run again: every recorded task, except errors with `retry_errors`."""
-    latest = {i: r.status for i, r in run_dir.results().items()}
-    return {i: s for i, s in latest.items() if not (retry_errors and s == "error")}
+    """Instance id -> status of the tasks not to run again: every recorded task, except, with `retry_errors`, the
+    errors and the tasks with a rollout that ended in a model or sandbox error (only those rollouts run again)."""
+    from codescale.eval.runs.batch import RERUN_ON_RETRY
+
+    def retry(result) -> bool:
+        return result.status == "error" or any(s in RERUN_ON_RETRY for s in result.exit_statuses.values())
+
+    return {i: r.status for i, r in run_dir.results().items() if not (retry_errors and retry(r))}
 
 
 def remove_leftovers(run_id: str) -> int:

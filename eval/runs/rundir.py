@@ -8,6 +8,7 @@ the field at fault. Reading creates nothing.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform
@@ -33,11 +34,23 @@ class RecordError(ValueError):
     """A run file that cannot be read as the record it should hold; the message names the file and field."""
 
 
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+"""The errnos of a full disk (or quota): the batch stops starting tasks, and a resume goes on once there is space."""
+
+
+def disk_full(error: BaseException) -> bool:
+    return isinstance(error, OSError) and error.errno in DISK_FULL
+
+
 def append_line(path: Path, record: dict) -> None:
+    """Append one JSON line whole or not at all (a short write on a full disk is cut off again, then raised)."""
     line = (json.dumps(record, ensure_ascii=False) + "\n").encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, line)
+        start = os.fstat(fd).st_size
+        if os.write(fd, line) != len(line):
+            os.ftruncate(fd, start)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         os.fsync(fd)
     finally:
         os.close(fd)

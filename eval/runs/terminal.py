@@ -1,0 +1,15 @@
+"""Text bound for the user's terminal, with the control characters a model or a command could slip in made visible."""
+
+from __future__ import annotations
+
+import re
+
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""C0 controls but tab and newline (escape, carriage return, backspace, bell...), DEL, and the C1 controls (one of
+which, CSI, starts an escape sequence by itself)."""
+
+
+def plain(text: str) -> str:
+    """`text` with every control character but tab and newline shown as `\\xNN`: an escape sequence in a model's
+    output or a command's cannot recolour, move the cursor, retitle the window or hide what came before it."""
+    return CONTROL.sub(lambda found: f"\\x{ord(found[0]):02x}", text)
