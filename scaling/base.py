@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from codescale import configs
 from codescale.agent.models.base import ModelConfig
 from codescale.agent.records import Task, Trajectory
+from codescale.scaling.execution import SelectionConfig
 from codescale.scaling.judge import JudgeConfig
 from codescale.scaling.records import TaskResult
 from codescale.scaling.rtv import RTVConfig
@@ -57,6 +58,8 @@ class ScalingConfig(BaseModel):
     pdr: PDRConfig = Field(default_factory=PDRConfig)
     summarizer: SummarizerConfig = Field(default_factory=SummarizerConfig)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
+    """Execution evidence in selection (`scaling.selection.evidence`: none, filter, judge, both)."""
 
 
 class Strategy(Protocol):

@@ -85,6 +85,8 @@ class Judge:
         self.model = Model(config.model or model)
         self.max_tokens = reply_cap(config.max_tokens, self.model.info, config.thinking)
         self._compressed: dict[tuple[str, int], str] = {}
+        self.evidence: dict[str, str] = {}
+        """Rollout id -> execution evidence shown beside its summary (set by the population; empty: none shown)."""
 
     def shown_trajectory(self, traj: Trajectory | None, share: int) -> str:
         if traj is None:
@@ -99,7 +101,8 @@ class Judge:
         kind, share = self.config.input, self.config.trajectory_tokens // max(1, len(order))
         candidates = [
             {"index": i, "summary": summaries.get(rid), "patch": clip(patches.get(rid, ""), self.config.diff_limit),
-             "trajectory": self.shown_trajectory((trajectories or {}).get(rid), share) if kind == "trajectory" else ""}
+             "trajectory": self.shown_trajectory((trajectories or {}).get(rid), share) if kind == "trajectory" else "",
+             "evidence": self.evidence.get(rid, "")}
             for i, rid in enumerate(order, 1)
         ]
         prompt = render(self.config.instance_template, task=task, candidates=candidates,

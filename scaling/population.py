@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING
 
 from codescale.agent.models.base import ModelConfig
 from codescale.agent.records import Task, Trajectory, Usage, write_atomic
+from codescale.scaling.behaviour import Applied, use_evidence
 from codescale.scaling.evidence import outcome
+from codescale.scaling.execution_run import Gatherer
 from codescale.scaling.judge import Judge
 from codescale.scaling.records import PhaseUsage, Reliability, Selection, Summary, TaskResult
 from codescale.scaling.rtv import prepare, tournament
@@ -46,6 +48,8 @@ class Population:
         self.start = time.monotonic()
         self._summarizer: Summarizer | None = None
         self._judge: Judge | None = None
+        self.evidence_seconds = 0.0
+        """Sandbox seconds spent gathering execution evidence (cached checks cost none)."""
 
     # --- rollouts ----------------------------------------------------------------------------
 
@@ -109,14 +113,30 @@ class Population:
     def select_rtv(self, ids: list[str], *, stop_at: int, stage: str = "final") -> Selection:
         """RTV over these rollouts (empty patches dropped, duplicates merged) until `stop_at` remain."""
         candidates, dropped = prepare(self.patches(ids))
+        evidence = self.evidence(candidates, dropped)
+        candidates = evidence.candidates if evidence else candidates
         if self.config.judge.input != "trajectory":  # summaries only where the judge reads them
             self.summarize(candidates)
         if self._judge is None:
             self._judge = Judge(self.config.judge, self.model)
+        self._judge.evidence = evidence.texts if evidence else {}
         vote = partial(self._judge.vote, self.task, self.summaries, self.patches(candidates), trajectories=self.trajectories)
-        selection = tournament(candidates, vote, self.config.rtv, seed=self.seed(stage), stop_at=stop_at)
-        selection.stage, selection.dropped = stage, dropped
+        selection = tournament(candidates, vote, self.config.rtv, seed=self.seed(stage), stop_at=stop_at,
+                               weights=evidence.weights if evidence else None)
+        selection.stage, selection.dropped = stage, {**dropped, **(evidence.dropped if evidence else {})}
         return self._record(selection)
+
+    def evidence(self, candidates: list[str], dropped: dict[str, str]) -> Applied | None:
+        """Execution evidence on these entrants (`scaling.selection`), facing every rollout's reproductions; None
+        when it is off. Gathered in fresh sandboxes, cached in the task directory."""
+        patches = {rid: self.trajectories[rid].patch for rid in candidates}
+        if self.config.selection.evidence == "none" or len(candidates) < 2 or not any(p.strip() for p in patches.values()):
+            return None  # off, nothing to choose between, or no patches (a task whose outcome is its container)
+        gatherer = Gatherer(self.config.selection, self.task, self.task_dir)
+        authors = {rid: t.patch for rid, t in self.trajectories.items()}
+        gathered = gatherer.gather(patches, authors)
+        self.evidence_seconds += gathered.seconds
+        return use_evidence(self.config.selection, gathered, candidates, dropped)
 
     def select_random(self, ids: list[str], *, k: int = 1, stage: str = "final") -> Selection:
         """A seeded uniform pick of k rollouts among those with a non-empty patch (among all when none has one)."""

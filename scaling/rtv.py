@@ -98,8 +98,9 @@ def plan_groups(survivors: list[str], group_size: int, stop_at: int) -> list[lis
     return groups + [[rid] for rid in survivors[i:]]
 
 
-def tally(votes: list[Vote], group: list[str]) -> dict[str, int]:
-    counts = {rid: 0 for rid in group}
+def tally(votes: list[Vote], group: list[str], weights: dict[str, int] | None = None) -> dict[str, int]:
+    """Valid votes per candidate, plus its standing votes in `weights` (execution evidence: behaviour group sizes)."""
+    counts = {rid: (weights or {}).get(rid, 0) for rid in group}
     for vote in votes:
         if vote.choice is not None:
             counts[vote.choice] += 1
@@ -124,13 +125,14 @@ def _ask(vote: VoteFn, orders: list[list[str]]) -> list[Vote]:
     return votes
 
 
-def _vote_blocks(matches: list[Match], vote: VoteFn, config: RTVConfig, rng: random.Random, label: str = "") -> None:
+def _vote_blocks(matches: list[Match], vote: VoteFn, config: RTVConfig, rng: random.Random, label: str = "",
+                 weights: dict[str, int] | None = None) -> None:
     """V more votes for each match, all matches in one call."""
     orders = {id(m): vote_orders(m.candidates, config.votes, rng) for m in matches}
     votes = _ask(vote, [o for m in matches for o in orders[id(m)]])
     for m in matches:
         m.votes, votes = m.votes + votes[: config.votes], votes[config.votes :]
-        m.tally = tally(m.votes, m.candidates)
+        m.tally = tally(m.votes, m.candidates, weights)
         m.tie_break = label or m.tie_break
 
 
@@ -141,14 +143,14 @@ def unanswered(m: Match) -> list[list[str]]:
     return [list(o) for o in shown if o not in valid] if valid else []
 
 
-def _rerun_unanswered(matches: list[Match], vote: VoteFn) -> None:
+def _rerun_unanswered(matches: list[Match], vote: VoteFn, weights: dict[str, int] | None = None) -> None:
     """Ask each unanswered ordering again (as many votes as it had), all matches in one call."""
     asks = {id(m): [v.order for v in m.votes if v.order in unanswered(m)] for m in matches}
     votes = _ask(vote, [o for m in matches for o in asks[id(m)]])
     for m in matches:
         extra, votes = votes[: len(asks[id(m)])], votes[len(asks[id(m)]) :]
         m.votes += extra
-        m.tally = tally(m.votes, m.candidates)
+        m.tally = tally(m.votes, m.candidates, weights)
 
 
 def _undecided(m: Match) -> bool:
@@ -173,21 +175,25 @@ def _decide(m: Match, config: RTVConfig, rng: random.Random) -> None:
     m.winners = top
 
 
-def play_round(groups: list[list[str]], vote: VoteFn, config: RTVConfig, rng: random.Random) -> list[Match]:
+def play_round(groups: list[list[str]], vote: VoteFn, config: RTVConfig, rng: random.Random,
+               weights: dict[str, int] | None = None) -> list[Match]:
     """Judge every group of a round: all first votes in one call; orderings left without a valid vote asked again
-    in one call; then all re-votes of undecided matches in one call."""
+    in one call; then all re-votes of undecided matches in one call. `weights` adds a candidate's behaviour-group
+    size to its tally (execution evidence)."""
     matches = [Match(candidates=g, bye=len(g) == 1, winners=list(g) if len(g) == 1 else []) for g in groups]
     playing = [m for m in matches if not m.bye]
-    _vote_blocks(playing, vote, config, rng)
-    _rerun_unanswered([m for m in playing if unanswered(m)], vote)
-    _vote_blocks([m for m in playing if _undecided(m)], vote, config, rng, label="revote")
+    _vote_blocks(playing, vote, config, rng, weights=weights)
+    _rerun_unanswered([m for m in playing if unanswered(m)], vote, weights)
+    _vote_blocks([m for m in playing if _undecided(m)], vote, config, rng, label="revote", weights=weights)
     for m in playing:
         _decide(m, config, rng)
     return matches
 
 
-def tournament(candidates: list[str], vote: VoteFn, config: RTVConfig, *, seed: int, stop_at: int | None = None) -> Selection:
-    """Run the bracket over `candidates` until `stop_at` (default `config.stop_at`) remain."""
+def tournament(candidates: list[str], vote: VoteFn, config: RTVConfig, *, seed: int, stop_at: int | None = None,
+               weights: dict[str, int] | None = None) -> Selection:
+    """Run the bracket over `candidates` until `stop_at` (default `config.stop_at`) remain; `weights` are standing
+    votes added to a candidate's tally in each of its matches."""
     stop_at = config.stop_at if stop_at is None else stop_at
     if config.group_size < 2 or config.votes < 1 or stop_at < 1:
         raise ValueError(f"RTV needs group_size >= 2, votes >= 1, stop_at >= 1 (got {config.group_size}, {config.votes}, {stop_at})")
@@ -196,7 +202,7 @@ def tournament(candidates: list[str], vote: VoteFn, config: RTVConfig, *, seed: 
     survivors = list(candidates)
     while len(survivors) > stop_at:
         groups = plan_groups(rng.sample(survivors, len(survivors)), config.group_size, stop_at)
-        matches = play_round(groups, vote, config, rng)
+        matches = play_round(groups, vote, config, rng, weights)
         selection.rounds.append(Round(index=len(selection.rounds), matches=matches))
         survivors = [rid for m in matches for rid in m.winners]
     selection.winners = survivors

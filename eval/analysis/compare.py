@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from codescale.agent.records import Usage
 from codescale.eval.analysis.figures import RunFigures, generation_table, judge_table, run_figures
 from codescale.eval.analysis.metrics import Interval, compute
+from codescale.eval.analysis.select import evidence_seconds
 from codescale.eval.runs.rundir import RecordError, RunDir
 from codescale.eval.analysis.stats import PairedDifference, paired
 
@@ -65,6 +66,10 @@ class RunRow(BaseModel):
     """Shared tasks whose strategy ended in an error."""
     figures: RunFigures | None = None
     """Judge accuracy per stage, invalid votes, per-generation figures."""
+    evidence: str = "none"
+    """Execution evidence in selection (`scaling.selection.evidence`)."""
+    evidence_seconds_per_task: float = 0.0
+    """Sandbox seconds per task its execution evidence cost (all evidence sandboxes added up)."""
 
 
 class Comparison(BaseModel):
@@ -119,6 +124,8 @@ def run_row(run: RunDir, shared: list[str], resamples: int, seed: int) -> RunRow
         seconds_per_task=sum(r.seconds for r in results) / len(results) if results else 0.0,
         errors=sum(r.status == "error" for r in results),
         figures=run_figures(run, shared, resamples, seed),
+        evidence=str(run.config().get("config", {}).get("scaling", {}).get("selection", {}).get("evidence", "none")),
+        evidence_seconds_per_task=sum(evidence_seconds(run, i) for i in shared) / len(shared) if shared else 0.0,
     )
 
 
@@ -169,7 +176,7 @@ def _num(value: float | None, money: bool = False) -> str:
 
 def main_table(c: Comparison) -> tuple[list[str], list[list[str]]]:
     headers = ["run", "strategy", "tasks", "resolved [95% CI]", "Δ vs baseline [95% CI]", "p", "W/L/T",
-               "pass@1", "oracle", "rollouts/task", "steps/rollout", "wall s/task"]
+               "pass@1", "oracle", "rollouts/task", "steps/rollout", "wall s/task", "evidence", "evidence s/task"]
     rows = []
     for r in c.runs:
         d = r.vs_baseline
@@ -178,7 +185,7 @@ def main_table(c: Comparison) -> tuple[list[str], list[list[str]]]:
             _signed(d.difference) if d else "-", f"{d.p_value:.3g}" if d else "-",
             f"{d.wins}/{d.losses}/{d.ties}" if d else "-", _pct(r.pass_at_1), _pct(r.oracle),
             f"{r.rollouts_per_task:.1f}", "-" if r.mean_steps is None else f"{r.mean_steps:.1f}",
-            f"{r.seconds_per_task:.1f}",
+            f"{r.seconds_per_task:.1f}", r.evidence, f"{r.evidence_seconds_per_task:.1f}" if r.evidence != "none" else "-",
         ])
     return headers, rows
 

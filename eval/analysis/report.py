@@ -15,6 +15,7 @@ from codescale.eval.analysis import plots
 from codescale.eval.analysis.compare import Comparison, compare, cost_table, generations, heading, judges, main_table
 from codescale.eval.analysis.curves import Curves, selection_curves
 from codescale.eval.analysis.metrics import mixed_matches
+from codescale.eval.analysis.select import evidence_lines
 from codescale.eval.runs.rundir import RecordError, RunDir, read_json
 from codescale.scaling.compression import clip
 
@@ -64,6 +65,7 @@ def task_view(run: RunDir, instance_id: str, limit: int, trajectories: bool) -> 
                 "steps": steps, "step_count": len(traj.steps) if traj else 0, "tokens": traj.usage.tokens if traj else 0,
                 "patch": clip(traj.patch, limit) if traj else "", "context": clip(traj.refinement_context, limit) if traj else "",
                 "summary": summary.markdown() if summary else "", "fallback": bool(summary and summary.fallback),
+                "evidence": evidence_lines(run, instance_id, rid),
             })
     return {
         "run": run.name, "strategy": result.strategy, "status": result.status, "error": result.error,

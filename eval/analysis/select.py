@@ -5,6 +5,9 @@ trajectories, summaries, task records and PDR context selections, and a new `sel
 with the new settings (another strategy, vote count, judge, seed, ...). When the old run's candidates were
 graded (`evaluate --all-candidates`), the new run's eval.jsonl is written from those grades, without grading.
 With `--curves`, it writes the old run's selection curves instead (eval/curves.py).
+
+Execution evidence (`scaling.selection.evidence`) saved in the old run's task directories is linked and reused;
+`reselect_modes` re-selects once per evidence mode, each mode reusing the evidence an earlier one gathered.
 """
 
 from __future__ import annotations
@@ -66,13 +69,22 @@ def _no_rollouts(*_, **__):
     raise RuntimeError("select runs no rollouts")
 
 
-def reselect_task(run: RunDir, instance_id: str, config: RunConfig, out: RunDir) -> TaskResult:
-    """The new result of one task; its files are linked into `out` and the new selection written there."""
+def is_evidence(name: str) -> bool:
+    return name == "evidence.base.json" or name.endswith(".evidence.json")
+
+
+def reselect_task(run: RunDir, instance_id: str, config: RunConfig, out: RunDir, evidence_from: RunDir | None = None) -> TaskResult:
+    """The new result of one task; its files are linked into `out` and the new selection written there (and the
+    execution evidence saved in `evidence_from`'s task directory, when given)."""
     old = run.results()[instance_id]
     source, target = run.task_dir(instance_id), out.make_task_dir(instance_id)
     for path in sorted(source.iterdir()):
         if path.is_file() and path.name != "selection.json" and not path.name.startswith("."):
             link(path, target / path.name)
+    if evidence_from is not None and evidence_from.task_dir(instance_id).is_dir():
+        for path in sorted(evidence_from.task_dir(instance_id).iterdir()):
+            if is_evidence(path.name) and not (target / path.name).exists():
+                link(path, target / path.name)
     if old.status == "error" or not old.rollouts:
         return old
     task = run.task(instance_id)
@@ -121,8 +133,10 @@ def reused_grades(run: RunDir, results: list[TaskResult]) -> list[TaskGrade] | N
     return rows
 
 
-def reselect(source: Path, out: Path, config: RunConfig, workers: int = 4) -> tuple[list[TaskResult], bool]:
-    """Re-select every task of the run at `source` into a new run directory `out`; (results, grades reused)."""
+def reselect(source: Path, out: Path, config: RunConfig, workers: int = 4,
+             evidence_from: Path | None = None) -> tuple[list[TaskResult], bool]:
+    """Re-select every task of the run at `source` into a new run directory `out`; (results, grades reused).
+    Execution evidence saved under `evidence_from` (a run re-selected from the same source) is reused too."""
     run = RunDir.existing(source)
     target = RunDir(out)
     if target.results_path.exists():
@@ -132,10 +146,56 @@ def reselect(source: Path, out: Path, config: RunConfig, workers: int = 4) -> tu
                         source=str(run.path), source_run_id=run.config().get("run_id", ""))
     ids = list(run.results())
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        results = list(pool.map(lambda i: reselect_task(run, i, config, target), ids))
+        earlier = RunDir(evidence_from) if evidence_from else None
+        results = list(pool.map(lambda i: reselect_task(run, i, config, target, earlier), ids))
     for result in results:
         target.append_result(result, model_name=config.model.id)
     grades = reused_grades(run, results) if run.grades() else None
     if grades is not None:
         target.write_grades(grades)
     return results, grades is not None
+
+
+EVIDENCE_MODES = ("none", "filter", "judge", "both")
+
+
+def reselect_modes(source: Path, out: Path, config: RunConfig, modes: list[str], workers: int = 4) -> dict[str, tuple[list[TaskResult], bool]]:
+    """Re-select `source` once per evidence mode into `out/<mode>`; evidence is gathered once (by the first mode
+    that needs it, unless the source run saved it) and reused by the others."""
+    unknown = [m for m in modes if m not in EVIDENCE_MODES]
+    if unknown:
+        raise ConfigError(f"--evidence {','.join(modes)}: unknown mode {unknown[0]!r}; known: {', '.join(EVIDENCE_MODES)}")
+    done, gathered = {}, None
+    for mode in modes:
+        mode_config = config.model_copy(deep=True)
+        mode_config.scaling.selection.evidence = mode
+        done[mode] = reselect(source, out / mode, mode_config, workers, evidence_from=gathered)
+        if mode != "none" and gathered is None:
+            gathered = out / mode
+    return done
+
+
+def evidence_seconds(run: RunDir, instance_id: str) -> float:
+    """Sandbox seconds the execution evidence of one task cost (its base and candidate records; 0 without)."""
+    from codescale.scaling.execution import Evidence
+
+    folder = run.task_dir(instance_id)
+    if not folder.is_dir():
+        return 0.0
+    return sum(Evidence.model_validate_json(p.read_text()).seconds for p in folder.iterdir() if is_evidence(p.name))
+
+
+def evidence_lines(run: RunDir, instance_id: str, rollout_id: str) -> str:
+    """A rollout's saved execution evidence, one line per check (passed / run), or '' when it has none."""
+    from codescale.scaling.execution import Evidence
+
+    path = run.task_dir(instance_id) / f"{rollout_id}.evidence.json"
+    if not path.is_file():
+        return ""
+    record = Evidence.model_validate_json(path.read_text())
+    if record.error or not record.applied:
+        return record.error or "the code part does not apply to the base commit"
+    lines = [f"check {key}: {sum(tests.values())} of {len(tests)} passed" + (" (timed out)" if key in record.timed_out else "")
+             for key, tests in record.results.items()]
+    failed = sorted(tid for tests in record.results.values() for tid, ok in tests.items() if not ok)
+    return "\n".join(lines + ([f"failed: {', '.join(failed[:10])}"] if failed else []))

@@ -25,11 +25,13 @@ def select(
     ns: Annotated[Optional[str], typer.Option("--n", help="Comma-separated N for --curves (default: powers of two up to the pool).")] = None,
     seeds: Annotated[int, typer.Option("--seeds", help="Subsamples per N for --curves.")] = 5,
     methods: Annotated[str, typer.Option("--methods", help="Selection methods for --curves: random, rtv.")] = "random,rtv",
+    evidence: Annotated[Optional[str], typer.Option("--evidence", help="Execution evidence: none, filter, judge, both; "
+                        "several, comma-separated, write OUT/<mode> each, gathering the evidence once.")] = None,
 ) -> None:
     """Re-run only the selection over a run's saved rollouts (judge calls, no agent), or compute selection curves."""
     from codescale.agent.records import write_atomic
     from codescale.eval.analysis.curves import print_curves, selection_curves
-    from codescale.eval.analysis.select import reselect, select_config
+    from codescale.eval.analysis.select import reselect, reselect_modes, select_config
     from codescale.eval.runs.rundir import RunDir
 
     start = time.monotonic()
@@ -48,12 +50,26 @@ def select(
     if out is None:
         raise fail("--out NEW_RUN_DIR is needed (or --curves)")
     old = run.results()
-    results, graded = reselect(run_dir, out, resolved, workers)
+    modes = evidence.split(",") if evidence else []
+    if len(modes) > 1:
+        for mode, (results, graded) in reselect_modes(run_dir, out, resolved, modes, workers).items():
+            report(results, graded, old, out / mode, f" (evidence: {mode})")
+        typer.echo(f"{time.monotonic() - start:.1f} s; compare them: codescale compare "
+                   + " ".join(str(out / m) for m in modes))
+        return
+    if modes:
+        resolved = select_config(run, strategy, config, {**flags(model=model, base_url=base_url),
+                                                         "scaling.selection.evidence": modes[0]})
+    report(*reselect(run_dir, out, resolved, workers), old, out)
+    typer.echo(f"{time.monotonic() - start:.1f} s")
+
+
+def report(results: list, graded: bool, old: dict, out: Path, label: str = "") -> None:
+    """What a re-selection changed, in three lines."""
     changed = [r.instance_id for r in results if r.final_rollout != old[r.instance_id].final_rollout]
     judge = sum(r.selection.usage.requests for r in results if r.selection and r.selection is not old[r.instance_id].selection)
-    typer.echo(f"{len(results)} tasks re-selected with {resolved.scaling.strategy}; answer changed on {len(changed)}"
-               + (f" ({', '.join(changed)})" if changed else "") + f"; {judge} judge requests; "
-               f"{time.monotonic() - start:.1f} s")
-    typer.echo("eval.jsonl written from the old candidate grades" if graded else
-               f"not graded: run `codescale evaluate {out}`")
+    strategy = results[0].strategy if results else ""
+    typer.echo(f"{len(results)} tasks re-selected with {strategy}{label}; answer changed on {len(changed)}"
+               + (f" ({', '.join(changed)})" if changed else "") + f"; {judge} judge requests")
+    typer.echo("eval.jsonl written from the old candidate grades" if graded else f"not graded: run `codescale evaluate {out}`")
     typer.echo(f"run directory: {out}")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from codescale import configs
 from codescale.agent.rollout import RolloutConfig
@@ -20,6 +20,12 @@ class RunConfig(RolloutConfig):
     model_config = ConfigDict(extra="forbid")
 
     scaling: ScalingConfig = Field(default_factory=ScalingConfig)
+
+    @model_validator(mode="after")
+    def _evidence_sandbox(self) -> RunConfig:
+        if not self.scaling.selection.sandbox:  # evidence runs in the run's kind of sandbox unless told otherwise
+            self.scaling.selection.sandbox = dict(self.sandbox)
+        return self
 
 
 class ConfigError(ValueError):
