@@ -93,6 +93,17 @@ class RayCluster:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
 
+    def revive_worker(self, index: int) -> None:
+        """Start worker node `index` again (as a new node with the same resources) if it is not running."""
+        proc = self.procs[1 + index]
+        if proc.poll() is None:
+            return
+        alive = len(self.alive_nodes())
+        self.procs[1 + index] = self._start(
+            f"--address={self.address}", f"--resources={json.dumps({'docker': self.slots, f'worker{index}': 1})}")
+        self.procs.pop()  # _start appended it too
+        self.wait_nodes(alive + 1)
+
     def stop(self) -> None:
         """SIGKILL every process group this cluster started (workers first); nothing else is touched."""
         for proc in reversed(self.procs):
