@@ -4,6 +4,7 @@ nodes offering the "docker" resource, all sharing this machine's engine), agains
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -83,6 +84,30 @@ def test_a_cluster_run_records_and_grades_like_a_local_run(ray_cluster, docker_c
     assert shape(tmp_path / "ray") == shape(tmp_path / "local")
     assert evaluate(tmp_path / "ray") == evaluate(tmp_path / "local") == {FIXED: True, UNFIXED: False}
     assert run_containers(docker_client, tmp_path / "ray") == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_cancels_the_rollouts_and_removes_their_containers_on_every_node(ray_cluster, docker_client, base_image,
+                                                                               tmp_path):
+    out = tmp_path / "run"
+    script = GoldScript(base_image, latency=2.0)
+    args = ("--dataset", "codescale", "--ids", f"{FIXED},{UNFIXED}", "--strategy", "best_of_n", "-c", "scaling.n=4",
+            "-c", "scaling.concurrency=2", "--workers", "2", "--ray", ray_cluster.address)
+    with FakeServer(responder=script) as server:
+        proc = subprocess.Popen(batch_args(out, server, *args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True)
+        deadline = time.monotonic() + 240
+        while len(run_containers(docker_client, out) if (out / "run.yaml").exists() else []) < 3:
+            assert time.monotonic() < deadline and proc.poll() is None, "no rollouts started"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 130, stderr
+        requests = len(server.requests)
+        time.sleep(5)  # a rollout left running would make a model call within 2 s, a new one a container
+        assert len(server.requests) == requests
+    assert run_containers(docker_client, out) == []
+    assert not (out / "results.jsonl").exists() or results(out) == []
 
 
 @pytest.mark.slow

@@ -86,6 +86,7 @@ def rollout_on_node(task_json: str, config_json: str, run_id: str, rollout_id: s
             done = {"pulled": pulled, "retries": retries, "seconds": 0.0}
         else:
             done = ray.get(cache.acquire.remote(task_json))
+    done["node"] = ray.get_runtime_context().get_node_id()
     try:
         with tempfile.TemporaryDirectory(prefix="codescale-rollout-") as scratch:
             traj = run_rollout(task, config, run_id=run_id, rollout_id=rollout_id, task_dir=Path(scratch),
@@ -110,6 +111,8 @@ class Cluster:
         self._refs: set[Any] = set()
         self._lock = threading.Lock()
         self._actors: dict[str, Any] = {}
+        self._holders: dict[str, list[str]] = {}
+        """Image -> the nodes a rollout of it ran on (so they have it), for placing the next rollouts."""
 
     # --- lifetime --------------------------------------------------------------------------------
 
@@ -178,6 +181,17 @@ class Cluster:
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout)
         return sum(ray.get(ref) for ref in ready)
 
+    def _placement(self, image: str, rollout_id: str) -> dict:
+        """Prefer a node that already has `image` while it has a free slot; any node otherwise."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        with self._lock:
+            holders = list(self._holders.get(image, ()))
+        if not holders:
+            return {}
+        node = holders[sum(map(ord, rollout_id)) % len(holders)]
+        return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node, soft=True, _spill_on_unavailable=True)}
+
     @staticmethod
     def _pinned(node_id: str) -> dict:
         """Ray options that place a task or actor on node `node_id` (and take no CPU from its rollouts)."""
@@ -199,6 +213,7 @@ class Cluster:
 
         remote = ray.remote(rollout_on_node).options(
             num_cpus=0, resources={self.config.resource: 1}, max_retries=self.config.retries, retry_exceptions=False,
+            **self._placement(task.image, rollout_id),
         )
         ref = remote.remote(task.model_dump_json(), config.model_dump_json(), run_id, rollout_id, generation,
                             refinement_context, self.images.model_dump())
@@ -215,6 +230,10 @@ class Cluster:
             traj = Trajectory.model_validate_json(traj_json)
             self.stats.add(pulled=int(image.get("pulled", False)), seconds=image.get("seconds", 0.0),
                            retries=image.get("retries", 0))
+            with self._lock:
+                holders = self._holders.setdefault(task.image, [])
+                if image.get("node") and image["node"] not in holders:
+                    holders.append(image["node"])
             LIMITS.record(traj.usage)  # the model calls ran on the node: the run's budget counts them here
         finally:
             with self._lock:
