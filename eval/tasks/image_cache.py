@@ -71,17 +71,18 @@ def ensure(task: Task, client, attempts: int, wait: float, sleep: Callable[[floa
     A failed pull is tried `attempts` times in all (waiting `wait`, then twice as long, ...); TaskError at the end."""
     if task.image and images.image_exists(client, task.image):
         return False, 0
-    for attempt in range(1, attempts + 1):
+    attempt = 1
+    while True:
         try:
             images.ensure_image(task, client)
             return True, attempt - 1
         except TaskError as e:
-            if attempt == attempts or "could not be pulled" not in e.problem:
+            if attempt >= attempts or "could not be pulled" not in e.problem:
                 raise
             log.warning("%s (attempt %d of %d); retrying in %.0f s", e, attempt, attempts, wait)
             sleep(wait)
             wait *= 2
-    raise AssertionError("unreachable")
+            attempt += 1
 
 
 class ImageCache:
