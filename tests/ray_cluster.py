@@ -69,19 +69,33 @@ class RayCluster:
         self._start("--head", f"--port={self.port}", f"--temp-dir={self.temp_dir}", "--include-dashboard=false")
         self.wait_nodes(1)
         for index in range(self.workers):
-            self._start(f"--address={self.address}", f"--resources={json.dumps({'docker': self.slots, f'worker{index}': 1})}")
-            self.wait_nodes(2 + index)  # one at a time: two nodes starting at once can time out on 2 cores
+            self.procs.append(self._worker(index, 2 + index))  # one at a time: two starting at once can time out
         return self
+
+    def _worker(self, index: int, nodes: int, tries: int = 3) -> subprocess.Popen:
+        """Start worker node `index` until the cluster has `nodes` nodes; a start that fails (on a loaded
+        machine a node can time out while starting) is tried again."""
+        for attempt in range(1, tries + 1):
+            proc = self._start(f"--address={self.address}",
+                               f"--resources={json.dumps({'docker': self.slots, f'worker{index}': 1})}")
+            self.procs.remove(proc)
+            try:
+                self.wait_nodes(nodes, watch=proc)
+                return proc
+            except RuntimeError:
+                _kill(proc)
+                if attempt == tries:
+                    raise
 
     def alive_nodes(self) -> list[dict]:
         out = subprocess.run([sys.executable, "-c", _NODES, self.address], capture_output=True, text=True, timeout=60)
         return json.loads(out.stdout) if out.returncode == 0 else []
 
-    def wait_nodes(self, count: int, timeout: float = 180.0) -> None:
+    def wait_nodes(self, count: int, timeout: float = 180.0, watch: subprocess.Popen | None = None) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if any(p.poll() is not None for p in self.procs[:1]):
-                raise RuntimeError(f"the Ray head exited; see {self.temp_dir}/node0.log")
+            if any(p.poll() is not None for p in self.procs[:1] + ([watch] if watch else [])):
+                raise RuntimeError(f"a Ray node exited while starting (logs in {self.temp_dir})")
             if len(self.alive_nodes()) >= count:
                 return
             time.sleep(1.0)
@@ -89,29 +103,18 @@ class RayCluster:
 
     def kill_worker(self, index: int) -> None:
         """SIGKILL worker node `index` and every process it started (its raylet, its workers)."""
-        proc = self.procs[1 + index]
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+        _kill(self.procs[1 + index])
 
     def revive_worker(self, index: int) -> None:
         """Start worker node `index` again (as a new node with the same resources) if it is not running."""
-        proc = self.procs[1 + index]
-        if proc.poll() is None:
+        if self.procs[1 + index].poll() is None:
             return
-        alive = len(self.alive_nodes())
-        self.procs[1 + index] = self._start(
-            f"--address={self.address}", f"--resources={json.dumps({'docker': self.slots, f'worker{index}': 1})}")
-        self.procs.pop()  # _start appended it too
-        self.wait_nodes(alive + 1)
+        self.procs[1 + index] = self._worker(index, len(self.alive_nodes()) + 1)
 
     def stop(self) -> None:
         """SIGKILL every process group this cluster started (workers first); nothing else is touched."""
         for proc in reversed(self.procs):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait(timeout=30)
+            _kill(proc)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
     def __enter__(self) -> RayCluster:
@@ -123,6 +126,15 @@ class RayCluster:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    """SIGKILL the process group of a node's `ray start` (its raylet, object store, workers)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=30)
 
 
 _NODES = """

@@ -1,8 +1,9 @@
 """The batch runner: many tasks under one strategy, `workers` tasks in flight, global caps on rollouts and model
 requests, a run-wide budget, every finished task appended to the run directory as it ends (docs/ARCHITECTURE.md, "The run directory").
 
-What a task needs first (its image) is made ready in the task's own worker, so that a missing image fails that
-task only. Rollouts that an earlier session finished are reused (eval.runs.solve.solve); a task stopped by the budget
+What a task needs first (its image) is made ready in the task's own worker through the engine's image cache
+(eval/tasks/image_cache.py: pulled ahead, bounded in disk), so that a missing image fails that task only. On a Ray
+cluster (eval/runs/cluster.py) the rollouts run on its nodes, which make the images ready there. Rollouts that an earlier session finished are reused (eval.runs.solve.solve); a task stopped by the budget
 writes no result line and resumes later from its finished rollouts.
 """
 
