@@ -82,10 +82,13 @@ class Agent:
         self.path = path
         self.messages: list[dict] = []
         self.format_errors = 0
+        self.outcome = "patch"
+        """The task's outcome kind; `container` tasks have no repository, so no patch is taken."""
         self._start = time.monotonic()
 
     def run(self, task: Task, workdir: str = "") -> Trajectory:
         traj = self.trajectory
+        self.outcome = task.outcome
         self.messages = [
             {"role": "system", "content": render(self.config.system_template)},
             {
@@ -156,7 +159,8 @@ class Agent:
             step.command_seconds = time.monotonic() - t1
         step.returncode, step.timed_out = output.returncode, output.timed_out
         if output.output.lstrip().split("\n", 1)[0].strip() == self.config.submit_sentinel:
-            self.trajectory.patch = self.sandbox.diff()
+            if self.outcome == "patch":
+                self.trajectory.patch = self.sandbox.diff()
             step.observation = output.output
             self.record(step, t0)
             raise Submitted()
@@ -187,7 +191,7 @@ class Agent:
         traj = self.trajectory
         traj.exit_status, traj.error = status, error
         traj.notes = self.model.notes
-        if status not in ("submitted", "sandbox_error"):  # keep the work done so far as the patch
+        if status not in ("submitted", "sandbox_error") and self.outcome == "patch":  # keep the work so far as the patch
             try:
                 traj.patch = self.sandbox.diff()
             except SandboxError as e:

@@ -50,6 +50,9 @@ class Task(BaseModel):
     eval_type: str | None = None
     test_runner: str = "pytest"
     """How a generated eval script runs the tests (`pytest` or `unittest`) when `eval_script` is not given."""
+    outcome: Literal["patch", "container"] = "patch"
+    """What a rollout produces: a patch of the repository (SWE tasks), or the container's final state
+    (Terminal-Bench tasks: no repository to diff; the task's tests check the container afterwards)."""
 
     @field_validator("FAIL_TO_PASS", "PASS_TO_PASS", mode="before")
     @classmethod

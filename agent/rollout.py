@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,10 +69,13 @@ def run_rollout(
     generation: int = 0,
     refinement_context: str = "",
     model: Model | None = None,
+    after: Callable[[Sandbox, Trajectory], None] | None = None,
 ) -> Trajectory:
     """Run one rollout in a fresh sandbox; the trajectory is saved as `task_dir/<rollout_id>.traj.json`.
 
     Model and sandbox failures end the rollout with exit status model_error / sandbox_error; they are not raised.
+    `after(sandbox, trajectory)` runs once the agent has finished, while the container still lives (e.g. to
+    check a Terminal-Bench task's end state); its SandboxError ends the rollout like any other.
     """
     path = Path(task_dir) / f"{rollout_id}.traj.json"
     traj = Trajectory(
@@ -85,7 +89,10 @@ def run_rollout(
     model = model or Model(config.model)
     try:
         with open_sandbox(task, config.sandbox, run_id=run_id, name=f"{task.instance_id}.{rollout_id}") as sandbox:
-            return Agent(config.agent, model, sandbox, traj, path).run(task, getattr(sandbox, "workdir", ""))
+            traj = Agent(config.agent, model, sandbox, traj, path).run(task, getattr(sandbox, "workdir", ""))
+            if after is not None:
+                after(sandbox, traj)
+            return traj
     except SandboxError as e:
         traj.exit_status, traj.error = "sandbox_error", str(e)
         traj.save(path)

@@ -73,14 +73,19 @@ def keep_ends(blocks: list[str], budget: int) -> list[str]:
     return head + [f"[... {omitted} steps omitted ...]"] + tail
 
 
-def compress(traj: Trajectory, *, max_tokens: int, reasoning_chars: int = 1500, output_chars: int = 2000) -> str:
+def compress(traj: Trajectory, *, max_tokens: int, reasoning_chars: int = 1500, output_chars: int = 2000,
+             with_diff: bool = True) -> str:
     """The trajectory within about `max_tokens` estimated tokens: exit status, steps (start and end kept
-    when cut), the last test command's output and the final diff."""
+    when cut), the last test command's output and the final diff (without `with_diff`, for tasks whose outcome is
+    a container, a line saying there is none)."""
     budget = max_tokens * CHARS_PER_TOKEN
     header = f"Exit status: {traj.exit_status or 'unfinished'}. Steps: {len(traj.steps)}."
     if traj.error:
         header += f"\nError: {clip(traj.error, 500)}"
-    diff = "Final diff:\n" + (clip(traj.patch, int(budget * 0.3)) if traj.patch.strip() else "(empty: no change)")
+    if not with_diff:
+        diff = "Outcome: the container's final state (no repository diff; the task's tests check the container)."
+    else:
+        diff = "Final diff:\n" + (clip(traj.patch, int(budget * 0.3)) if traj.patch.strip() else "(empty: no change)")
     test = last_test_step(traj)
     tests = ""
     if test:

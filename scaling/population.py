@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from codescale.agent.models.base import ModelConfig
 from codescale.agent.records import Task, Trajectory, Usage, write_atomic
+from codescale.scaling.evidence import outcome
 from codescale.scaling.judge import Judge
 from codescale.scaling.records import PhaseUsage, Selection, Summary, TaskResult
 from codescale.scaling.rtv import prepare, tournament
@@ -76,7 +77,8 @@ class Population:
             return traj
 
     def patches(self, ids: list[str]) -> dict[str, str]:
-        return {rid: self.trajectories[rid].patch for rid in ids}
+        """Rollout id -> its patch; for a container task, its commands and final outputs (scaling.evidence)."""
+        return {rid: outcome(self.task, self.trajectories[rid]) for rid in ids}
 
     # --- summaries and selection -------------------------------------------------------------
 

@@ -92,7 +92,9 @@ def fallback_summary(task: Task, traj: Trajectory, error: str) -> Summary:
         actions=f"{len(traj.steps)} steps, {len(commands)} commands:\n" + "\n".join(f"- `{clip(c, 200)}`" for c in shown),
         evidence=f"Last test run: `{clip(test.action or '', 200)}`\n{clip(test.observation, 1500)}" if test else "No test run seen.",
         failure_modes=clip(traj.error, 500),
-        final_state=f"{submitted} (exit status {traj.exit_status}).\n" + (f"Files changed:\n{stat}" if stat else "Empty patch."),
+        final_state=f"{submitted} (exit status {traj.exit_status}).\n" + (
+            "The outcome is the container's final state." if task.outcome == "container"
+            else f"Files changed:\n{stat}" if stat else "Empty patch."),
         fallback=True,
         error=error,
     )
@@ -109,7 +111,7 @@ class Summarizer:
         prompt = render(
             self.config.instance_template,
             task=task,
-            trajectory=compress(traj, max_tokens=self.config.max_input_tokens),
+            trajectory=compress(traj, max_tokens=self.config.max_input_tokens, with_diff=task.outcome == "patch"),
             max_words=self.config.max_words,
             sections=list(SUMMARY_SECTIONS.values()),
         )

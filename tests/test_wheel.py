@@ -31,6 +31,9 @@ def test_wheel_holds_nothing_but_codescale(wheel):
     assert outside == []
     assert "codescale/eval/cli/main.py" in paths and "codescale/configs/default.yaml" in paths
     assert any(p.startswith("codescale/eval/tasks/suite/codescale__thermo-1/repo/") for p in paths)
+    assert "codescale/eval/tasks/terminal_suite/make-build/environment/Dockerfile" in paths
+    assert "codescale/eval/tasks/terminal_suite/make-build/solution/solve.sh" in paths
+    assert "codescale/configs/terminal.yaml" in paths
 
 
 def test_the_installed_wheel_runs_without_the_source_tree(wheel, tmp_path):

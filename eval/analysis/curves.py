@@ -20,6 +20,8 @@ from pydantic import BaseModel
 from codescale.agent.records import Usage
 from codescale.eval.runs.config import ConfigError, RunConfig
 from codescale.eval.runs.rundir import RecordError, RunDir
+from codescale.eval.tasks import terminal_config
+from codescale.scaling.evidence import outcome
 from codescale.scaling.judge import Judge
 from codescale.scaling.records import Summary, Vote
 from codescale.scaling.rtv import prepare, tournament
@@ -97,12 +99,14 @@ def _pools(run: RunDir) -> dict[str, list[str]]:
 
 
 def _patches(run: RunDir, instance_id: str, pool: list[str]) -> dict[str, str]:
+    """Rollout id -> patch (for a container task: its commands and final outputs, as RTV compares them)."""
+    task = run.task(instance_id)
     found = {}
     for rid in pool:
         traj = run.trajectory(instance_id, rid)
         if traj is None:
             raise RecordError(f"{run.task_dir(instance_id)}/{rid}.traj.json: missing")
-        found[rid] = traj.patch
+        found[rid] = outcome(task, traj) if task is not None else traj.patch
     return found
 
 
@@ -111,15 +115,16 @@ def _bank(run: RunDir, instance_id: str, patches: dict[str, str], config: RunCon
     task = run.task(instance_id)
     if task is None:
         raise RecordError(f"{run.task_dir(instance_id)}/task.json: missing (needed by the judge)")
+    scaling = terminal_config.scaling_config(task, config.scaling)  # a container task's prompts
     summaries: dict[str, Summary] = {}
     summarizer = None
     for rid in patches:
         summary = run.summary(instance_id, rid)
         if summary is None:
-            summarizer = summarizer or Summarizer(config.scaling.summarizer, config.model)
+            summarizer = summarizer or Summarizer(scaling.summarizer, config.model)
             summary = summarizer.summarize(task, run.trajectory(instance_id, rid))
         summaries[rid] = summary
-    judge = Judge(config.scaling.judge, config.model)
+    judge = Judge(scaling.judge, config.model)
     recorded = [v for s in run.selections(instance_id) for r in s.rounds for m in r.matches for v in m.votes]
     return VoteBank(lambda orders: judge.vote(task, summaries, patches, orders), recorded)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from codescale.eval.runs.config import ConfigError, RunConfig, apply, validate
 from codescale.eval.runs.rundir import RecordError, RunDir
+from codescale.eval.tasks import terminal_config
 from codescale.eval.tasks.grading import TaskGrade
 from codescale.scaling.population import Population
 from codescale.scaling.records import Selection, TaskResult
@@ -78,7 +79,8 @@ def reselect_task(run: RunDir, instance_id: str, config: RunConfig, out: RunDir)
     if task is None:
         raise RecordError(f"{source}/task.json: missing (needed by the judge)")
     contexts = [s for s in run.selections(instance_id) if s.stage != "final"]
-    population = Population(config.scaling, task, rollout=_no_rollouts, model=config.model, task_dir=target)
+    scaling = terminal_config.scaling_config(task, config.scaling)  # a container task's judge prompts
+    population = Population(scaling, task, rollout=_no_rollouts, model=config.model, task_dir=target)
     population.generations = [list(ids) for ids in old.rollouts]
     for rollout_id in (rid for ids in old.rollouts for rid in ids):
         traj = run.trajectory(instance_id, rollout_id)
@@ -113,7 +115,7 @@ def reused_grades(run: RunDir, results: list[TaskResult]) -> list[TaskGrade] | N
         if found is None:
             return None
         grade = TaskGrade(instance_id=result.instance_id, final_rollout=result.final_rollout, resolved=found.resolved,
-                          failed_tests=found.failed_tests, error=found.error, candidates=old.candidates,
+                          failed_tests=found.failed_tests, error=found.error, reward=found.reward, candidates=old.candidates,
                           passed=old.passed, total=old.total)
         rows.append(grade)
     return rows

@@ -22,7 +22,8 @@ def _command(default_dataset: str | None, doc: str):
     def batch(
         out: Annotated[Path, Opt("--out", help="Run directory: written, or resumed when it holds this run.")],
         dataset: Annotated[Optional[str], Opt("--dataset", help="Hugging Face dataset name, a .json/.jsonl/.parquet "
-                                              "file, or a bundled suite name or task id.")] = default_dataset,
+                                              "file, a bundled suite name or task id, or a folder of Harbor "
+                                              "(Terminal-Bench 2) task directories.")] = default_dataset,
         split: Annotated[str, Opt("--split", help="Dataset split (Hugging Face datasets).")] = "test",
         slice_: Annotated[Optional[str], Opt("--slice", help="Rows START:STOP of the dataset, e.g. 0:50.")] = None,
         ids: Annotated[Optional[str], Opt("--ids", help="Comma-separated instance ids to run.")] = None,
@@ -71,5 +72,5 @@ def _command(default_dataset: str | None, doc: str):
     return command(batch)
 
 
-batch_cmd = _command(None, "Run a strategy over a SWE-format dataset: parallel, resumable (rerun the same command), budgeted.")
+batch_cmd = _command(None, "Run a strategy over a SWE-format or Terminal-Bench dataset: parallel, resumable (rerun the same command), budgeted.")
 swebench_cmd = _command(VERIFIED, f"`batch` over SWE-bench Verified ({VERIFIED}) unless --dataset says otherwise.")

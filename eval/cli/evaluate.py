@@ -18,7 +18,8 @@ def evaluate(
                                                  "(default: bundled).")] = None,
     timeout: Annotated[int, typer.Option("--timeout", help="Seconds the tests of one patch may take.")] = 1800,
 ) -> None:
-    """Grade a run with the swebench harness; write RUN_DIR/eval.jsonl and print resolved rate, pass@1, oracle."""
+    """Grade a run with the swebench harness (Terminal-Bench tasks: their saved rewards); write RUN_DIR/eval.jsonl
+    and print resolved rate, pass@1, oracle."""
     from codescale.eval.analysis.metrics import compute, summary_lines
     from codescale.eval.runs.evaluate import evaluate as grade_run
     from codescale.eval.runs.rundir import RunDir
@@ -27,6 +28,7 @@ def evaluate(
     for grade in graded:
         mark = "resolved" if grade.resolved else "unresolved"
         extra = f" ({grade.passed}/{grade.total} rollouts)" if grade.total is not None else ""
+        extra += f" (reward {grade.reward:g})" if grade.reward is not None else ""
         typer.echo(f"{grade.instance_id}: {mark}{extra}" + (f" - {grade.error}" if grade.error else ""))
     for line in summary_lines(compute(graded)):
         typer.echo(line)

@@ -14,7 +14,7 @@ from codescale.eval.cli.common import (BaseUrlOpt, ConfigOpt, ModelOpt, Overwrit
 
 @command
 def run(
-    task: Annotated[str, typer.Option("--task", help="A task file (JSON, one Task record) or a bundled task id.")],
+    task: Annotated[str, typer.Option("--task", help="A task file (JSON, one Task record), a bundled task id, or a Harbor (Terminal-Bench 2) task directory.")],
     out: Annotated[Path, typer.Option("--out", help="Run directory to write.")],
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,

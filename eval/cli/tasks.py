@@ -48,7 +48,8 @@ def show(
 @tasks_app.command("build")
 @command
 def build_images(
-    suite: str = typer.Argument(bundled.SUITE_NAME, help="Bundled suite name or task id."),
+    suite: str = typer.Argument(bundled.SUITE_NAME, help="Bundled suite name or task id, the Terminal-Bench-style "
+                                "suite's name, or a folder of Harbor task directories."),
     base_image: str = typer.Option(None, "--base-image", help="Base image (default: $CODESCALE_BASE_IMAGE or "
                                    f"{images.DEFAULT_BASE_IMAGE})."),
     workers: int = typer.Option(2, "--workers", help="Images built at a time."),
@@ -58,10 +59,19 @@ def build_images(
 
     import docker
 
-    names = bundled.suite_ids() if suite == bundled.SUITE_NAME else [suite]
-    base = images.base_image(base_image)
+    from codescale.eval.tasks import harbor
+
     client = docker.from_env()
     started = time.monotonic()
+    if harbor.is_source(suite):  # Terminal-Bench tasks: built from each task's environment/
+        found = harbor.load_source(suite, base_image)
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            for task, built in zip(found, pool.map(lambda t: images.build_harbor_image(t, client), found)):
+                typer.echo(f"{'built ' if built else 'cached'} {task.image}")
+        typer.echo(f"{len(found)} images in {time.monotonic() - started:.1f} s")
+        return
+    names = bundled.suite_ids() if suite == bundled.SUITE_NAME else [suite]
+    base = images.base_image(base_image)
 
     def build(name: str) -> str:
         t0 = time.monotonic()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager, nullcontext
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlparse
@@ -16,6 +17,8 @@ from codescale.agent.records import Task, Trajectory
 from codescale.agent.rollout import RolloutConfig, run_rollout, sandbox_config
 from codescale.eval.runs.config import RunConfig
 from codescale.eval.runs.rundir import RunDir
+from codescale.eval.tasks import terminal_config
+from codescale.eval.tasks.verifier import reward_path, verify_and_save
 from codescale.sandboxes.base import sandbox_class
 from codescale.scaling.base import make_strategy
 from codescale.scaling.records import TaskResult
@@ -94,10 +97,15 @@ def solve(
     (agent.rollout.run_rollout here, or eval.runs.cluster.Cluster.run_rollout on a Ray cluster)."""
     run_dir.write_task(task)
     task_dir = run_dir.make_task_dir(task.instance_id)
-    rollout_config = RolloutConfig(model=config.model, sandbox=config.sandbox, agent=config.agent)
+    rollout_config = RolloutConfig(model=config.model, sandbox=terminal_config.sandbox_settings(task, config.sandbox),
+                                   agent=terminal_config.agent_config(task, config.agent))
+    # a container task is graded in the rollout's own container, once the agent has finished
+    after = partial(verify_and_save, task, task_dir) if task.outcome == "container" else None
 
     def rollout(task: Task, *, rollout_id: str, generation: int = 0, refinement_context: str = ""):
         done = finished_rollout(task_dir / f"{rollout_id}.traj.json", refinement_context, rerun)
+        if done is not None and after is not None and not reward_path(task_dir, rollout_id).is_file():
+            done = None  # stopped before its container was checked: the container is gone, so run it again
         if done is not None:
             if watch:
                 watch.reused(done)
@@ -112,9 +120,11 @@ def solve(
                 task_dir=task_dir,
                 generation=generation,
                 refinement_context=refinement_context,
+                after=after,
             )
 
-    strategy = make_strategy(config.scaling, rollout=rollout, model=config.model, task_dir=Path(task_dir))
+    scaling = terminal_config.scaling_config(task, config.scaling)
+    strategy = make_strategy(scaling, rollout=rollout, model=config.model, task_dir=Path(task_dir))
     try:
         result = strategy.solve(task)
     except Exception as e:  # a strategy bug or a failure it could not absorb: record it, keep the run going
@@ -132,6 +142,10 @@ def run_task(task: Task, config: RunConfig, out: Path, *, overwrite: bool = Fals
     from codescale.eval.runs.config import ConfigError
     from codescale.eval.runs.interrupt import exit_on_interrupt
 
+    if task.outcome == "container" and sandbox_config(config.sandbox).kind == "docker":
+        from codescale.eval.tasks.images import ensure_image
+
+        ensure_image(task)  # built from the task's environment/, once per content
     preflight(task, config)
     run_dir = RunDir(out)
     if run_dir.results_path.exists() and not overwrite:

@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 from codescale.agent.records import Task
-from codescale.eval.tasks import bundled
+from codescale.eval.tasks import bundled, harbor
 from codescale.eval.tasks.swebench import NAMESPACE, name_images
 from codescale.eval.tasks.errors import TaskError, TaskSourceError
 from codescale.eval.tasks.load import FILE_SUFFIXES, read_dataset, read_records, suite_task, validate_record
@@ -18,7 +18,11 @@ Row = Task | TaskError
 
 
 def load_rows(source: str, split: str = "test", base_image: str | None = None, namespace: str = NAMESPACE) -> list[Row]:
-    """Every row of `source` (bundled suite name or task id, .json/.jsonl/.parquet file, Hugging Face dataset)."""
+    """Every row of `source` (bundled suite name or task id, .json/.jsonl/.parquet file, Hugging Face dataset, a
+    folder of Harbor task directories or one of them, the bundled Terminal-Bench-style suite's name)."""
+    if harbor.is_source(source):
+        path = harbor.SUITE_DIR if source == harbor.SUITE_NAME else Path(source)
+        return [_row(lambda d=d: harbor.load_task_dir(d, base_image)) for d in harbor.task_dirs(path)]
     if source == bundled.SUITE_NAME or (bundled.SUITE_DIR / source / "task.yaml").is_file():
         names = bundled.suite_ids() if source == bundled.SUITE_NAME else [source]
         return [_row(lambda name=name: suite_task(name, base_image)) for name in names]

@@ -29,6 +29,8 @@ class PatchGrade(BaseModel):
     """FAIL_TO_PASS and PASS_TO_PASS tests that did not pass."""
     error: str = ""
     """Why the patch could not be graded normally (empty, did not apply, timed out, ...)."""
+    reward: float | None = None
+    """Terminal-Bench tasks: the reward the task's tests wrote (resolved when it is 1); None for patches."""
 
 
 class CandidateGrade(PatchGrade):

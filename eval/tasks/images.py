@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from codescale.agent.records import Task
+from codescale.eval.tasks import harbor_images
 from codescale.eval.tasks.bundled import COMMIT_MESSAGE, GIT_IDENTITY, SUITE_DIR, commit_sha, read_suite_task, repo_files
 from codescale.eval.tasks.errors import TaskError
 
@@ -153,6 +154,10 @@ def ensure_image(task: Task, client=None) -> None:
         raise TaskError(task.instance_id, "image", "no image given (the harness grades inside the task's image)")
     if image_exists(client, task.image):
         return
+    if task.outcome == "container" and (task.model_extra or {}).get("task_dir"):
+        if (Path(task.model_extra["task_dir"]) / "environment" / "Dockerfile").is_file():
+            build_harbor_image(task, client)
+            return
     task_dir = SUITE_DIR / task.instance_id
     base = task.model_extra.get("base_image") if task.model_extra else None
     if base and (task_dir / "task.yaml").is_file() and suite_image(task_dir, base) == task.image:
@@ -166,6 +171,26 @@ def ensure_image(task: Task, client=None) -> None:
         raise TaskError(
             task.instance_id, "image", f"image {task.image!r} does not exist locally and could not be pulled ({reason})"
         ) from None
+
+
+def build_harbor_image(task: Task, client) -> bool:
+    """Build `task.image` from its task directory's environment/ unless it exists; whether it was built now."""
+    if image_exists(client, task.image):
+        return False
+    extra = task.model_extra or {}
+    task_dir = Path(extra.get("task_dir", ""))
+    if not (task_dir / "environment" / "Dockerfile").is_file():
+        raise TaskError(task.instance_id, "image", f"{task.image!r} is not here and no environment/Dockerfile builds it")
+    base = harbor_images.base_image(extra.get("base_image") or None)
+    if harbor_images.image_for(task_dir, base or None) != task.image:
+        raise TaskError(task.instance_id, "image", f"{task.image!r} does not match the task's environment/ any more "
+                        "(the task changed since it was loaded)")
+    run_build(
+        client, task.image, owner=task.instance_id, base=base or "the Dockerfile's FROM",
+        path=str(task_dir / "environment"), buildargs={"BASE_IMAGE": base} if base else {},
+        labels={"codescale.task": task.instance_id, "codescale.content-hash": task.image.rsplit(":", 1)[1]},
+    )
+    return True
 
 
 def ensure_images(tasks: list[Task], workers: int = 2) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from codescale.agent.records import Task
-from codescale.eval.tasks import bundled, images
+from codescale.eval.tasks import bundled, harbor, images
 from codescale.eval.tasks.eval_script import harness_fields
 from codescale.eval.tasks.swebench import name_images
 from codescale.eval.tasks.errors import TaskError, TaskSourceError
@@ -22,11 +22,16 @@ def load_tasks(source: str | None = None, ids: list[str] | None = None, base_ima
                split: str = "test") -> list[Task]:
     """Tasks from `source` (default: the bundled suite), optionally only `ids`, each validated.
 
+    A folder of Harbor task directories (Terminal-Bench 2), one such directory, or the bundled Terminal-Bench-style
+    suite's name gives tasks whose outcome is their container (eval/tasks/harbor.py).
+
     Bundled tasks get their image tag for `base_image` (see images.base_image) and the swebench harness
     fields; records from a file or dataset get the harness fields they lack when they carry a test patch.
     """
     source = source or bundled.SUITE_NAME
-    if source == bundled.SUITE_NAME or (bundled.SUITE_DIR / source / "task.yaml").is_file():
+    if harbor.is_source(source):
+        tasks = harbor.load_source(source, base_image)
+    elif source == bundled.SUITE_NAME or (bundled.SUITE_DIR / source / "task.yaml").is_file():
         names = bundled.suite_ids() if source == bundled.SUITE_NAME else [source]
         tasks = [suite_task(name, base_image) for name in names]
     elif source.endswith(FILE_SUFFIXES):

@@ -1,0 +1,117 @@
+"""Grading a Terminal-Bench task: its tests run in the rollout's own container once the agent has finished.
+
+The tests are copied in only then (to /tests, never visible to the agent; /tests and /logs/verifier are emptied
+first, so nothing the agent left there counts), `bash /tests/test.sh` runs in the work directory within the task's
+verifier timeout, and the reward it wrote to /logs/verifier/reward.txt (a number) or reward.json
+(`{"reward": x}`) is saved as `<rollout id>.reward.json` beside the trajectory. `codescale evaluate` reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from codescale.agent.records import Task, Trajectory, write_atomic
+from codescale.eval.tasks.grading import PatchGrade
+from codescale.sandboxes.base import Sandbox, SandboxError
+
+TESTS_DIR = "/tests"
+LOG_DIR = "/logs/verifier"
+OUTPUT_KEPT = 4000
+"""Characters of test.sh's output kept in the reward record (its end)."""
+
+
+class Reward(BaseModel):
+    """The verifier's verdict on one rollout's container."""
+
+    rollout_id: str
+    reward: float | None = None
+    """What test.sh wrote; None when it wrote nothing readable (then `error` says why)."""
+    error: str = ""
+    returncode: int | None = None
+    timed_out: bool = False
+    output: str = ""
+    """The end of test.sh's output."""
+    seconds: float = 0.0
+
+
+def reward_path(task_dir: Path, rollout_id: str) -> Path:
+    return Path(task_dir) / f"{rollout_id}.reward.json"
+
+
+def copy_tests(task: Task, sandbox: Sandbox) -> None:
+    tests = Path((task.model_extra or {})["task_dir"]) / "tests"
+    cleared = sandbox.execute(f"rm -rf {TESTS_DIR} {LOG_DIR} && mkdir -p {TESTS_DIR} {LOG_DIR}", timeout=60)
+    if cleared.returncode != 0:
+        raise SandboxError(f"cannot prepare {TESTS_DIR}: {cleared.output.strip()[-300:]}")
+    for path in sorted(tests.rglob("*")):
+        if path.is_file():
+            sandbox.write_file(f"{TESTS_DIR}/{path.relative_to(tests).as_posix()}", path.read_bytes())
+    sandbox.execute(f"find {TESTS_DIR} -name '*.sh' -exec chmod +x {{}} +", timeout=60)
+
+
+def read_reward(sandbox: Sandbox) -> tuple[float | None, str]:
+    """(reward, problem): from reward.txt, else reward.json."""
+    try:
+        text = sandbox.read_file(f"{LOG_DIR}/reward.txt").decode(errors="replace").strip()
+        try:
+            return float(text), ""
+        except ValueError:
+            return None, f"reward.txt holds {text[:80]!r}, not a number"
+    except SandboxError:
+        pass
+    try:
+        data = json.loads(sandbox.read_file(f"{LOG_DIR}/reward.json"))
+        return float(data["reward"]), ""
+    except SandboxError:
+        return None, f"test.sh wrote neither {LOG_DIR}/reward.txt nor reward.json"
+    except (ValueError, KeyError, TypeError) as e:
+        return None, f"reward.json has no numeric 'reward' ({type(e).__name__}: {e})"
+
+
+def verify(task: Task, sandbox: Sandbox, traj: Trajectory) -> Reward:
+    """Run the task's tests in `sandbox` (the rollout's container, the agent finished) and read the reward."""
+    extra = task.model_extra or {}
+    timeout = float(extra.get("verifier_timeout", 600.0))
+    exports = "".join(f"export {k}={shlex.quote(v)}; " for k, v in (extra.get("verifier_env") or {}).items())
+    start = time.monotonic()
+    if not (Path(extra.get("task_dir") or "/nonexistent") / "tests" / "test.sh").is_file():
+        problem = f"no tests/test.sh in the task directory {extra.get('task_dir')!r}"
+        return Reward(rollout_id=traj.rollout_id, error=problem)
+    try:
+        copy_tests(task, sandbox)
+        out = sandbox.execute(f"{exports}bash {TESTS_DIR}/test.sh", timeout=timeout)
+        reward, problem = read_reward(sandbox)
+    except SandboxError as e:
+        return Reward(rollout_id=traj.rollout_id, error=f"the container could not be checked: {e}",
+                      seconds=time.monotonic() - start)
+    if out.timed_out:
+        reward, problem = 0.0, f"test.sh ran past the verifier timeout ({timeout:g} s)"
+    return Reward(rollout_id=traj.rollout_id, reward=reward, error=problem, returncode=out.returncode,
+                  timed_out=out.timed_out, output=out.output[-OUTPUT_KEPT:], seconds=time.monotonic() - start)
+
+
+def verify_and_save(task: Task, task_dir: Path, sandbox: Sandbox, traj: Trajectory) -> None:
+    """The rollout hook (agent.rollout.run_rollout's `after`): verify, then save the reward beside the trajectory."""
+    reward = verify(task, sandbox, traj)
+    write_atomic(reward_path(task_dir, traj.rollout_id), reward.model_dump_json(indent=1))
+
+
+def load_reward(task_dir: Path, rollout_id: str) -> Reward | None:
+    path = reward_path(task_dir, rollout_id)
+    return Reward.model_validate_json(path.read_text()) if path.is_file() else None
+
+
+def reward_grade(task_dir: Path, rollout_id: str | None) -> PatchGrade:
+    """A rollout's grade from its saved reward: resolved when the reward is 1 (or more)."""
+    if rollout_id is None:
+        return PatchGrade(error="no rollout was selected")
+    reward = load_reward(task_dir, rollout_id)
+    if reward is None:
+        return PatchGrade(error=f"no reward recorded for {rollout_id} (its container was not checked)")
+    resolved = reward.reward is not None and reward.reward >= 1.0
+    return PatchGrade(resolved=resolved, reward=reward.reward, error=reward.error)
