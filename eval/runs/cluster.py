@@ -207,9 +207,15 @@ class Cluster:
             actor.finished.remote(image)
 
     def run_rollout(self, task: Task, config: RolloutConfig, *, run_id: str, rollout_id: str, task_dir: Path,
-                    generation: int = 0, refinement_context: str = "") -> Trajectory:
-        """eval.runs.solve's rollout runner: the rollout on a node; its trajectory written here, once."""
+                    generation: int = 0, refinement_context: str = "", after=None) -> Trajectory:
+        """eval.runs.solve's rollout runner: the rollout on a node; its trajectory written here, once.
+
+        `after` (checking a container task's end state) is not supported on a cluster: launch refuses such tasks."""
         import ray
+
+        if after is not None:
+            raise ClusterError(f"{task.instance_id}: container tasks are checked in the rollout's container, "
+                               "which a Ray cluster does not support yet; run them without --ray")
 
         remote = ray.remote(rollout_on_node).options(
             num_cpus=0, resources={self.config.resource: 1}, max_retries=self.config.retries, retry_exceptions=False,

@@ -57,6 +57,9 @@ def launch_batch(*, dataset: str, split: str, slice_: str | None, ids: list[str]
     if resolved.model.base_url:
         check_server(resolved.model.base_url)
     rows = select(load_rows(dataset, split, base_image, settings.image_namespace), slice_, ids)
+    if resolved.cluster.address and any(isinstance(r, Task) and r.outcome == "container" for r in rows):
+        raise ConfigError("container tasks (graded by their end state) cannot run on a Ray cluster yet; "
+                          "run them without --ray")
     if settings.budget.max_cost and agent_model.info.input is None:
         raise ConfigError(f"--max-cost needs a price for {resolved.model.id}; none in configs/models.yaml "
                           "(use --max-tokens)")
