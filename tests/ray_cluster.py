@@ -101,6 +101,14 @@ class RayCluster:
             time.sleep(1.0)
         raise RuntimeError(f"the Ray cluster did not reach {count} nodes in {timeout:.0f} s (logs in {self.temp_dir})")
 
+    def running(self, index: int, function: str) -> int:
+        """How many Ray workers of worker node `index` are executing `function` now (by their process title)."""
+        rows = [line.split(None, 3) for line in subprocess.run(
+            ["ps", "-eo", "pid=,ppid=,pgid=,args="], capture_output=True, text=True).stdout.splitlines()]
+        node = {pid for pid, _, pgid, *_ in rows if pgid == str(self.procs[1 + index].pid)}  # its raylet among them
+        return sum((ppid in node or pid in node) and f"ray::{function}" in args[0] for pid, ppid, _, *args in rows
+                   if args)
+
     def kill_worker(self, index: int) -> None:
         """SIGKILL worker node `index` and every process it started (its raylet, its workers)."""
         _kill(self.procs[1 + index])
@@ -129,11 +137,21 @@ class RayCluster:
 
 
 def _kill(proc: subprocess.Popen) -> None:
-    """SIGKILL the process group of a node's `ray start` (its raylet, object store, workers)."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    """SIGKILL a node's `ray start`, its process group (raylet, object store) and every descendant (Ray's
+    workers run in process groups of their own), as if its machine had died."""
+    rows = [line.split() for line in subprocess.run(["ps", "-eo", "pid=,ppid=,pgid="], capture_output=True,
+                                                     text=True).stdout.splitlines()]
+    doomed = {int(pid) for pid, _, pgid in rows if int(pgid) == proc.pid} | {proc.pid}
+    grew = True
+    while grew:
+        more = {int(pid) for pid, ppid, _ in rows if int(ppid) in doomed} - doomed
+        doomed |= more
+        grew = bool(more)
+    for pid in doomed:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     proc.wait(timeout=30)
 
 
