@@ -113,6 +113,7 @@ class ImageCache:
         """Make the task's image present and hold it (never evicted until released); returns what was done."""
         with self._lock:
             self.in_use[task.image] += 1
+            self.used_at[task.image] = time.monotonic()
             self._make_room(self._estimate(task.image))
         try:
             return self._present(task)
@@ -125,8 +126,8 @@ class ImageCache:
             self.in_use[image] -= 1
             if self.in_use[image] <= 0:
                 del self.in_use[image]
-            self.used_at[image] = time.monotonic()
-            self._make_room(0)
+            self._make_room(0)  # by when it was last made present or acquired: a finished task's image goes before
+            # one pulled ahead for the next task
 
     def finished(self, image: str) -> None:
         """The task of `image` is done: with `remove_finished`, remove the image unless a rollout still uses it."""
