@@ -43,6 +43,13 @@ def _command(default_dataset: str | None, doc: str, needs_harness: bool = False)
         base_image: BaseImageOpt = None,
         image_namespace: Annotated[str, Opt("--image-namespace", help="Namespace of SWE-bench images.")] = NAMESPACE,
         live: LiveOpt = None,
+        ray: Annotated[Optional[str], Opt("--ray", help="Run the rollouts on a Ray cluster: 'auto' (the one this "
+                                          "machine joined) or the head's HOST:PORT (config key cluster.address).")] = None,
+        image_cache_gb: Annotated[float, Opt("--image-cache-gb", help="Most GB of task images kept per Docker engine "
+                                             "besides those in use; least recently used go first (0: no bound).")] = 0.0,
+        pull_ahead: Annotated[int, Opt("--pull-ahead", help="Images of the next tasks made present while the "
+                                       "current ones run.")] = 2,
+        remove_images: Annotated[bool, Opt("--remove-images", help="Remove a task's image once it is finished.")] = False,
     ) -> None:
         from codescale.eval.runs.launch import launch_batch
         from codescale.eval.tasks.grading import require_harness
@@ -53,11 +60,12 @@ def _command(default_dataset: str | None, doc: str, needs_harness: bool = False)
             raise fail("--dataset is required")
         outcome = launch_batch(
             dataset=dataset, split=split, slice_=slice_, ids=[i.strip() for i in ids.split(",") if i.strip()] if ids else None,
-            flags=flags(model=model, base_url=base_url, sandbox=sandbox, strategy=strategy),
+            flags=flags(model=model, base_url=base_url, sandbox=sandbox, strategy=strategy, ray=ray),
             strategy=strategy, config=config, out=out, overwrite=overwrite, base_image=base_image, live=live,
             batch={"workers": workers, "max_rollouts": max_rollouts, "max_requests": max_requests,
                    "budget": {"max_cost": max_cost, "max_tokens": max_tokens}, "retry_errors": retry_errors,
-                   "image_namespace": image_namespace},
+                   "image_namespace": image_namespace, "image_cache_gb": image_cache_gb, "pull_ahead": pull_ahead,
+                   "remove_images": remove_images},
         )
         code = 1 if outcome.disk_full else 3 if outcome.stopped + outcome.not_started else 1 if outcome.failed else 0
         if code:

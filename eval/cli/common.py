@@ -40,7 +40,8 @@ BaseImageOpt = Annotated[
 ]
 RunDirArg = Annotated[Path, typer.Argument(help="A run directory (holds results.jsonl).", exists=True, file_okay=False)]
 
-FLAG_KEYS = {"model": "model.id", "base_url": "model.base_url", "sandbox": "sandbox.kind", "strategy": "scaling.strategy"}
+FLAG_KEYS = {"model": "model.id", "base_url": "model.base_url", "sandbox": "sandbox.kind", "strategy": "scaling.strategy",
+             "ray": "cluster.address"}
 """CLI flag -> the config key it sets. The one place this mapping is written."""
 
 

@@ -1,8 +1,9 @@
 """The batch runner: many tasks under one strategy, `workers` tasks in flight, global caps on rollouts and model
 requests, a run-wide budget, every finished task appended to the run directory as it ends (docs/ARCHITECTURE.md, "The run directory").
 
-What a task needs first (its image) is made ready in the task's own worker, so that a missing image fails that
-task only. Rollouts that an earlier session finished are reused (eval.runs.solve.solve); a task stopped by the budget
+What a task needs first (its image) is made ready in the task's own worker through the engine's image cache
+(eval/tasks/image_cache.py: pulled ahead, bounded in disk), so that a missing image fails that task only. On a Ray
+cluster (eval/runs/cluster.py) the rollouts run on its nodes, which make the images ready there. Rollouts that an earlier session finished are reused (eval.runs.solve.solve); a task stopped by the budget
 writes no result line and resumes later from its finished rollouts.
 """
 
@@ -21,9 +22,11 @@ from codescale.eval.runs.budget import BudgetConfig, BudgetExhausted, Meter
 from codescale.eval.runs.config import RunConfig
 from codescale.eval.tasks.dataset import Row, row_id
 from codescale.eval.runs.progress import Progress
+from codescale.agent.rollout import run_rollout
 from codescale.eval.runs.solve import solve
 from codescale.eval.runs.rundir import RunDir, disk_full
-from codescale.eval.tasks.swebench import NAMESPACE, ensure_image
+from codescale.eval.tasks.image_cache import ImageCache, ImageCacheConfig, ImageStats
+from codescale.eval.tasks.swebench import NAMESPACE
 from codescale.eval.tasks.errors import TaskError
 from codescale.scaling.records import TaskResult
 
@@ -51,6 +54,16 @@ class BatchConfig(BaseModel):
     """Tries to pull a missing image, the first included."""
     pull_wait: float = 2.0
     """Seconds before the second try; doubles after each."""
+    image_cache_gb: float = Field(0.0, ge=0)
+    """Most gigabytes of task images kept per Docker engine beside those in use (least recently used go first); 0 = no bound."""
+    pull_ahead: int = Field(2, ge=0)
+    """Images of the next tasks made present while the current ones run (local runs)."""
+    remove_images: bool = False
+    """Remove a task's image once the task is finished."""
+
+    def images(self) -> ImageCacheConfig:
+        return ImageCacheConfig(cache_gb=self.image_cache_gb, pull_ahead=self.pull_ahead,
+                                remove_finished=self.remove_images, attempts=self.pull_attempts, wait=self.pull_wait)
 
 
 class BatchOutcome(BaseModel):
@@ -92,14 +105,21 @@ def error_result(instance_id: str, config: RunConfig, error: str) -> TaskResult:
 
 def run_batch(
     rows: list[Row], config: RunConfig, run_dir: RunDir, run_id: str, batch: BatchConfig, meter: Meter,
-    progress: Progress,
+    progress: Progress, cluster=None,
 ) -> BatchOutcome:
-    """Run every row (a Task, or the TaskError of a bad row) and record each finished one in `run_dir`."""
+    """Run every row (a Task, or the TaskError of a bad row) and record each finished one in `run_dir`.
+
+    With `cluster` (eval.runs.cluster.Cluster) the rollouts run on its nodes, which make their images present;
+    otherwise here, with this engine's image cache."""
     slots = batch.max_rollouts or batch.workers * config.scaling.concurrency
     gate = RolloutGate(meter, slots, progress)
     rerun = RERUN_ON_RETRY if batch.retry_errors else ()
-    needs_image = config.sandbox.get("kind", "docker") == "docker"
-    client = _docker_client() if needs_image and any(isinstance(r, Task) for r in rows) else None
+    needs_image = config.sandbox.get("kind", "docker") == "docker" and cluster is None
+    stats = cluster.stats if cluster is not None else ImageStats()
+    progress.images = stats
+    cache = ImageCache(batch.images(), stats=stats) if needs_image and any(isinstance(r, Task) for r in rows) else None
+    runner = cluster.run_rollout if cluster is not None else run_rollout
+    tasks = [r for r in rows if isinstance(r, Task)]
     outcome = BatchOutcome()
     lock = threading.Lock()
 
@@ -113,6 +133,8 @@ def run_batch(
                 outcome.done += 1
 
     def run_one(row: Row) -> None:
+        if cache is not None and isinstance(row, Task):
+            cache.prefetch(tasks[tasks.index(row) + 1:])
         instance_id = row_id(row)
         if isinstance(row, TaskError):
             record(error_result(instance_id, config, str(row)))
@@ -131,9 +153,11 @@ def run_batch(
             return
         progress.task_started(instance_id)
         try:
-            if client is not None:
-                ensure_image(row, client, batch.pull_attempts, batch.pull_wait)
-            result = solve(row, config, run_dir, run_id, watch=gate, rerun=rerun)
+            with held(cache, row):
+                result = solve(row, config, run_dir, run_id, watch=gate, rerun=rerun, runner=runner)
+            for images in (cluster, cache):
+                if images is not None:
+                    images.finished(row.image)
             progress.task_finished(result)
             with lock:
                 outcome.failed += result.status == "error"
@@ -162,10 +186,19 @@ def run_batch(
                 future.result()
     finally:
         LIMITS.cap_requests(None)
+        if cache is not None:
+            cache.close()
     return outcome
 
 
-def _docker_client():
-    import docker
-
-    return docker.from_env()
+@contextmanager
+def held(cache: ImageCache | None, task: Task) -> Iterator[None]:
+    """The task's image made present and kept from eviction while its rollouts run (no cache: nothing to do)."""
+    if cache is None:
+        yield
+        return
+    cache.acquire(task)
+    try:
+        yield
+    finally:
+        cache.release(task.image)

@@ -11,6 +11,7 @@ from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from codescale import configs
 from codescale.agent.rollout import RolloutConfig
+from codescale.eval.runs.cluster import ClusterConfig
 from codescale.scaling.base import ScalingConfig
 
 
@@ -20,6 +21,8 @@ class RunConfig(RolloutConfig):
     model_config = ConfigDict(extra="forbid")
 
     scaling: ScalingConfig = Field(default_factory=ScalingConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    """Where rollouts run (a Ray cluster, or this process); never changes a result."""
 
     @model_validator(mode="after")
     def _evidence_sandbox(self) -> RunConfig:

@@ -17,6 +17,22 @@ def _stderr(line: str) -> None:
     print(plain(line), file=sys.stderr, flush=True)
 
 
+def join_cluster(config, run_id: str, settings: BatchConfig, say: Callable[[str], None]):
+    """The Ray cluster of `config` joined, with what a killed session left on its nodes removed."""
+    from codescale.eval.runs.cluster import Cluster, ClusterError
+    from codescale.eval.runs.config import ConfigError
+    from codescale.eval.tasks.image_cache import ImageStats
+
+    try:
+        cluster = Cluster(config, run_id, settings.images(), ImageStats()).connect()
+    except ClusterError as e:
+        raise ConfigError(str(e)) from None
+    removed = cluster.sweep()
+    say(f"Ray cluster {config.address}: {len(cluster.docker_nodes())} node(s) with {config.resource!r}, "
+        f"{cluster.slots()} rollout slots" + (f"; removed {removed} container(s) left on its nodes" if removed else ""))
+    return cluster
+
+
 def launch_batch(*, dataset: str, split: str, slice_: str | None, ids: list[str] | None, flags: dict[str, Any],
                  strategy: str | None, config: list[str], out: Path, overwrite: bool, base_image: str | None,
                  live: bool | None, batch: dict, say: Callable[[str], None] = _stderr) -> BatchOutcome:
@@ -42,6 +58,9 @@ def launch_batch(*, dataset: str, split: str, slice_: str | None, ids: list[str]
     if resolved.model.base_url:
         check_server(resolved.model.base_url)
     rows = select(load_rows(dataset, split, base_image, settings.image_namespace), slice_, ids)
+    if resolved.cluster.address and any(isinstance(r, Task) and r.outcome == "container" for r in rows):
+        raise ConfigError("container tasks (graded by their end state) cannot run on a Ray cluster yet; "
+                          "run them without --ray")
     if settings.budget.max_cost and agent_model.info.input is None:
         raise ConfigError(f"--max-cost needs a price for {resolved.model.id}; none in configs/models.yaml "
                           "(use --max-tokens)")
@@ -69,12 +88,17 @@ def launch_batch(*, dataset: str, split: str, slice_: str | None, ids: list[str]
     bad = sum(not isinstance(r, Task) for r in todo)
     say(f"run {run_id} in {out}: {len(rows)} tasks, {len(rows) - len(todo)} finished earlier, {len(todo)} to run, "
         f"{settings.workers} workers" + (f" (bad rows: {bad})" if bad else ""))
-    exit_on_interrupt(run_id)
+    cluster = join_cluster(resolved.cluster, run_id, settings, say) if resolved.cluster.address else None
+    exit_on_interrupt(run_id, *([cluster.interrupt] if cluster else []))
     start = time.monotonic()
-    with Meter(settings.budget, run_dir.ledger_path) as meter:
-        with make_progress(len(rows), len(rows) - len(todo), lambda: meter.total, live) as progress:
-            outcome = run_batch(todo, resolved, run_dir, run_id, settings, meter, progress)
-        total = meter.total
+    try:
+        with Meter(settings.budget, run_dir.ledger_path) as meter:
+            with make_progress(len(rows), len(rows) - len(todo), lambda: meter.total, live) as progress:
+                outcome = run_batch(todo, resolved, run_dir, run_id, settings, meter, progress, cluster=cluster)
+            total = meter.total
+    finally:
+        if cluster:
+            cluster.close()
     left = outcome.stopped + outcome.not_started
     line = (f"{outcome.done} done, {outcome.failed} failed, {left} left for a resume; spent {money(total)}, "
             f"{total.tokens} tokens over the whole run; {time.monotonic() - start:.1f} s")

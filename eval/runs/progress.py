@@ -38,6 +38,8 @@ class Progress:
         self.running: set[str] = set()
         self.rollouts_running = self.rollouts_done = self.rollouts_reused = 0
         self.stop_reason = ""
+        self.images = None
+        """The run's eval.tasks.image_cache.ImageStats (pulls counted, timed, retried), once the batch sets it."""
         self.start = time.monotonic()
         self._lock = threading.Lock()
 
@@ -106,7 +108,7 @@ class Progress:
             return (
                 f"{finished}/{self.total} tasks ({self.failed} failed, {len(self.running)} running) | "
                 f"rollouts {self.rollouts_running} running, {self.rollouts_done} done, {self.rollouts_reused} reused | "
-                f"{usage.tokens} tokens, {money(usage)} | {clock(time.monotonic() - self.start)} elapsed, ETA {self.eta()}"
+                + (f"{self.images.line()} | " if self.images else "") + f"{usage.tokens} tokens, {money(usage)} | {clock(time.monotonic() - self.start)} elapsed, ETA {self.eta()}"
             )
 
     def event(self, message: str) -> None:
@@ -163,6 +165,8 @@ class LiveProgress(Progress):
         table.add_row("tasks", f"{self.earlier + self.done + self.failed}/{self.total} finished "
                       f"({self.done} done now, {self.earlier} earlier), {self.failed} failed, {len(self.running)} running")
         table.add_row("rollouts", f"{self.rollouts_running} in flight, {self.rollouts_done} done, {self.rollouts_reused} reused")
+        if self.images:
+            table.add_row("images", self.images.line().removeprefix("images "))
         table.add_row("usage", f"{usage.tokens} tokens ({usage.input_tokens} in / {usage.output_tokens} out), {money(usage)}")
         table.add_row("time", f"{clock(time.monotonic() - self.start)} elapsed, ETA {self.eta()}")
         if self.stop_reason:

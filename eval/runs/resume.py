@@ -17,9 +17,9 @@ import yaml
 
 from codescale.eval.runs.rundir import RunDir, append_line, read_lines
 
-HARMLESS = ("model.base_url", "model.timeout", "model.retries", "scaling.concurrency")
+HARMLESS = ("model.base_url", "model.timeout", "model.retries", "scaling.concurrency", "cluster")
 """Config keys (and key prefixes) that may differ on resume: where the server is and how patiently it is
-called, not what it computes. Batch options (workers, budgets, caps) live outside the config and may change too."""
+called, or where rollouts run, not what it computes. Batch options (workers, budgets, caps) live outside the config and may change too."""
 
 
 class ResumeError(ValueError):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 from pathlib import Path
@@ -88,11 +88,13 @@ def solve(
     *,
     watch: RolloutWatch | None = None,
     rerun: Collection[str] = (),
+    runner: Callable[..., Trajectory] = run_rollout,
 ) -> TaskResult:
     """Run the strategy on `task`, append its result to the run directory, and return it.
 
     A rollout whose trajectory an earlier session finished is reused, not run again (exit statuses in `rerun`
-    excepted); its saved summary goes with it. `watch` wraps every rollout that does run."""
+    excepted); its saved summary goes with it. `watch` wraps every rollout that does run; `runner` runs it
+    (agent.rollout.run_rollout here, or eval.runs.cluster.Cluster.run_rollout on a Ray cluster)."""
     run_dir.write_task(task)
     task_dir = run_dir.make_task_dir(task.instance_id)
     rollout_config = RolloutConfig(model=config.model, sandbox=terminal_config.sandbox_settings(task, config.sandbox),
@@ -110,7 +112,7 @@ def solve(
             return done
         with watch.running(task.instance_id, rollout_id) if watch else nullcontext():
             (task_dir / f"{rollout_id}.summary.json").unlink(missing_ok=True)  # it was of an earlier attempt
-            return run_rollout(
+            return runner(
                 task,
                 rollout_config,
                 run_id=run_id,

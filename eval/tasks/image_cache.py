@@ -1,0 +1,209 @@
+"""Task images at SWE-bench scale: made present on demand (built for bundled tasks, pulled otherwise, retried),
+pulled ahead for the next tasks, bounded in disk by evicting the least recently used, removed when a task is done.
+
+One cache per Docker engine: the batch driver's for a local run, one per node on a Ray cluster
+(eval/runs/cluster.py). It manages only the images of the tasks it was asked for. Sizes are those `docker images`
+shows, shared layers counted in each image, so the bound is conservative. An image a running rollout holds is
+never evicted: the images present stay within the bound plus the ones in use.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from codescale.agent.records import Task
+from codescale.eval.tasks import images
+from codescale.eval.tasks.errors import TaskError
+
+log = logging.getLogger(__name__)
+GB = 1e9
+
+
+class ImageCacheConfig(BaseModel):
+    """How task images are made present and kept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cache_gb: float = Field(0.0, ge=0)
+    """Most gigabytes of task images kept on one engine, beside those in use; 0 = no bound."""
+    pull_ahead: int = Field(0, ge=0)
+    """Images of the next tasks made present while the current ones run (within the bound)."""
+    remove_finished: bool = False
+    """Remove a task's image as soon as its task is finished (and no rollout uses it)."""
+    attempts: int = Field(3, ge=1)
+    """Tries to pull a missing image, the first included."""
+    wait: float = 2.0
+    """Seconds before the second try; doubles after each."""
+
+
+class ImageStats:
+    """Counts of image work, shown in the progress display; safe to update from any thread."""
+
+    def __init__(self) -> None:
+        self.pulled = self.retries = self.failed = self.evicted = 0
+        self.seconds = 0.0
+        self._lock = threading.Lock()
+
+    def add(self, pulled: int = 0, seconds: float = 0.0, retries: int = 0, failed: int = 0, evicted: int = 0) -> None:
+        with self._lock:
+            self.pulled += pulled
+            self.seconds += seconds
+            self.retries += retries
+            self.failed += failed
+            self.evicted += evicted
+
+    def line(self) -> str:
+        with self._lock:
+            return (f"images {self.pulled} pulled ({self.seconds:.1f} s), {self.retries} retries, "
+                    f"{self.failed} failed, {self.evicted} evicted")
+
+
+def ensure(task: Task, client, attempts: int, wait: float, sleep: Callable[[float], None] = time.sleep) -> tuple[bool, int]:
+    """Make the task's image present; returns (whether it was pulled or built now, retries made).
+
+    A failed pull is tried `attempts` times in all (waiting `wait`, then twice as long, ...); TaskError at the end."""
+    if task.image and images.image_exists(client, task.image):
+        return False, 0
+    attempt = 1
+    while True:
+        try:
+            images.ensure_image(task, client)
+            return True, attempt - 1
+        except TaskError as e:
+            if attempt >= attempts or "could not be pulled" not in e.problem:
+                raise
+            log.warning("%s (attempt %d of %d); retrying in %.0f s", e, attempt, attempts, wait)
+            sleep(wait)
+            wait *= 2
+            attempt += 1
+
+
+class ImageCache:
+    """The task images of one Docker engine: `acquire` before a task's rollouts, `release` after, `finished` when
+    the task is done, `prefetch` for tasks coming next."""
+
+    def __init__(self, config: ImageCacheConfig, client=None, stats: ImageStats | None = None):
+        import docker
+
+        self.config = config
+        self.client = client or docker.from_env()
+        self.stats = stats or ImageStats()
+        self.sizes: dict[str, int] = {}
+        """Managed images present -> bytes."""
+        self.seen: dict[str, int] = {}
+        """Every image made present so far -> bytes (kept after eviction, to estimate a pull before it)."""
+        self.used_at: dict[str, float] = {}
+        self.in_use: Counter[str] = Counter()
+        self._lock = threading.RLock()
+        self._making: dict[str, threading.Lock] = {}
+        self._ahead = ThreadPoolExecutor(1, thread_name_prefix="pull-ahead") if config.pull_ahead else None
+
+    @property
+    def bound(self) -> float:
+        return self.config.cache_gb * GB if self.config.cache_gb else float("inf")
+
+    def acquire(self, task: Task) -> dict:
+        """Make the task's image present and hold it (never evicted until released); returns what was done."""
+        with self._lock:
+            self.in_use[task.image] += 1
+            self.used_at[task.image] = time.monotonic()
+            self._make_room(self._estimate(task.image))
+        try:
+            return self._present(task)
+        except BaseException:
+            self.release(task.image)
+            raise
+
+    def release(self, image: str) -> None:
+        with self._lock:
+            self.in_use[image] -= 1
+            if self.in_use[image] <= 0:
+                del self.in_use[image]
+            self._make_room(0)  # by when it was last made present or acquired: a finished task's image goes before
+            # one pulled ahead for the next task
+
+    def finished(self, image: str) -> None:
+        """The task of `image` is done: with `remove_finished`, remove the image unless a rollout still uses it."""
+        with self._lock:
+            if self.config.remove_finished and image in self.sizes and not self.in_use[image]:
+                self._remove(image)
+
+    def prefetch(self, tasks: list[Task]) -> None:
+        """In the background, make present the images of the first `pull_ahead` of `tasks` that fit in the bound."""
+        if self._ahead is None:
+            return
+        for task in tasks[: self.config.pull_ahead]:
+            self._ahead.submit(self._prefetch_one, task)
+
+    def close(self) -> None:
+        if self._ahead is not None:
+            self._ahead.shutdown(wait=True, cancel_futures=True)
+
+    def present_bytes(self, include_in_use: bool = True) -> int:
+        with self._lock:
+            return sum(size for image, size in self.sizes.items() if include_in_use or not self.in_use[image])
+
+    def _prefetch_one(self, task: Task) -> None:
+        with self._lock:
+            if task.image in self.sizes or task.image in self.in_use:
+                return
+            if self.present_bytes(include_in_use=False) + self._estimate(task.image) > self.bound:
+                return  # no room without evicting what is about to be used
+        try:
+            self._present(task)
+        except Exception as e:  # its task will try again, and fail alone if it must
+            log.warning("pull ahead of %s failed: %s", task.image, e)
+
+    def _present(self, task: Task) -> dict:
+        """Ensure the image, once at a time per image; count it."""
+        with self._lock:
+            making = self._making.setdefault(task.image, threading.Lock())
+        with making:
+            start = time.monotonic()
+            try:
+                pulled, retries = ensure(task, self.client, self.config.attempts, self.config.wait)
+            except TaskError:
+                self.stats.add(failed=1, seconds=time.monotonic() - start)
+                raise
+            seconds = time.monotonic() - start
+            self.stats.add(pulled=int(pulled), seconds=seconds if pulled else 0.0, retries=retries)
+            size = int(self.client.images.get(task.image).attrs.get("Size") or 0)
+        with self._lock:
+            self.sizes[task.image] = self.seen[task.image] = size
+            self.used_at[task.image] = time.monotonic()
+            self._make_room(0)
+        return {"pulled": pulled, "seconds": seconds if pulled else 0.0, "retries": retries}
+
+    def _estimate(self, image: str) -> int:
+        """Bytes making `image` present would add: 0 when it is, its size when seen before, else the largest seen."""
+        if image in self.sizes:
+            return 0
+        return self.seen.get(image) or max(self.seen.values(), default=0)
+
+    def _make_room(self, incoming: int) -> None:
+        """Evict least recently used images not in use until those plus `incoming` fit in the bound."""
+        while self.present_bytes(include_in_use=False) + incoming > self.bound:
+            idle = [image for image in self.sizes if not self.in_use[image]]
+            if not idle:
+                return
+            self._remove(min(idle, key=lambda image: self.used_at.get(image, 0.0)))
+
+    def _remove(self, image: str) -> None:
+        import docker
+
+        try:
+            self.client.images.remove(image, force=False, noprune=False)
+        except docker.errors.ImageNotFound:
+            pass
+        except docker.errors.APIError as e:  # e.g. a container of another run still uses it: keep it, stop managing it
+            log.warning("could not remove image %s: %s", image, e)
+        self.sizes.pop(image, None)
+        self.used_at.pop(image, None)
+        self.stats.add(evicted=1)

@@ -1,0 +1,80 @@
+"""Wall time of one batch with the local thread pool vs on a Ray cluster of worker nodes on this machine.
+
+    python tests/benchmarks/bench_cluster.py [--tasks 12] [--n 8] [--latency 0.5] [--steps 2] [--slots 8]
+
+The bundled suite in real Docker, `best_of_n` with N rollouts per task (no judge, no summaries). Both runs have
+`--slots` rollouts in flight: locally `--workers slots/2` tasks x 2 rollouts each; on the cluster the same, on
+two worker nodes of slots/2 Docker slots each (the head offers none). The fake server sleeps `--latency` s per
+call; each rollout makes `--steps` calls. Per-rollout overhead = (wall x slots - model time) / rollouts: the
+slot-seconds a rollout costs beyond waiting for the model (container start and removal, exec, scheduling). The
+cluster is started before its run is timed; the run's own joining of it is part of its wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for fake_server and ray_cluster
+
+from fake_server import FakeServer  # noqa: E402
+from ray_cluster import RayCluster  # noqa: E402
+
+from codescale.eval.tasks.bundled import suite_ids  # noqa: E402
+
+
+def run(args, base_image: str, extra: list[str]) -> float:
+    def responder(body):
+        time.sleep(args.latency)
+        step = (len(body["messages"]) - 2) // 2
+        command = "echo CODESCALE_SUBMIT" if step >= args.steps - 1 else f"echo step {step}"
+        return f"Step {step}.\n```bash\n{command}\n```"
+
+    with FakeServer(responder=responder) as server, tempfile.TemporaryDirectory() as out:
+        argv = [
+            sys.executable, "-m", "codescale.eval.cli", "batch", "--dataset", "codescale",
+            "--ids", ",".join(suite_ids()[: args.tasks]), "--model", "openai/fake", "--base-url", server.openai_url,
+            "--strategy", "best_of_n", "-c", f"scaling.n={args.n}", "-c", "scaling.concurrency=2",
+            "--workers", str(args.slots // 2), "--base-image", base_image, "--out", out, "--no-live", *extra,
+        ]
+        start = time.monotonic()
+        done = subprocess.run(argv, capture_output=True, text=True)
+        seconds = time.monotonic() - start
+        if done.returncode != 0:
+            raise SystemExit(f"batch failed ({done.returncode}):\n{done.stderr[-2000:]}")
+        calls = len(server.requests)
+    if calls != args.tasks * args.n * args.steps:
+        raise SystemExit(f"expected {args.tasks * args.n * args.steps} model calls, the server saw {calls}")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=12)
+    parser.add_argument("--n", type=int, default=8)
+    parser.add_argument("--latency", type=float, default=0.5)
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--slots", type=int, default=8)
+    parser.add_argument("--base-image", default=os.environ.get("CODESCALE_BASE_IMAGE", "codescale/base:bookworm"))
+    args = parser.parse_args()
+    rollouts = args.tasks * args.n
+    model_time = rollouts * args.steps * args.latency
+    print(f"{args.tasks} tasks x N={args.n} = {rollouts} rollouts x {args.steps} calls x {args.latency} s: model time "
+          f"{model_time:.0f} s; {args.slots} rollouts in flight (ideal {model_time / args.slots:.1f} s); "
+          f"{os.cpu_count()} cores")
+    run(args, args.base_image, [])  # builds the task images once, outside the timing
+    walls = {"local threads": run(args, args.base_image, [])}
+    with RayCluster(workers=2, slots=args.slots // 2) as cluster:
+        walls["ray, 2 nodes"] = run(args, args.base_image, ["--ray", cluster.address])
+    print(f"{'engine':>14} {'wall s':>8} {'overhead s/rollout':>19}")
+    for name, wall in walls.items():
+        print(f"{name:>14} {wall:>8.1f} {(wall * args.slots - model_time) / rollouts:>19.2f}")
+
+
+if __name__ == "__main__":
+    main()

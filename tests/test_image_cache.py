@@ -1,0 +1,76 @@
+"""Task images under a disk bound: a batch of bundled tasks whose images do not all fit, built on a base image
+tag of this test's own (so that only images made here are ever removed)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+from fake_server import FakeServer
+from test_batch import batch
+
+from codescale.eval.tasks.bundled import SUITE_DIR
+from codescale.eval.tasks.images import suite_image
+
+TASKS = ["codescale__confkit-1", "codescale__eventbus-1", "codescale__memo-1", "codescale__thermo-1"]
+
+
+def submit_at_once(body: dict) -> str:
+    return "Nothing to do.\n```bash\necho CODESCALE_SUBMIT\n```"
+
+
+@pytest.fixture
+def own_base(docker_client, base_image):
+    """The base image under a tag of this test's own; the task images built on it are removed afterwards."""
+    tag = f"codescale-test/cache-base:{uuid.uuid4().hex[:8]}"
+    docker_client.images.get(base_image).tag(tag)
+    yield tag
+    for image in [suite_image(SUITE_DIR / t, tag) for t in TASKS] + [tag]:
+        try:
+            docker_client.images.remove(image)
+        except Exception:  # already removed by the cache
+            pass
+
+
+def present(docker_client, images: list[str]) -> list[str]:
+    return [i for i in images if docker_client.api.images(name=i, quiet=True)]
+
+
+@pytest.mark.slow
+def test_images_present_never_exceed_the_bound_plus_those_in_use(docker_client, own_base, tmp_path):
+    images = [suite_image(SUITE_DIR / t, own_base) for t in TASKS]
+    size = docker_client.images.get(own_base).attrs["Size"]  # each task image is a little larger
+    bound_gb = 1.5 * size / 1e9  # room for one task image, not two
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            seen.append(len(present(docker_client, images)))
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        with FakeServer(responder=submit_at_once) as server:
+            done = batch(tmp_path / "run", server, "--dataset", "codescale", "--ids", ",".join(TASKS),
+                         "--base-image", own_base, "--image-cache-gb", f"{bound_gb:.3f}", "--pull-ahead", "1")
+    finally:
+        stop.set()
+        watcher.join()
+    assert done.returncode == 0, done.stderr
+    assert "images 4 pulled" in done.stderr and "3 evicted" in done.stderr, done.stderr[-600:]
+    assert max(seen) <= 2  # the bound's one, and the one the running task holds
+    assert len(present(docker_client, images)) == 1  # the last task's, kept: it fits
+
+
+@pytest.mark.slow
+def test_finished_tasks_images_are_removed_when_asked(docker_client, own_base, tmp_path):
+    images = [suite_image(SUITE_DIR / t, own_base) for t in TASKS[:2]]
+    with FakeServer(responder=submit_at_once) as server:
+        done = batch(tmp_path / "run", server, "--dataset", "codescale", "--ids", ",".join(TASKS[:2]),
+                     "--base-image", own_base, "--remove-images", "--pull-ahead", "0")
+    assert done.returncode == 0, done.stderr
+    assert present(docker_client, images) == []
