@@ -5,21 +5,28 @@ from __future__ import annotations
 import contextlib
 import io
 import posixpath
-import re
 import tarfile
-import threading
 import time
 import uuid
 from concurrent.futures import Future
 from typing import Any
 
-from pydantic import field_validator
-
-from codescale.sandboxes.base import TIMEOUT_RETURNCODE, CappedReader, Output, SandboxConfig, SandboxError, git_diff
+from codescale.sandboxes.base import TIMEOUT_RETURNCODE, CappedReader, Output, SandboxError, git_diff
+from codescale.sandboxes.docker_config import DockerSandboxConfig, lockdown, to_bytes
+from codescale.sandboxes.docker_engine import (
+    RUN_LABEL,
+    SANDBOX_LABEL,
+    found_images,
+    engine_errors,
+    image_problem,
+    remove_containers,
+    shared_client,
+)
 from codescale.sandboxes.lifecycle import REMOVALS, STARTS, ShuttingDown, check_open
 
-RUN_LABEL = "codescale.run_id"
-SANDBOX_LABEL = "codescale.sandbox"
+__all__ = ["DockerSandbox", "DockerSandboxConfig", "RUN_LABEL", "remove_containers"]
+"""What other modules take from here (the settings and the engine helpers live in docker_config / docker_engine)."""
+
 GRACE = 5.0
 """Seconds past a command's timeout after which the client stops waiting for its output stream."""
 DISK_POLL = 5.0
@@ -52,52 +59,6 @@ while it ran (the pids limit was hit). The groups of earlier commands that are s
 state file: when the pids limit was hit since the last command ended (a fork bomb left running in the
 background), they are killed before the next command starts. Uses only shell builtins up to the start of the
 command, so it still runs when the container has no process left to give."""
-
-
-class DockerSandboxConfig(SandboxConfig):
-    """Settings of the Docker sandbox."""
-
-    image: str = ""
-    """Image to run; "" uses the one given by the task."""
-    pull: bool = False
-    """Pull the image when it is not present locally (otherwise a missing image is an error)."""
-    memory: str = "2g"
-    """Memory limit (swap is not added on top)."""
-    cpus: float = 1.0
-    """CPU limit, in cores."""
-    pids_limit: int = 512
-    """Most processes the container may hold at once."""
-    network: str = "none"
-    """Docker network mode; "none" leaves only the loopback interface."""
-    init: bool = True
-    """Run Docker's small init as PID 1 so that killed and orphaned processes are reaped."""
-    start_command: list[str] = ["sleep", "infinity"]
-    """What the container runs while commands are exec'd into it."""
-    remove_on_exit: bool = True
-    """Remove the container on close (False stops it and keeps it for inspection)."""
-    cap_drop: list[str] = ["ALL"]
-    """Linux capabilities taken from the container's root user ("ALL": every one, then `cap_add` gives some back)."""
-    cap_add: list[str] = []
-    """Capabilities given back after `cap_drop`. None by default: the bundled suite's gold patches and tests pass
-    with none (a task whose tests need one, e.g. CHOWN, names it in its `sandbox` field)."""
-    no_new_privileges: bool = True
-    """Forbid gaining privileges through setuid binaries or file capabilities (`no-new-privileges`)."""
-    nofile: int = 8192
-    """Most open files a process may hold (the `nofile` ulimit, soft and hard)."""
-    fsize: str = "1g"
-    """Largest file a process may write (the `fsize` ulimit); a bigger write kills the writer ("File size limit
-    exceeded"). "" leaves it unlimited."""
-    disk_limit: str = "4g"
-    """Most bytes the container may add to its image (its writable layer), watched while a command runs and after
-    it: past it, the command's container is reported as a SandboxError and the rollout ends. "" switches the watch
-    off. (The engine's overlay2-on-ext4 storage cannot enforce a size itself.)"""
-
-    @field_validator("fsize", "disk_limit")
-    @classmethod
-    def _size(cls, value: str) -> str:
-        if value:
-            to_bytes(value)
-        return value
 
 
 class DockerSandbox:
@@ -185,7 +146,7 @@ class DockerSandbox:
                 self._remove()
             if isinstance(e, SandboxError):
                 raise
-            if isinstance(e, (docker.errors.DockerException, ShuttingDown, *_engine_errors())):
+            if isinstance(e, (docker.errors.DockerException, ShuttingDown, *engine_errors())):
                 raise SandboxError(f"cannot start a container of {self.image}: {e}") from e
             raise
 
@@ -202,19 +163,19 @@ class DockerSandbox:
             pids_limit=self.config.pids_limit,
             network_mode=self.config.network,
             init=self.config.init,
-            **_lockdown(self.config),
+            **lockdown(self.config),
         )
         self.base = self.base_commit or self._head()
 
     def _find_image(self) -> str:
-        if self.image in _found_images:
+        if self.image in found_images:
             return self.image
-        problem = _image_problem(self._client, self.image, pull=False)
+        problem = image_problem(self._client, self.image, pull=False)
         if problem and self.image and self.config.pull:
             self._client.images.pull(self.image)
         elif problem:
             raise SandboxError(problem)
-        _found_images.add(self.image)
+        found_images.add(self.image)
         return self.image
 
     @classmethod
@@ -227,7 +188,7 @@ class DockerSandbox:
             client.ping()
         except docker.errors.DockerException as e:
             return f"no Docker engine reachable ({e})"
-        return _image_problem(client, config.image or image, config.pull) or None
+        return image_problem(client, config.image or image, config.pull) or None
 
     def _head(self) -> str:
         out = self._run(["git", "rev-parse", "HEAD"], 60.0, 1000)
@@ -290,7 +251,7 @@ class DockerSandbox:
         try:
             exec_id = api.exec_create(self._container.id, wrapped, workdir=self.workdir, environment=self.config.env)["Id"]
             stream = api.exec_start(exec_id, stream=True)
-        except _engine_errors() as e:
+        except engine_errors() as e:
             raise SandboxError(f"docker exec failed in container {self.container_name}: {e}") from e
         reader = CappedReader(stream, limit)
         ended = self._wait(reader, start + timeout + GRACE)
@@ -298,7 +259,7 @@ class DockerSandbox:
         reader.wait(1.0)
         try:
             returncode = self._exit_code(exec_id, start + timeout + GRACE)
-        except _engine_errors() as e:
+        except engine_errors() as e:
             raise SandboxError(f"lost the command in container {self.container_name}: {e}") from e
         self._check_disk()
         timed_out = not ended or (returncode == TIMEOUT_RETURNCODE and time.monotonic() - start >= timeout)
@@ -318,7 +279,7 @@ class DockerSandbox:
             return
         try:
             found = self._client.api.containers(all=True, size=True, filters={"id": self._container.id})
-        except _engine_errors() as e:
+        except engine_errors() as e:
             raise SandboxError(f"lost container {self.container_name}: {e}") from e
         if not found:
             raise SandboxError(f"container {self.container_name} is gone (killed or removed from outside)")
@@ -375,91 +336,3 @@ class DockerSandbox:
             self._client.api.stop(self.container_name, timeout=1)
         except docker.errors.NotFound:
             pass
-
-
-_found_images: set[str] = set()
-"""Images this process has found locally; a sandbox of one of these skips the lookup."""
-_client: Any = None
-_client_lock = threading.Lock()
-
-
-def shared_client() -> Any:
-    """One Docker client for the whole process: made once (it asks the engine its API version), shared by every
-    sandbox. docker-py keeps one small connection pool per URL, so a wider pool would only cost more to make."""
-    global _client
-    import docker
-
-    with _client_lock:
-        if _client is None:
-            _client = docker.from_env()
-            _client.api.trust_env = False  # no proxy lookup in the environment on every API call (a tenth of
-            # the engine's CPU at 16 rollouts at once); the engine's address and TLS come from DOCKER_* anyway
-        return _client
-
-
-def _engine_errors() -> tuple[type[BaseException], ...]:  # noqa: N802 (a constant, made late: docker imports slowly)
-    """What the client raises when a command's container or the engine itself is lost: an API error, or a
-    dropped connection (the engine restarted or stopped)."""
-    import docker
-    import requests
-
-    return docker.errors.APIError, requests.exceptions.ConnectionError
-
-
-def _lockdown(config: DockerSandboxConfig) -> dict[str, Any]:
-    """The `containers.run` arguments of the capability, privilege and ulimit settings."""
-    from docker.types import Ulimit
-
-    ulimits = [Ulimit(name="nofile", soft=config.nofile, hard=config.nofile)]
-    if config.fsize:
-        size = to_bytes(config.fsize)
-        ulimits.append(Ulimit(name="fsize", soft=size, hard=size))
-    return {
-        "cap_drop": config.cap_drop,
-        "cap_add": config.cap_add,
-        "security_opt": ["no-new-privileges:true"] if config.no_new_privileges else [],
-        "ulimits": ulimits,
-    }
-
-
-SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", re.IGNORECASE)
-UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
-
-
-def to_bytes(size: str) -> int:
-    """`"512m"`, `"4g"`, `"1000"` as a number of bytes (units of 1024); ValueError naming the text otherwise."""
-    found = SIZE.fullmatch(size)
-    if not found:
-        raise ValueError(f"not a size: {size!r} (write e.g. 512m or 4g)")
-    return int(float(found[1]) * UNITS[found[2].lower()])
-
-
-def _image_problem(client: Any, image: str, pull: bool) -> str:
-    import docker
-
-    if not image:
-        return "no Docker image given (neither the task nor the sandbox config names one)"
-    try:
-        client.images.get(image)
-    except docker.errors.ImageNotFound:
-        return "" if pull else f"Docker image {image!r} not found locally (build it, or set pull: true)"
-    return ""
-
-
-def remove_containers(run_id: str | None = None) -> int:
-    """Force-remove the containers of run `run_id` (of every codescale run when None); returns how many."""
-    import docker
-
-    client = docker.from_env()
-    label = RUN_LABEL if run_id is None else f"{RUN_LABEL}={run_id}"
-    removed = 0
-    for container in client.containers.list(all=True, filters={"label": label}):
-        try:
-            container.remove(force=True)
-            removed += 1
-        except docker.errors.NotFound:  # removed meanwhile, e.g. by its own sandbox
-            pass
-        except docker.errors.APIError as e:
-            if e.status_code != 409:  # 409: its own sandbox is removing it right now
-                raise
-    return removed

@@ -1,0 +1,84 @@
+"""The Docker sandbox's settings (`sandbox.*` in the config), and what they become as `containers.run` arguments."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import field_validator
+
+from codescale.sandboxes.base import SandboxConfig
+
+
+class DockerSandboxConfig(SandboxConfig):
+    """Settings of the Docker sandbox."""
+
+    image: str = ""
+    """Image to run; "" uses the one given by the task."""
+    pull: bool = False
+    """Pull the image when it is not present locally (otherwise a missing image is an error)."""
+    memory: str = "2g"
+    """Memory limit (swap is not added on top)."""
+    cpus: float = 1.0
+    """CPU limit, in cores."""
+    pids_limit: int = 512
+    """Most processes the container may hold at once."""
+    network: str = "none"
+    """Docker network mode; "none" leaves only the loopback interface."""
+    init: bool = True
+    """Run Docker's small init as PID 1 so that killed and orphaned processes are reaped."""
+    start_command: list[str] = ["sleep", "infinity"]
+    """What the container runs while commands are exec'd into it."""
+    remove_on_exit: bool = True
+    """Remove the container on close (False stops it and keeps it for inspection)."""
+    cap_drop: list[str] = ["ALL"]
+    """Linux capabilities taken from the container's root user ("ALL": every one, then `cap_add` gives some back)."""
+    cap_add: list[str] = []
+    """Capabilities given back after `cap_drop`. None by default: the bundled suite's gold patches and tests pass
+    with none (a task whose tests need one, e.g. CHOWN, names it in its `sandbox` field)."""
+    no_new_privileges: bool = True
+    """Forbid gaining privileges through setuid binaries or file capabilities (`no-new-privileges`)."""
+    nofile: int = 8192
+    """Most open files a process may hold (the `nofile` ulimit, soft and hard)."""
+    fsize: str = "1g"
+    """Largest file a process may write (the `fsize` ulimit); a bigger write kills the writer ("File size limit
+    exceeded"). "" leaves it unlimited."""
+    disk_limit: str = "4g"
+    """Most bytes the container may add to its image (its writable layer), watched while a command runs and after
+    it: past it, the command's container is reported as a SandboxError and the rollout ends. "" switches the watch
+    off. (The engine's overlay2-on-ext4 storage cannot enforce a size itself.)"""
+
+    @field_validator("fsize", "disk_limit")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        if value:
+            to_bytes(value)
+        return value
+
+
+def lockdown(config: DockerSandboxConfig) -> dict[str, Any]:
+    """The `containers.run` arguments of the capability, privilege and ulimit settings."""
+    from docker.types import Ulimit
+
+    ulimits = [Ulimit(name="nofile", soft=config.nofile, hard=config.nofile)]
+    if config.fsize:
+        size = to_bytes(config.fsize)
+        ulimits.append(Ulimit(name="fsize", soft=size, hard=size))
+    return {
+        "cap_drop": config.cap_drop,
+        "cap_add": config.cap_add,
+        "security_opt": ["no-new-privileges:true"] if config.no_new_privileges else [],
+        "ulimits": ulimits,
+    }
+
+
+SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", re.IGNORECASE)
+UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def to_bytes(size: str) -> int:
+    """`"512m"`, `"4g"`, `"1000"` as a number of bytes (units of 1024); ValueError naming the text otherwise."""
+    found = SIZE.fullmatch(size)
+    if not found:
+        raise ValueError(f"not a size: {size!r} (write e.g. 512m or 4g)")
+    return int(float(found[1]) * UNITS[found[2].lower()])
