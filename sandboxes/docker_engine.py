@@ -51,15 +51,18 @@ def image_problem(client: Any, image: str, pull: bool) -> str:
 
 
 def remove_containers(run_id: str | None = None) -> int:
-    """Force-remove the containers of run `run_id` (of every codescale run when None); returns how many."""
+    """Force-remove the containers of run `run_id` (of every codescale run when None); returns how many.
+
+    Safe beside other removers of the same containers (a sandbox's background removal, another node's sweep on a
+    shared engine): the listing asks for ids only, and a container gone or being removed meanwhile is skipped."""
     import docker
 
-    client = docker.from_env()
+    api = docker.from_env().api
     label = RUN_LABEL if run_id is None else f"{RUN_LABEL}={run_id}"
     removed = 0
-    for container in client.containers.list(all=True, filters={"label": label}):
+    for container in api.containers(all=True, filters={"label": label}):
         try:
-            container.remove(force=True)
+            api.remove_container(container["Id"], force=True)
             removed += 1
         except docker.errors.NotFound:  # removed meanwhile, e.g. by its own sandbox
             pass

@@ -10,8 +10,10 @@ the driver, so it is recorded once. Each node keeps its own image cache (eval/ta
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,8 @@ from codescale.agent.models.limits import LIMITS
 from codescale.agent.records import Task, Trajectory
 from codescale.agent.rollout import RolloutConfig, run_rollout
 from codescale.eval.tasks.image_cache import ImageCacheConfig, ImageStats
+
+log = logging.getLogger(__name__)
 
 NAMESPACE = "codescale"
 
@@ -170,6 +174,9 @@ class Cluster:
                 ray.cancel(ref, force=True)
             except Exception:  # already finished or its node gone
                 pass
+        ray.wait(refs, num_returns=len(refs), timeout=10.0)  # the cancelled workers are gone (or given up on)
+        self.sweep()
+        time.sleep(1.0)  # a create the engine was still doing for a killed worker lands now: sweep once more
         self.sweep()
 
     def sweep(self, timeout: float = 60.0) -> int:
@@ -179,7 +186,13 @@ class Cluster:
         remote = ray.remote(remove_run_containers)
         refs = [remote.options(**self._pinned(node)).remote(self.run_id) for node in self.docker_nodes()]
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout)
-        return sum(ray.get(ref) for ref in ready)
+        removed = 0
+        for ref in ready:
+            try:
+                removed += ray.get(ref)
+            except ray.exceptions.RayError as e:  # one node's sweep failed: the others still count
+                log.warning("removing this run's containers failed on a node: %s", e)
+        return removed
 
     def _placement(self, image: str, rollout_id: str) -> dict:
         """Prefer a node that already has `image` while it has a free slot; any node otherwise."""
