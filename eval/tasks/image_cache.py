@@ -198,6 +198,9 @@ class ImageCache:
     def _remove(self, image: str) -> None:
         import docker
 
+        from codescale.sandboxes.lifecycle import settle
+
+        settle(timeout=60)  # the containers of finished rollouts are removed in the background: not holding it then
         try:
             self.client.images.remove(image, force=False, noprune=False)
         except docker.errors.ImageNotFound:
