@@ -207,8 +207,10 @@ def test_a_judge_and_summarizer_answering_garbage_still_select_by_the_tie_rule(d
     assert_whole(out, ids, docker_client)
     task_dir = out / "tasks" / ids[0]
     summaries = [json.loads(p.read_text()) for p in sorted(task_dir.glob("*.summary.json"))]
-    assert len(summaries) == 4 and all(s["fallback"] and s["error"] for s in summaries)
     selection = json.loads((task_dir / "selection.json").read_text())
+    # only the bracket's entrants are summarized (duplicate patches merge into one)
+    assert sorted(s["rollout_id"] for s in summaries) == sorted(selection["candidates"])
+    assert len(summaries) >= 2 and all(s["fallback"] and s["error"] for s in summaries)
     matches = [m for r in selection["rounds"] for m in r["matches"] if not m["bye"]]
     votes = [v for m in matches for v in m["votes"]]
     assert votes and all(v["choice"] is None for v in votes)  # every vote counted, as invalid
