@@ -36,7 +36,7 @@ LiveOpt = Annotated[
 ]
 BaseImageOpt = Annotated[
     Optional[str],
-    typer.Option("--base-image", help="Base image of built task images (default: $CODESCALE_BASE_IMAGE or python:3.11-slim)."),
+    typer.Option("--base-image", help="Base image of built task images (default: $CODESCALE_BASE_IMAGE, else python:3.11-slim, or codescale/base:bookworm where only that one is present)."),
 ]
 RunDirArg = Annotated[Path, typer.Argument(help="A run directory (holds results.jsonl).", exists=True, file_okay=False)]
 

@@ -12,6 +12,7 @@ import os
 import shlex
 import tarfile
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from pathlib import Path
 
 from codescale.agent.records import Task
@@ -20,6 +21,8 @@ from codescale.eval.tasks.bundled import COMMIT_MESSAGE, GIT_IDENTITY, SUITE_DIR
 from codescale.eval.tasks.errors import TaskError
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
+LOCAL_BASE_IMAGE = "codescale/base:bookworm"
+"""The base image .ci/base_image.sh makes where no registry answers."""
 WORKDIR = "/testbed"
 RECIPE_VERSION = "1"
 """Bump when the Dockerfile below changes, so every task image is rebuilt."""
@@ -48,8 +51,22 @@ STOPSIGNAL SIGKILL
 
 
 def base_image(explicit: str | None = None) -> str:
-    """The base image: the explicit one, else $CODESCALE_BASE_IMAGE, else a public Python image."""
-    return explicit or os.environ.get("CODESCALE_BASE_IMAGE") or DEFAULT_BASE_IMAGE
+    """The base image: the explicit one, else $CODESCALE_BASE_IMAGE, else the default one (`default_base_image`)."""
+    return explicit or os.environ.get("CODESCALE_BASE_IMAGE") or default_base_image()
+
+
+@cache
+def default_base_image() -> str:
+    """The public Python image; but where only the locally made base image is present (a machine without a
+    registry, where .ci/base_image.sh built it), that one, so that the demo and `tasks build` work there as they are."""
+    try:
+        import docker
+
+        api = docker.from_env().api
+        found = [image for image in (DEFAULT_BASE_IMAGE, LOCAL_BASE_IMAGE) if api.images(name=image, quiet=True)]
+    except Exception:  # no SDK or no engine: the public image it is
+        found = []
+    return found[0] if found else DEFAULT_BASE_IMAGE
 
 
 def dockerfile(task_dir: Path, base: str, digest: str = "") -> str:
