@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -277,14 +278,15 @@ def test_a_small_demo_prints_the_table(tmp_path, docker_client, base_image):
     assert marked_processes(marker) == []
 
 
-@pytest.mark.slow
-def test_ctrl_c_during_the_demo_leaves_no_process_or_container(tmp_path, docker_client, base_image):
-    needs_local_extra()
+@contextmanager
+def demo_with_a_sandbox_up(out: Path, docker_client, base_image: str):
+    """The demo started in its own process, once a rollout's sandbox runs: (process, process marker, run id).
+    Killed on the way out if it is still running."""
     import yaml
 
     from codescale.sandboxes.docker import RUN_LABEL
 
-    marker, out = uuid_hex(), tmp_path / "demo"
+    marker = uuid_hex()
     proc = subprocess.Popen(demo_command(out), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**marked_env(marker), "CODESCALE_BASE_IMAGE": base_image})
     try:
@@ -297,15 +299,24 @@ def test_ctrl_c_during_the_demo_leaves_no_process_or_container(tmp_path, docker_
                     break
             time.sleep(0.2)
         assert proc.poll() is None and run_id, proc.stderr.read() if proc.poll() is not None else "no sandbox started"
+        yield proc, marker, run_id
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_the_demo_leaves_no_process_or_container(tmp_path, docker_client, base_image):
+    needs_local_extra()
+    from codescale.sandboxes.docker import RUN_LABEL
+
+    with demo_with_a_sandbox_up(tmp_path / "demo", docker_client, base_image) as (proc, marker, run_id):
         assert len(marked_processes(marker)) == 2  # the demo and its model server
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 130
         assert "interrupted" in proc.stderr.read()
         assert marked_processes(marker) == []
         assert docker_client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"}) == []
-    finally:
-        if proc.poll() is None:
-            proc.kill()
 
 
 # --- failures of the real server: each one line naming the cause and the log ---------------------------------
@@ -426,23 +437,10 @@ def test_too_little_memory_is_named():
 @pytest.mark.slow
 def test_killing_the_server_mid_demo_is_one_line_and_leaves_nothing(tmp_path, docker_client, base_image):
     needs_local_extra()
-    import yaml
-
     from codescale.sandboxes.docker import RUN_LABEL
 
-    marker, out = uuid_hex(), tmp_path / "demo"
-    proc = subprocess.Popen(demo_command(out), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**marked_env(marker), "CODESCALE_BASE_IMAGE": base_image})
-    try:
-        deadline = time.monotonic() + 300
-        run_id = ""
-        while time.monotonic() < deadline and proc.poll() is None:  # wait for a rollout's sandbox to be up
-            if (out / "run.yaml").exists():
-                run_id = yaml.safe_load((out / "run.yaml").read_text())["run_id"]
-                if docker_client.containers.list(filters={"label": f"{RUN_LABEL}={run_id}"}):
-                    break
-            time.sleep(0.2)
-        assert proc.poll() is None and run_id, proc.stderr.read() if proc.poll() is not None else "no sandbox started"
+    out = tmp_path / "demo"
+    with demo_with_a_sandbox_up(out, docker_client, base_image) as (proc, marker, run_id):
         (server,) = [p for p in marked_processes(marker) if p != proc.pid]
         os.kill(server, signal.SIGKILL)
         assert proc.wait(60) == 1
@@ -454,6 +452,3 @@ def test_killing_the_server_mid_demo_is_one_line_and_leaves_nothing(tmp_path, do
         assert "Traceback" not in stderr and "cleanup failed" not in stderr, stderr
         assert marked_processes(marker) == []
         assert docker_client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"}) == []
-    finally:
-        if proc.poll() is None:
-            proc.kill()
