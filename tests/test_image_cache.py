@@ -74,3 +74,27 @@ def test_finished_tasks_images_are_removed_when_asked(docker_client, own_base, t
                      "--base-image", own_base, "--remove-images", "--pull-ahead", "0")
     assert done.returncode == 0, done.stderr
     assert present(docker_client, images) == []
+
+
+@pytest.mark.slow
+def test_an_image_pulled_ahead_outlasts_an_older_finished_one(docker_client, own_base):
+    """The image of the next task, made present before the current task's, is not evicted when the current task
+    finishes, although the current task's image is the more recently used: it would only be made again."""
+    from codescale.eval.tasks.image_cache import ImageCache, ImageCacheConfig
+    from codescale.eval.tasks.load import suite_task
+
+    current, following = (suite_task(t, own_base) for t in TASKS[:2])
+    size = docker_client.images.get(own_base).attrs["Size"]
+    cache = ImageCache(ImageCacheConfig(cache_gb=1.5 * size / 1e9, pull_ahead=1), client=docker_client)
+    try:
+        cache.prefetch([following])
+        cache.close()  # waits for the pull ahead
+        assert present(docker_client, [following.image]) == [following.image]
+        cache.acquire(current)  # made present after the one pulled ahead, so used more recently
+        cache.release(current.image)
+        assert present(docker_client, [current.image, following.image]) == [following.image]
+        cache.acquire(following)
+        cache.release(following.image)
+        assert (cache.stats.pulled, cache.stats.evicted) == (2, 1)
+    finally:
+        cache.close()

@@ -4,7 +4,8 @@ pulled ahead for the next tasks, bounded in disk by evicting the least recently 
 One cache per Docker engine: the batch driver's for a local run, one per node on a Ray cluster
 (eval/runs/cluster.py). It manages only the images of the tasks it was asked for. Sizes are those `docker images`
 shows, shared layers counted in each image, so the bound is conservative. An image a running rollout holds is
-never evicted: the images present stay within the bound plus the ones in use.
+never evicted: the images present stay within the bound plus the ones in use. Among the others, an image pulled
+ahead and not yet used goes last: evicting it would only mean pulling it again a moment later.
 """
 
 from __future__ import annotations
@@ -101,6 +102,8 @@ class ImageCache:
         """Every image made present so far -> bytes (kept after eviction, to estimate a pull before it)."""
         self.used_at: dict[str, float] = {}
         self.in_use: Counter[str] = Counter()
+        self.ahead: set[str] = set()
+        """Images pulled ahead (or being pulled) whose task has not acquired them yet."""
         self._lock = threading.RLock()
         self._making: dict[str, threading.Lock] = {}
         self._ahead = ThreadPoolExecutor(1, thread_name_prefix="pull-ahead") if config.pull_ahead else None
@@ -114,7 +117,7 @@ class ImageCache:
         with self._lock:
             self.in_use[task.image] += 1
             self.used_at[task.image] = time.monotonic()
-            self._make_room(self._estimate(task.image))
+            self.ahead.discard(task.image)
         try:
             return self._present(task)
         except BaseException:
@@ -126,8 +129,7 @@ class ImageCache:
             self.in_use[image] -= 1
             if self.in_use[image] <= 0:
                 del self.in_use[image]
-            self._make_room(0)  # by when it was last made present or acquired: a finished task's image goes before
-            # one pulled ahead for the next task
+            self._make_room()  # a finished task's image goes before one pulled ahead for the next task
 
     def finished(self, image: str) -> None:
         """The task of `image` is done: with `remove_finished`, remove the image unless a rollout still uses it."""
@@ -156,9 +158,11 @@ class ImageCache:
                 return
             if self.present_bytes(include_in_use=False) + self._estimate(task.image) > self.bound:
                 return  # no room without evicting what is about to be used
+            self.ahead.add(task.image)
         try:
             self._present(task)
         except Exception as e:  # its task will try again, and fail alone if it must
+            self.ahead.discard(task.image)
             log.warning("pull ahead of %s failed: %s", task.image, e)
 
     def _present(self, task: Task) -> dict:
@@ -178,7 +182,7 @@ class ImageCache:
         with self._lock:
             self.sizes[task.image] = self.seen[task.image] = size
             self.used_at[task.image] = time.monotonic()
-            self._make_room(0)
+            self._make_room()
         return {"pulled": pulled, "seconds": seconds if pulled else 0.0, "retries": retries}
 
     def _estimate(self, image: str) -> int:
@@ -187,13 +191,13 @@ class ImageCache:
             return 0
         return self.seen.get(image) or max(self.seen.values(), default=0)
 
-    def _make_room(self, incoming: int) -> None:
-        """Evict least recently used images not in use until those plus `incoming` fit in the bound."""
-        while self.present_bytes(include_in_use=False) + incoming > self.bound:
+    def _make_room(self) -> None:
+        """Evict images not in use, least recently used first and those pulled ahead last, until they fit the bound."""
+        while self.present_bytes(include_in_use=False) > self.bound:
             idle = [image for image in self.sizes if not self.in_use[image]]
             if not idle:
                 return
-            self._remove(min(idle, key=lambda image: self.used_at.get(image, 0.0)))
+            self._remove(min(idle, key=lambda image: (image in self.ahead, self.used_at.get(image, 0.0))))
 
     def _remove(self, image: str) -> None:
         import docker
@@ -209,4 +213,5 @@ class ImageCache:
             log.warning("could not remove image %s: %s", image, e)
         self.sizes.pop(image, None)
         self.used_at.pop(image, None)
+        self.ahead.discard(image)
         self.stats.add(evicted=1)
