@@ -82,7 +82,8 @@ def base_image(docker_client, pytestconfig) -> str:
 
 
 def build_repo_image(client, files: dict[str, str], root: Path, base: str = BASE_IMAGE, workdir: str = "/testbed") -> tuple[str, str]:
-    """Build (once per content) an image with a git repo of `files` committed at `workdir`; (tag, commit)."""
+    """Build an image with a git repo of `files` committed at `workdir`; (tag, commit). The repository's commit
+    differs from one session to the next, so a session removes the images it built (see repo_image)."""
     digest = hashlib.sha256(repr((sorted(files.items()), workdir, base)).encode()).hexdigest()[:12]
     _, commit = make_repo(root / "repo", files)
     tag = f"codescale-test/repo:{digest}"
@@ -102,10 +103,19 @@ def build_repo_image(client, files: dict[str, str], root: Path, base: str = BASE
 def repo_image(docker_client, base_image, tmp_path_factory):
     """`repo_image(files, workdir="/testbed") -> (tag, commit)`: see build_repo_image."""
 
-    def build(files: dict[str, str], workdir: str = "/testbed") -> tuple[str, str]:
-        return build_repo_image(docker_client, files, tmp_path_factory.mktemp("repo"), base_image, workdir)
+    built: set[str] = set()
 
-    return build
+    def build(files: dict[str, str], workdir: str = "/testbed") -> tuple[str, str]:
+        tag, commit = build_repo_image(docker_client, files, tmp_path_factory.mktemp("repo"), base_image, workdir)
+        built.add(tag)
+        return tag, commit
+
+    yield build
+    for tag in built:  # else each session leaves the last one's images untagged on the engine
+        try:
+            docker_client.images.remove(tag, force=True)
+        except Exception as e:
+            print(f"could not remove test image {tag}: {e}")
 
 
 pytest_plugins = ["fake_server"]
