@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,19 @@ def repo_image(docker_client, base_image, tmp_path_factory):
 
 
 pytest_plugins = ["fake_server"]
+
+
+@pytest.fixture
+def own_base(docker_client, base_image):
+    """The base image under a tag of this test's own; the bundled tasks' images built on it are removed after."""
+    from codescale.eval.tasks.bundled import SUITE_DIR
+    from codescale.eval.tasks.images import suite_image
+
+    tag = f"codescale-test/own-base:{uuid.uuid4().hex[:8]}"
+    docker_client.images.get(base_image).tag(tag)
+    yield tag
+    for image in [suite_image(task, tag) for task in sorted(SUITE_DIR.iterdir()) if task.is_dir()] + [tag]:
+        try:
+            docker_client.images.remove(image)
+        except Exception:  # never made, or already removed by an image cache
+            pass

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 from fake_server import FakeServer
-from test_batch import batch, batch_args, results, run_containers
+from test_batch import batch, batch_args, finished_trajectories, results, run_containers
 
+from codescale.agent.records import Trajectory
 from codescale.eval.tasks.load import load_tasks
 
 ray = pytest.importorskip("ray", reason="the cluster tests need codescale[ray]")
@@ -143,3 +144,51 @@ def test_a_node_killed_mid_batch_loses_no_task_and_records_each_rollout_once(ray
         assert all(len(json.loads(p.read_text())["steps"]) == 2 for p in trajectories)
     assert script.started >= 2 * n  # more when a lost rollout had called the model before its node died
     assert run_containers(docker_client, out) == []
+
+
+@pytest.mark.slow
+def test_a_killed_driver_rerun_reuses_every_finished_rollout(ray_cluster, docker_client, base_image, tmp_path):
+    out = tmp_path / "run"
+    args = ("--dataset", "codescale", "--ids", f"{FIXED},{UNFIXED}", "--strategy", "best_of_n", "-c", "scaling.n=4",
+            "-c", "scaling.concurrency=2", "--workers", "1", "--ray", ray_cluster.address)
+    with FakeServer(responder=GoldScript(base_image, latency=0.5)) as server:
+        proc = subprocess.Popen(batch_args(out, server, *args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 240
+        while len(finished_trajectories(out)) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before the kill"
+        proc.send_signal(signal.SIGKILL)  # with rollouts running on the nodes
+        proc.wait(timeout=30)
+        kept = finished_trajectories(out)
+        assert not (out / "results.jsonl").exists() or len(results(out)) < 2, "killed after the last task finished"
+        final = batch(out, server, *args)
+    assert final.returncode == 0, final.stderr
+    assert sorted(r["instance_id"] for r in results(out)) == sorted([FIXED, UNFIXED])  # each exactly once
+    now = finished_trajectories(out)
+    assert len(now) == 8
+    assert all(now[path] == before for path, before in kept.items()), "a finished rollout was run again"
+    assert run_containers(docker_client, out) == []  # those the killed driver's rollouts had left included
+
+
+def image_made_at(docker_client, image: str, since: float) -> float:
+    """When `image` was last tagged (built, or pulled) on the engine since `since` (seconds since the epoch)."""
+    events = docker_client.events(since=int(since), until=int(time.time()) + 1, decode=True,
+                                  filters={"type": "image", "event": "tag"})
+    return max(e["timeNano"] / 1e9 for e in events if e["Actor"]["Attributes"].get("name") == image)
+
+
+@pytest.mark.slow
+def test_the_next_tasks_image_is_made_on_a_node_while_the_current_task_runs(ray_cluster, docker_client, own_base,
+                                                                              tmp_path):
+    out = tmp_path / "run"
+    start = time.time()
+    args = ("--dataset", "codescale", "--ids", f"{FIXED},{UNFIXED}", "--strategy", "best_of_n", "-c", "scaling.n=2",
+            "--workers", "1", "--pull-ahead", "1", "--base-image", own_base, "--ray", ray_cluster.address)
+    with FakeServer(responder=GoldScript(own_base, latency=1.0)) as server:
+        done = batch(out, server, *args)
+    assert done.returncode == 0, done.stderr
+    assert "images 2 pulled" in done.stderr  # the one pulled ahead counted too
+    first, second = (load_tasks(ids=[r["instance_id"]], base_image=own_base)[0] for r in results(out))
+    rollouts = [Trajectory.load(p) for p in (out / "tasks" / first.instance_id).glob("*.traj.json")]
+    first_ended = max(t.started_at.timestamp() + t.seconds for t in rollouts)
+    assert image_made_at(docker_client, second.image, start) < first_ended  # one task at a time: only pulled ahead

@@ -1,11 +1,10 @@
 """Task images under a disk bound: a batch of bundled tasks whose images do not all fit, built on a base image
-tag of this test's own (so that only images made here are ever removed)."""
+tag of this test's own (the `own_base` fixture, so that only images made here are ever removed)."""
 
 from __future__ import annotations
 
 import threading
 import time
-import uuid
 
 import pytest
 from fake_server import FakeServer
@@ -19,19 +18,6 @@ TASKS = ["codescale__confkit-1", "codescale__eventbus-1", "codescale__memo-1", "
 
 def submit_at_once(body: dict) -> str:
     return "Nothing to do.\n```bash\necho CODESCALE_SUBMIT\n```"
-
-
-@pytest.fixture
-def own_base(docker_client, base_image):
-    """The base image under a tag of this test's own; the task images built on it are removed afterwards."""
-    tag = f"codescale-test/cache-base:{uuid.uuid4().hex[:8]}"
-    docker_client.images.get(base_image).tag(tag)
-    yield tag
-    for image in [suite_image(SUITE_DIR / t, tag) for t in TASKS] + [tag]:
-        try:
-            docker_client.images.remove(image)
-        except Exception:  # already removed by the cache
-            pass
 
 
 def present(docker_client, images: list[str]) -> list[str]:

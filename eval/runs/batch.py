@@ -120,6 +120,7 @@ def run_batch(
     cache = ImageCache(batch.images(), stats=stats) if needs_image and any(isinstance(r, Task) for r in rows) else None
     runner = cluster.run_rollout if cluster is not None else run_rollout
     tasks = [r for r in rows if isinstance(r, Task)]
+    position = {id(task): i for i, task in enumerate(tasks)}
     outcome = BatchOutcome()
     lock = threading.Lock()
 
@@ -133,8 +134,9 @@ def run_batch(
                 outcome.done += 1
 
     def run_one(row: Row) -> None:
-        if cache is not None and isinstance(row, Task):
-            cache.prefetch(tasks[tasks.index(row) + 1:])
+        for images in (cluster, cache):
+            if images is not None and isinstance(row, Task):
+                images.prefetch(tasks[position[id(row)] + 1:])
         instance_id = row_id(row)
         if isinstance(row, TaskError):
             record(error_result(instance_id, config, str(row)))

@@ -63,6 +63,9 @@ class NodeImages:
     def finished(self, image: str) -> None:
         self.cache.finished(image)
 
+    def prefetch(self, task_json: str) -> dict | None:
+        return self.cache.prefetch_one(Task.model_validate_json(task_json))
+
 
 def _images_actor(run_id: str, node_id: str) -> str:
     return f"images-{run_id}-{node_id}"
@@ -116,7 +119,10 @@ class Cluster:
         self._lock = threading.Lock()
         self._actors: dict[str, Any] = {}
         self._holders: dict[str, list[str]] = {}
-        """Image -> the nodes a rollout of it ran on (so they have it), for placing the next rollouts."""
+        """Image -> the nodes a rollout of it ran on or it was pulled ahead on (so they have it), for placing the
+        next rollouts."""
+        self._turn = 0
+        """Round robin over the nodes for pulling ahead."""
 
     # --- lifetime --------------------------------------------------------------------------------
 
@@ -218,6 +224,28 @@ class Cluster:
         """A task is done: every node's cache may remove its image (with `remove_finished`)."""
         for actor in self._actors.values():
             actor.finished.remote(image)
+
+    def prefetch(self, tasks: list[Task]) -> None:
+        """Make the images of the first `pull_ahead` of `tasks` present in the background, each on one node (in
+        turn) that no rollout of it has run on yet; their rollouts then go to that node first."""
+        for task in tasks[: self.images.pull_ahead]:
+            with self._lock:
+                nodes = list(self._actors)
+                if task.image in self._holders or not nodes:
+                    continue
+                node = nodes[self._turn % len(nodes)]
+                self._turn += 1
+                self._holders[task.image] = [node]
+            self._actors[node].prefetch.remote(task.model_dump_json()).future().add_done_callback(self._count_prefetch)
+
+    def _count_prefetch(self, future) -> None:
+        try:
+            done = future.result()
+        except Exception as e:  # its node died, or the run is closing: its rollouts make the image present
+            log.warning("pulling an image ahead on a node failed: %s", e)
+            return
+        if done:
+            self.stats.add(pulled=int(done["pulled"]), seconds=done["seconds"], retries=done["retries"])
 
     def run_rollout(self, task: Task, config: RolloutConfig, *, run_id: str, rollout_id: str, task_dir: Path,
                     generation: int = 0, refinement_context: str = "", after=None) -> Trajectory:

@@ -142,7 +142,7 @@ class ImageCache:
         if self._ahead is None:
             return
         for task in tasks[: self.config.pull_ahead]:
-            self._ahead.submit(self._prefetch_one, task)
+            self._ahead.submit(self.prefetch_one, task)
 
     def close(self) -> None:
         if self._ahead is not None:
@@ -152,18 +152,20 @@ class ImageCache:
         with self._lock:
             return sum(size for image, size in self.sizes.items() if include_in_use or not self.in_use[image])
 
-    def _prefetch_one(self, task: Task) -> None:
+    def prefetch_one(self, task: Task) -> dict | None:
+        """Make the task's image present now if it fits in the bound; returns what was done (None: nothing)."""
         with self._lock:
             if task.image in self.sizes or task.image in self.in_use:
-                return
+                return None
             if self.present_bytes(include_in_use=False) + self._estimate(task.image) > self.bound:
-                return  # no room without evicting what is about to be used
+                return None  # no room without evicting what is about to be used
             self.ahead.add(task.image)
         try:
-            self._present(task)
+            return self._present(task)
         except Exception as e:  # its task will try again, and fail alone if it must
             self.ahead.discard(task.image)
             log.warning("pull ahead of %s failed: %s", task.image, e)
+            return None
 
     def _present(self, task: Task) -> dict:
         """Ensure the image, once at a time per image; count it."""
