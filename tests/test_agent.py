@@ -4,6 +4,7 @@ huge output, format errors, model errors, and the trajectory written as it grows
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from conftest import CALC_FILES, make_repo
@@ -79,6 +80,22 @@ def test_fix_and_submit_gives_exactly_the_change(task, tmp_path):
     words = sum(len(reply(s.action).split()) for s in traj.steps)  # the fake server counts words
     assert (traj.usage.requests, traj.usage.output_tokens) == (3, words)
     assert traj.usage.input_tokens == sum(s.usage.input_tokens for s in traj.steps) > 0
+
+
+def test_the_bare_submit_command_is_not_sent_to_the_container(repo_image, docker_client, tmp_path):
+    """`echo CODESCALE_SUBMIT` alone has a known output: the rollout submits without a round trip to run it."""
+    image, commit = repo_image(CALC_FILES)
+    task = Task(instance_id="calc-1", problem_statement="add() subtracts", image=image, base_commit=commit)
+    since = time.time()
+    with FakeServer(responder=script(FIX, "echo CODESCALE_SUBMIT")) as server:
+        traj = rollout(task, server, tmp_path)
+    assert traj.exit_status == "submitted" and "return a + b" in traj.patch
+    assert traj.steps[-1].observation == "CODESCALE_SUBMIT\n" and traj.steps[-1].returncode == 0
+    events = docker_client.events(since=since, until=time.time() + 1, decode=True,
+                                  filters={"type": "container", "event": "exec_create"})
+    run = [e["Action"] for e in events if e["Actor"]["Attributes"].get("codescale.run_id") == "test-agent"]
+    assert any("sed -i" in action for action in run), run  # the events were seen: the fix ran as an exec
+    assert not any("CODESCALE_SUBMIT" in action for action in run), run
 
 
 def test_prompts_follow_the_templates(task, tmp_path):
