@@ -11,19 +11,24 @@ SANDBOX_LABEL = "codescale.sandbox"
 
 found_images: set[str] = set()
 """Images this process has found locally; a sandbox of one of these skips the lookup."""
+MAX_THREADS = 64
+"""Connections kept per URL by the shared client: above the threads that can ask the engine the same thing at
+once (the 32 background starts, the removals, the rollouts' own calls)."""
 _client: Any = None
 _client_lock = threading.Lock()
 
 
 def shared_client() -> Any:
     """One Docker client for the whole process: made once (it asks the engine its API version), shared by every
-    sandbox. docker-py keeps one small connection pool per URL, so a wider pool would only cost more to make."""
+    sandbox. docker-py keeps one connection pool per URL (the 25 most recent); more threads than a pool holds on
+    one URL at once (e.g. 16 starts asking for the same image) overflow it, and urllib3 can then fail with an
+    AttributeError when that pool has just been dropped. Pools as large as the most threads we run avoid it."""
     global _client
     import docker
 
     with _client_lock:
         if _client is None:
-            _client = docker.from_env()
+            _client = docker.from_env(max_pool_size=MAX_THREADS)
             _client.api.trust_env = False  # no proxy lookup in the environment on every API call (a tenth of
             # the engine's CPU at 16 rollouts at once); the engine's address and TLS come from DOCKER_* anyway
         return _client
