@@ -14,43 +14,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for fake_server
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fake_server import FakeServer  # noqa: E402
-
-from codescale.eval.tasks.bundled import suite_ids  # noqa: E402
-
-
-def run(tasks: int, n: int, latency: float, steps: int, workers: int, base_image: str) -> float:
-    def responder(body):
-        time.sleep(latency)
-        step = (len(body["messages"]) - 2) // 2
-        command = "echo CODESCALE_SUBMIT" if step >= steps - 1 else f"echo step {step}"
-        return f"Step {step}.\n```bash\n{command}\n```"
-
-    with FakeServer(responder=responder) as server, tempfile.TemporaryDirectory() as out:
-        args = [
-            sys.executable, "-m", "codescale.eval.cli", "batch", "--dataset", "codescale", "--ids", ",".join(suite_ids()[:tasks]),
-            "--model", "openai/fake", "--base-url", server.openai_url, "--strategy", "best_of_n",
-            "-c", f"scaling.n={n}", "-c", "scaling.concurrency=1", "--workers", str(workers),
-            "--base-image", base_image, "--out", out, "--no-live",
-        ]
-        start = time.monotonic()
-        done = subprocess.run(args, capture_output=True, text=True)
-        seconds = time.monotonic() - start
-        if done.returncode != 0:
-            raise SystemExit(f"batch failed ({done.returncode}):\n{done.stderr[-2000:]}")
-        calls = len(server.requests)
-    expected = tasks * n * steps
-    if calls != expected:
-        raise SystemExit(f"expected {expected} model calls, the server saw {calls}")
-    return seconds
+from scripted_batch import timed_batch  # noqa: E402
 
 
 def main() -> None:
@@ -68,7 +37,8 @@ def main() -> None:
     print(f"{'workers':>8} {'wall s':>8} {'ideal s':>8} {'wall/ideal':>10}")
     walls = {}
     for workers in (1, args.workers):
-        walls[workers] = run(args.tasks, args.n, args.latency, args.steps, workers, args.base_image)
+        walls[workers] = timed_batch(args.tasks, args.n, args.latency, args.steps, args.base_image,
+                                     ["-c", "scaling.concurrency=1", "--workers", str(workers)])
         ideal = model_time / workers
         print(f"{workers:>8} {walls[workers]:>8.1f} {ideal:>8.1f} {walls[workers] / ideal:>10.2f}")
     print(f"speed-up with {args.workers} workers: {walls[1] / walls[args.workers]:.2f}x (ideal {args.workers}x)")

@@ -14,43 +14,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for fake_server and ray_cluster
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for ray_cluster
 
-from fake_server import FakeServer  # noqa: E402
 from ray_cluster import RayCluster  # noqa: E402
+from scripted_batch import timed_batch  # noqa: E402
 
-from codescale.eval.tasks.bundled import suite_ids  # noqa: E402
 
-
-def run(args, base_image: str, extra: list[str]) -> float:
-    def responder(body):
-        time.sleep(args.latency)
-        step = (len(body["messages"]) - 2) // 2
-        command = "echo CODESCALE_SUBMIT" if step >= args.steps - 1 else f"echo step {step}"
-        return f"Step {step}.\n```bash\n{command}\n```"
-
-    with FakeServer(responder=responder) as server, tempfile.TemporaryDirectory() as out:
-        argv = [
-            sys.executable, "-m", "codescale.eval.cli", "batch", "--dataset", "codescale",
-            "--ids", ",".join(suite_ids()[: args.tasks]), "--model", "openai/fake", "--base-url", server.openai_url,
-            "--strategy", "best_of_n", "-c", f"scaling.n={args.n}", "-c", "scaling.concurrency=2",
-            "--workers", str(args.slots // 2), "--base-image", base_image, "--out", out, "--no-live", *extra,
-        ]
-        start = time.monotonic()
-        done = subprocess.run(argv, capture_output=True, text=True)
-        seconds = time.monotonic() - start
-        if done.returncode != 0:
-            raise SystemExit(f"batch failed ({done.returncode}):\n{done.stderr[-2000:]}")
-        calls = len(server.requests)
-    if calls != args.tasks * args.n * args.steps:
-        raise SystemExit(f"expected {args.tasks * args.n * args.steps} model calls, the server saw {calls}")
-    return seconds
+def run(args, extra: list[str]) -> float:
+    return timed_batch(args.tasks, args.n, args.latency, args.steps, args.base_image,
+                       ["-c", "scaling.concurrency=2", "--workers", str(args.slots // 2), *extra])
 
 
 def main() -> None:
@@ -67,10 +43,10 @@ def main() -> None:
     print(f"{args.tasks} tasks x N={args.n} = {rollouts} rollouts x {args.steps} calls x {args.latency} s: model time "
           f"{model_time:.0f} s; {args.slots} rollouts in flight (ideal {model_time / args.slots:.1f} s); "
           f"{os.cpu_count()} cores")
-    run(args, args.base_image, [])  # builds the task images once, outside the timing
-    walls = {"local threads": run(args, args.base_image, [])}
+    run(args, [])  # builds the task images once, outside the timing
+    walls = {"local threads": run(args, [])}
     with RayCluster(workers=2, slots=args.slots // 2) as cluster:
-        walls["ray, 2 nodes"] = run(args, args.base_image, ["--ray", cluster.address])
+        walls["ray, 2 nodes"] = run(args, ["--ray", cluster.address])
     print(f"{'engine':>14} {'wall s':>8} {'overhead s/rollout':>19}")
     for name, wall in walls.items():
         print(f"{name:>14} {wall:>8.1f} {(wall * args.slots - model_time) / rollouts:>19.2f}")

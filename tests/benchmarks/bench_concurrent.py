@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for fake_server
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 TASK = "codescale__thermo-1"
 
@@ -128,17 +129,14 @@ def main() -> None:
     args = parser.parse_args()
 
     from fake_server import FakeServer
+    from scripted_batch import scripted_agent
 
     from codescale.eval.tasks.images import ensure_image
     from codescale.eval.tasks.load import load_tasks
 
     ensure_image(load_tasks(TASK, base_image=args.base_image)[0])
 
-    def responder(body):
-        time.sleep(args.latency)
-        step = (len(body["messages"]) - 2) // 2
-        command = "echo CODESCALE_SUBMIT" if step >= args.steps - 1 else f"echo step {step}"
-        return f"Step {step}.\n```bash\n{command}\n```"
+    responder = scripted_agent(args.latency, args.steps)
 
     print(f"{TASK}: N={args.n} concurrent rollouts vs 1; {args.steps} calls x {args.latency} s per rollout; "
           f"{os.cpu_count()} cores; median of {args.repeats} side-by-side pairs")
