@@ -84,7 +84,7 @@ def child(n: int, url: str, out: str, base_image: str) -> None:
     task = load_tasks(TASK, base_image=base_image)[0]
     overrides = [f"scaling.n={n}", f"scaling.concurrency={n}", "agent.step_limit=20"]
     config = load_config(overrides, {"model.id": "openai/fake", "model.base_url": url}, strategy="best_of_n")
-    start = time.monotonic()
+    cpu, start = time.process_time(), time.monotonic()
     result = run_task(task, config, Path(out))
     solved = time.monotonic() - start
     if settle:
@@ -94,6 +94,7 @@ def child(n: int, url: str, out: str, base_image: str) -> None:
     assert len(trajs) == n and all(t.exit_status == "submitted" for t in trajs), result.exit_statuses
     figures = {
         "wall": wall,
+        "cpu": time.process_time() - cpu,
         "exit_wait": wall - solved,
         "rollout": statistics.mean(t.seconds for t in trajs),
         "model": statistics.mean(sum(s.model_seconds for s in t.steps) for t in trajs),
@@ -114,7 +115,7 @@ def measure(n: int, url: str, base_image: str, python: str = sys.executable) -> 
 def show(label: str, n: int, f: dict[str, float]) -> None:
     start, wait, diff, removal = (f.get(k, 0.0) for k in ("start", "wait", "diff", "removal"))
     other = f["rollout"] - f["model"] - f["command"] - wait - diff
-    print(f"{label:>6} {n:>3} {f['wall']:>7.2f} {f['exit_wait']:>6.2f} {f['rollout']:>8.2f} {f['model']:>6.2f} "
+    print(f"{label:>6} {n:>3} {f['wall']:>7.2f} {f.get('cpu', 0.0):>6.2f} {f['exit_wait']:>6.2f} {f['rollout']:>8.2f} {f['model']:>6.2f} "
           f"{f['command']:>8.2f} {start:>6.2f} {wait:>6.2f} {diff:>6.2f} {removal:>8.2f} {other:>6.2f}")
 
 
@@ -141,11 +142,12 @@ def main() -> None:
     print(f"{TASK}: N={args.n} concurrent rollouts vs 1; {args.steps} calls x {args.latency} s per rollout; "
           f"{os.cpu_count()} cores; median of {args.repeats} side-by-side pairs")
     print("seconds; per rollout (mean): rollout = its wall time; start = container start (background), "
-          "wait = what the rollout waited for it; removal runs in the background; exit = the wait for removals at exit")
+          "wait = what the rollout waited for it; removal runs in the background; exit = the wait for removals at exit; "
+          "cpu = CPU-s of the process running the rollouts (all of them)")
     pythons = {"this": sys.executable, **{f"also{i + 1}": py for i, py in enumerate(args.also)}}
     for label, python in list(pythons.items())[1:]:
         print(f"{label}: {python}")
-    print(f"{'python':>6} {'N':>3} {'wall':>7} {'exit':>6} {'rollout':>8} {'model':>6} {'command':>8} {'start':>6} {'wait':>6} "
+    print(f"{'python':>6} {'N':>3} {'wall':>7} {'cpu':>6} {'exit':>6} {'rollout':>8} {'model':>6} {'command':>8} {'start':>6} {'wait':>6} "
           f"{'diff':>6} {'removal':>8} {'other':>6}")
     ratios: dict[str, list[float]] = {label: [] for label in pythons}
     with FakeServer(responder=responder) as server:
