@@ -75,9 +75,12 @@ STRATEGIES = {
 }
 
 
-def make_strategy(config: ScalingConfig, *, rollout: RolloutFn, model: ModelConfig, task_dir: Path) -> Strategy:
-    """Build the configured strategy. `model` is the agent's model (summarizer and judge default to it)."""
+def make_strategy(config: ScalingConfig, *, rollout: RolloutFn, model: ModelConfig, task_dir: Path,
+                  run_id: str = "") -> Strategy:
+    """Build the configured strategy. `model` is the agent's model (summarizer and judge default to it); `run_id`
+    labels the sandboxes the strategy itself starts (execution evidence), so that the run's cleanup finds them."""
     if config.strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {config.strategy!r}; known: {', '.join(sorted(STRATEGIES))}")
     module, _, name = STRATEGIES[config.strategy].rpartition(".")
-    return getattr(importlib.import_module(module), name)(config, rollout=rollout, model=model, task_dir=task_dir)
+    strategy = getattr(importlib.import_module(module), name)
+    return strategy(config, rollout=rollout, model=model, task_dir=task_dir, run_id=run_id)

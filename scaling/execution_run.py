@@ -29,7 +29,7 @@ PATCH_FILE = ".git/codescale-evidence.patch"
 """Where a patch is written in the sandbox (inside .git: never part of the tree, never cleaned)."""
 GIT = "git -c user.name=codescale -c user.email=evidence@codescale.invalid"
 RUN_ID = "codescale-evidence"
-"""The label of evidence sandboxes (a killed run's leftovers are found by it)."""
+"""The run label of evidence sandboxes gathered outside a run (a run labels them with its own id)."""
 
 
 class TaskEvidence(BaseModel):
@@ -101,8 +101,9 @@ def discover(sandbox, modules: list[str], record: Evidence) -> None:
 class Gatherer:
     """Evidence for the candidates of one task, cached in its directory."""
 
-    def __init__(self, config: SelectionConfig, task: Task, task_dir: Path):
+    def __init__(self, config: SelectionConfig, task: Task, task_dir: Path, run_id: str = ""):
         self.config = config
+        self.run_id = run_id or RUN_ID
         self.task = blind(task)  # from here on nothing hidden is in reach
         self.task_dir = Path(task_dir)
         self.spent = 0.0
@@ -130,7 +131,7 @@ class Gatherer:
             return record
         start, record.error = time.monotonic(), ""
         try:
-            with open_sandbox(self.task, self.config.sandbox, run_id=RUN_ID,
+            with open_sandbox(self.task, self.config.sandbox, run_id=self.run_id,
                               name=f"{self.task.instance_id}.evidence.{record.rollout_id}") as sandbox:
                 if modules is not None:
                     discover(sandbox, modules, record)

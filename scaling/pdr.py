@@ -22,11 +22,13 @@ class PDR:
     """How the last generation is chosen: `random` (pdr) or `rtv` (pdr+rtv)."""
     name = "pdr"
 
-    def __init__(self, config: ScalingConfig, *, rollout: RolloutFn, model: ModelConfig, task_dir: Path):
-        self.config, self.rollout, self.model, self.task_dir = config, rollout, model, task_dir
+    def __init__(self, config: ScalingConfig, *, rollout: RolloutFn, model: ModelConfig, task_dir: Path,
+                 run_id: str = ""):
+        self.config, self.rollout, self.model, self.task_dir, self.run_id = config, rollout, model, task_dir, run_id
 
     def solve(self, task: Task) -> TaskResult:
-        population = Population(self.config, task, rollout=self.rollout, model=self.model, task_dir=self.task_dir)
+        population = Population(self.config, task, rollout=self.rollout, model=self.model, task_dir=self.task_dir,
+                                run_id=self.run_id)
         contexts, survivors = [""] * self.config.n, []
         for generation in range(self.config.pdr.generations + 1):
             ids = population.run_generation(contexts)  # summarized only where a selection or a context reads them

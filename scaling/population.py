@@ -35,8 +35,10 @@ log = logging.getLogger(__name__)
 class Population:
     """Everything a strategy did for one task, kept so that it can be recorded in the TaskResult."""
 
-    def __init__(self, config: ScalingConfig, task: Task, *, rollout: RolloutFn, model: ModelConfig, task_dir: Path):
+    def __init__(self, config: ScalingConfig, task: Task, *, rollout: RolloutFn, model: ModelConfig, task_dir: Path,
+                 run_id: str = ""):
         self.config = config
+        self.run_id = run_id
         self.task = task
         self.rollout = rollout
         self.model = model
@@ -132,7 +134,7 @@ class Population:
         patches = {rid: self.trajectories[rid].patch for rid in candidates}
         if self.config.selection.evidence == "none" or len(candidates) < 2 or not any(p.strip() for p in patches.values()):
             return None  # off, nothing to choose between, or no patches (a task whose outcome is its container)
-        gatherer = Gatherer(self.config.selection, self.task, self.task_dir)
+        gatherer = Gatherer(self.config.selection, self.task, self.task_dir, run_id=self.run_id)
         authors = {rid: t.patch for rid, t in self.trajectories.items()}
         gathered = gatherer.gather(patches, authors)
         self.evidence_seconds += gathered.seconds

@@ -12,7 +12,8 @@ from codescale.scaling.records import PhaseUsage, TaskResult
 
 
 class Single:
-    def __init__(self, config: ScalingConfig, *, rollout: RolloutFn, model: ModelConfig, task_dir: Path):
+    def __init__(self, config: ScalingConfig, *, rollout: RolloutFn, model: ModelConfig, task_dir: Path,
+                 run_id: str = ""):
         self.config = config
         self.rollout = rollout
 

@@ -17,11 +17,13 @@ if TYPE_CHECKING:
 class BestOfN:
     """N rollouts; the answer is a seeded uniform pick among those with a non-empty patch. No model judges."""
 
-    def __init__(self, config: ScalingConfig, *, rollout: RolloutFn, model: ModelConfig, task_dir: Path):
-        self.config, self.rollout, self.model, self.task_dir = config, rollout, model, task_dir
+    def __init__(self, config: ScalingConfig, *, rollout: RolloutFn, model: ModelConfig, task_dir: Path,
+                 run_id: str = ""):
+        self.config, self.rollout, self.model, self.task_dir, self.run_id = config, rollout, model, task_dir, run_id
 
     def solve(self, task: Task) -> TaskResult:
-        population = Population(self.config, task, rollout=self.rollout, model=self.model, task_dir=self.task_dir)
+        population = Population(self.config, task, rollout=self.rollout, model=self.model, task_dir=self.task_dir,
+                                run_id=self.run_id)
         ids = population.run_generation([""] * self.config.n)
         return population.result("best_of_n", population.select_random(ids))
 
@@ -31,6 +33,7 @@ class RTV(BestOfN):
     patches, whose rollouts alone are summarized."""
 
     def solve(self, task: Task) -> TaskResult:
-        population = Population(self.config, task, rollout=self.rollout, model=self.model, task_dir=self.task_dir)
+        population = Population(self.config, task, rollout=self.rollout, model=self.model, task_dir=self.task_dir,
+                                run_id=self.run_id)
         ids = population.run_generation([""] * self.config.n)
         return population.result("rtv", population.select_rtv(ids, stop_at=self.config.rtv.stop_at))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
+import uuid
 
 import pytest
 
@@ -201,9 +203,10 @@ def test_select_per_evidence_mode_gathers_once_and_shows_the_judge(tmp_path):
 
 
 @pytest.mark.slow
-def test_docker_evidence_on_a_bundled_task_never_runs_its_hidden_tests(base_image, tmp_path, monkeypatch):
+def test_docker_evidence_on_a_bundled_task_never_runs_its_hidden_tests(base_image, docker_client, tmp_path, monkeypatch):
     """memo-1 in Docker: its hidden tests (FAIL_TO_PASS, added by the test patch) are in no check and no outcome;
-    the gold code passes the existing tests near it, and a key that ignores keyword order breaks one of them."""
+    the gold code passes the existing tests near it, and a key that ignores keyword order breaks one of them.
+    Its sandboxes carry the run's label, so that the run's cleanup finds them."""
     from codescale.eval.tasks.images import ensure_image
     from codescale.eval.tasks.load import suite_task
 
@@ -212,7 +215,11 @@ def test_docker_evidence_on_a_bundled_task_never_runs_its_hidden_tests(base_imag
     ensure_image(task)
     ordered = task.patch.replace("frozenset(kwargs.items())", "tuple(kwargs.items())")
     patches = {"gold": task.patch, "ordered": ordered}
-    gathered = Gatherer(SelectionConfig(sandbox={"kind": "docker"}), task, tmp_path).gather(patches, patches)
+    run_id, since = f"test-evidence-{uuid.uuid4().hex[:8]}", time.time()
+    gathered = Gatherer(SelectionConfig(sandbox={"kind": "docker"}), task, tmp_path, run_id=run_id).gather(patches, patches)
+    created = [e["Actor"]["Attributes"].get("codescale.run_id") for e in docker_client.events(
+        since=since, until=time.time() + 1, decode=True, filters={"type": "container", "event": "create"})]
+    assert created.count(run_id) >= 3 and set(created) == {run_id}  # the base and each candidate, fresh, labelled
     ran = {tid for record in [gathered.base, *gathered.candidates.values()] for r in record.results.values() for tid in r}
     assert ran and not ran & set(task.FAIL_TO_PASS)
     assert all(check.apply == "" for check in gathered.checks)  # the rollouts wrote no tests; nothing else is applied

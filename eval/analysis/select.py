@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from codescale.eval.runs.config import ConfigError, RunConfig, apply, validate
+from codescale.eval.runs.interrupt import exit_on_interrupt
 from codescale.eval.runs.rundir import RecordError, RunDir
 from codescale.eval.tasks import terminal_config
 from codescale.eval.tasks.grading import TaskGrade
@@ -73,7 +74,8 @@ def is_evidence(name: str) -> bool:
     return name == "evidence.base.json" or name.endswith(".evidence.json")
 
 
-def reselect_task(run: RunDir, instance_id: str, config: RunConfig, out: RunDir, evidence_from: RunDir | None = None) -> TaskResult:
+def reselect_task(run: RunDir, instance_id: str, config: RunConfig, out: RunDir, evidence_from: RunDir | None = None,
+                  run_id: str = "") -> TaskResult:
     """The new result of one task; its files are linked into `out` and the new selection written there (and the
     execution evidence saved in `evidence_from`'s task directory, when given)."""
     old = run.results()[instance_id]
@@ -92,7 +94,7 @@ def reselect_task(run: RunDir, instance_id: str, config: RunConfig, out: RunDir,
         raise RecordError(f"{source}/task.json: missing (needed by the judge)")
     contexts = [s for s in run.selections(instance_id) if s.stage != "final"]
     scaling = terminal_config.scaling_config(task, config.scaling)  # a container task's judge prompts
-    population = Population(scaling, task, rollout=_no_rollouts, model=config.model, task_dir=target)
+    population = Population(scaling, task, rollout=_no_rollouts, model=config.model, task_dir=target, run_id=run_id)
     population.generations = [list(ids) for ids in old.rollouts]
     for rollout_id in (rid for ids in old.rollouts for rid in ids):
         traj = run.trajectory(instance_id, rollout_id)
@@ -142,12 +144,14 @@ def reselect(source: Path, out: Path, config: RunConfig, workers: int = 4,
     if target.results_path.exists():
         raise ConfigError(f"{out} already holds results; choose a new --out")
     target.path.mkdir(parents=True, exist_ok=True)
-    target.write_config(config.model_dump(mode="json"), uuid.uuid4().hex[:12], command="select",
+    run_id = uuid.uuid4().hex[:12]
+    target.write_config(config.model_dump(mode="json"), run_id, command="select",
                         source=str(run.path), source_run_id=run.config().get("run_id", ""))
+    exit_on_interrupt(run_id)  # the evidence sandboxes in flight are removed by the run's label
     ids = list(run.results())
     with ThreadPoolExecutor(max(1, workers)) as pool:
         earlier = RunDir(evidence_from) if evidence_from else None
-        results = list(pool.map(lambda i: reselect_task(run, i, config, target, earlier), ids))
+        results = list(pool.map(lambda i: reselect_task(run, i, config, target, earlier, run_id), ids))
     for result in results:
         target.append_result(result, model_name=config.model.id)
     grades = reused_grades(run, results) if run.grades() else None

@@ -124,7 +124,7 @@ def solve(
             )
 
     scaling = terminal_config.scaling_config(task, config.scaling)
-    strategy = make_strategy(scaling, rollout=rollout, model=config.model, task_dir=Path(task_dir))
+    strategy = make_strategy(scaling, rollout=rollout, model=config.model, task_dir=Path(task_dir), run_id=run_id)
     try:
         result = strategy.solve(task)
     except Exception as e:  # a strategy bug or a failure it could not absorb: record it, keep the run going
