@@ -1,10 +1,12 @@
 """The batch runner: many tasks under one strategy, `workers` tasks in flight, global caps on rollouts and model
-requests, a run-wide budget, every finished task appended to the run directory as it ends (docs/ARCHITECTURE.md, "The run directory").
+requests, a run-wide budget, every finished task appended to the run directory as it ends (docs/ARCHITECTURE.md,
+"The run directory").
 
 What a task needs first (its image) is made ready in the task's own worker through the engine's image cache
 (eval/tasks/image_cache.py: pulled ahead, bounded in disk), so that a missing image fails that task only. On a Ray
-cluster (eval/runs/cluster.py) the rollouts run on its nodes, which make the images ready there. Rollouts that an earlier session finished are reused (eval.runs.solve.solve); a task stopped by the budget
-writes no result line and resumes later from its finished rollouts.
+cluster (eval/runs/cluster.py) the rollouts run on its nodes, which make the images ready there. Rollouts that an
+earlier session finished are reused (eval.runs.solve.solve); a task stopped by the budget writes no result line and
+resumes later from its finished rollouts.
 """
 
 from __future__ import annotations
@@ -13,21 +15,22 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from codescale.agent.models.limits import LIMITS
 from codescale.agent.records import Task, Trajectory
+from codescale.agent.rollout import run_rollout
 from codescale.eval.runs.budget import BudgetConfig, BudgetExhausted, Meter
 from codescale.eval.runs.config import RunConfig
-from codescale.eval.tasks.dataset import Row, row_id
 from codescale.eval.runs.progress import Progress
-from codescale.agent.rollout import run_rollout
-from codescale.eval.runs.solve import solve
 from codescale.eval.runs.rundir import RunDir, disk_full
+from codescale.eval.runs.solve import solve
+from codescale.eval.tasks.dataset import Row, row_id
+from codescale.eval.tasks.errors import TaskError
 from codescale.eval.tasks.image_cache import ImageCache, ImageCacheConfig, ImageStats
 from codescale.eval.tasks.swebench import NAMESPACE
-from codescale.eval.tasks.errors import TaskError
 from codescale.scaling.records import TaskResult
 
 RERUN_ON_RETRY = ("model_error", "sandbox_error")
@@ -67,6 +70,8 @@ class BatchConfig(BaseModel):
 
 
 class BatchOutcome(BaseModel):
+    """What became of the batch's tasks; counted from the task threads."""
+
     done: int = 0
     failed: int = 0
     stopped: int = 0
@@ -75,6 +80,25 @@ class BatchOutcome(BaseModel):
     stop_reason: str = ""
     disk_full: str = ""
     """The full disk that stopped the batch (no task is started after it; a resume runs the rest)."""
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    def finished(self, result: TaskResult) -> None:
+        with self._lock:
+            self.failed += result.status == "error"
+            self.done += result.status != "error"
+
+    def stopped_by(self, cause: Literal["budget", "disk"], reason: str, *, started: bool) -> None:
+        """A task stopped mid-way (`started`) or never started, by the budget or a full disk; the first reason of
+        each cause is kept."""
+        with self._lock:
+            if started:
+                self.stopped += 1
+            else:
+                self.not_started += 1
+            if cause == "disk":
+                self.disk_full = self.disk_full or reason
+            else:
+                self.stop_reason = self.stop_reason or reason
 
 
 class RolloutGate:
@@ -122,16 +146,11 @@ def run_batch(
     tasks = [r for r in rows if isinstance(r, Task)]
     position = {id(task): i for i, task in enumerate(tasks)}
     outcome = BatchOutcome()
-    lock = threading.Lock()
 
     def record(result: TaskResult) -> None:
         run_dir.append_result(result, model_name=config.model.id)
         progress.task_finished(result)
-        with lock:
-            if result.status == "error":
-                outcome.failed += 1
-            else:
-                outcome.done += 1
+        outcome.finished(result)
 
     def run_one(row: Row) -> None:
         for images in (cluster, cache):
@@ -141,17 +160,10 @@ def run_batch(
         if isinstance(row, TaskError):
             record(error_result(instance_id, config, str(row)))
             return
-        if outcome.disk_full:
-            progress.task_not_started(instance_id, outcome.disk_full)
-            with lock:
-                outcome.not_started += 1
-            return
-        reason = meter.exhausted()
+        cause, reason = ("disk", outcome.disk_full) if outcome.disk_full else ("budget", meter.exhausted())
         if reason:
             progress.task_not_started(instance_id, reason)
-            with lock:
-                outcome.not_started += 1
-                outcome.stop_reason = outcome.stop_reason or reason
+            outcome.stopped_by(cause, reason, started=False)
             return
         progress.task_started(instance_id)
         try:
@@ -161,22 +173,16 @@ def run_batch(
                 if images is not None:
                     images.finished(row.image)
             progress.task_finished(result)
-            with lock:
-                outcome.failed += result.status == "error"
-                outcome.done += result.status != "error"
+            outcome.finished(result)
         except BudgetExhausted as e:
             progress.task_stopped(instance_id, str(e))
-            with lock:
-                outcome.stopped += 1
-                outcome.stop_reason = outcome.stop_reason or str(e)
+            outcome.stopped_by("budget", str(e), started=True)
         except TaskError as e:
             record(error_result(instance_id, config, str(e)))
         except Exception as e:
             if disk_full(e):  # nothing of the task recorded: a resume runs it once there is space
                 progress.task_stopped(instance_id, str(e))
-                with lock:
-                    outcome.stopped += 1
-                    outcome.disk_full = outcome.disk_full or f"no space left on the run directory's disk ({e})"
+                outcome.stopped_by("disk", f"no space left on the run directory's disk ({e})", started=True)
                 return
             # e.g. the engine failed while preparing the task: this task fails, the run goes on
             record(error_result(instance_id, config, f"{type(e).__name__}: {e}"))

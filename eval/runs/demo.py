@@ -84,33 +84,20 @@ def run_demo(*, model: str, task_ids: list[str], n: int | None, sandbox: str | N
     from codescale.agent.models.local_server import LocalServer
     from codescale.eval.runs.config import load_config
     from codescale.eval.runs.interrupt import exit_on_interrupt
-    from codescale.eval.tasks.images import base_image
     from codescale.eval.tasks.load import load_tasks
 
     model = model or f"local/{default_local_model()}"
     tasks = load_tasks(None, ids=task_ids or None)
     if not task_ids:
         tasks = [t for t in tasks if t.difficulty == "easy"]
-    base = base_image()
-    problem = docker_ready(base) if sandbox in (None, "docker") else None
-    if sandbox == "docker" and problem:
-        raise ConfigError(f"--sandbox docker: Docker cannot run here ({problem})")
-    kind = sandbox or ("local" if problem else "docker")
-    if kind == "docker":
-        from codescale.eval.tasks.grading import require_harness
-
-        require_harness("the demo in Docker (it grades with the harness)")
+    kind, why = choose_sandbox(sandbox)
     resolved = load_config([str(PRESET), *config], {"model.id": model, "sandbox.kind": kind, "scaling.n": n},
                            strategy="pdr+rtv")
     try:
         Model(resolved.model)
     except (ValueError, ModelError) as e:
         raise ConfigError(str(e)) from None
-    if kind == "docker":
-        say(f"sandbox: docker (base image {base})")
-    else:
-        say(f"sandbox: local, NOT isolated: commands run on this machine in temporary clones"
-            f"{f' (Docker unavailable: {problem})' if problem else ''}")
+    say(why)
 
     out = out or Path("codescale-demo") / time.strftime("%Y%m%d-%H%M%S")
     run_dir, run_id = RunDir(out), uuid.uuid4().hex[:12]
@@ -142,6 +129,26 @@ def run_demo(*, model: str, task_ids: list[str], n: int | None, sandbox: str | N
             server.stop()
     return Demo(run_dir=run_dir, outcome=outcome, grades=grades, seconds=time.monotonic() - start, usage=usage,
                 sandbox=kind, speed=speed)
+
+
+def choose_sandbox(sandbox: str | None) -> tuple[str, str]:
+    """The demo's sandbox kind (`sandbox`, else Docker where it can run, else local) and a line saying which and
+    why; ConfigError when Docker is asked for and cannot run."""
+    from codescale.eval.tasks.images import base_image
+
+    if sandbox not in (None, "docker", "local"):
+        raise ConfigError(f"--sandbox {sandbox}: not a sandbox of the demo (docker or local)")
+    base = base_image()
+    problem = docker_ready(base) if sandbox in (None, "docker") else None
+    if sandbox == "docker" and problem:
+        raise ConfigError(f"--sandbox docker: Docker cannot run here ({problem})")
+    if (sandbox or ("local" if problem else "docker")) == "local":
+        return "local", ("sandbox: local, NOT isolated: commands run on this machine in temporary clones"
+                         f"{f' (Docker unavailable: {problem})' if problem else ''}")
+    from codescale.eval.tasks.grading import require_harness
+
+    require_harness("the demo in Docker (it grades with the harness)")
+    return "docker", f"sandbox: docker (base image {base})"
 
 
 def remove_grading_containers(run_dir) -> None:

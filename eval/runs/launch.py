@@ -37,53 +37,19 @@ def launch_batch(*, dataset: str, split: str, slice_: str | None, ids: list[str]
                  strategy: str | None, config: list[str], out: Path, overwrite: bool, base_image: str | None,
                  live: bool | None, batch: dict, say: Callable[[str], None] = _stderr) -> BatchOutcome:
     """Run (or resume) the batch into `out`. Bad input raises before anything is written."""
-    from codescale.agent.models.base import Model, ModelError
     from codescale.agent.records import Task
     from codescale.eval.runs.batch import run_batch
     from codescale.eval.runs.budget import Meter
-    from codescale.eval.runs.config import ConfigError, load_config, run_warnings
     from codescale.eval.runs.interrupt import exit_on_interrupt
-    from codescale.eval.runs.progress import make_progress, money
-    from codescale.eval.runs.resume import finished, lock, open_run, remove_leftovers, repair
+    from codescale.eval.runs.progress import make_progress
     from codescale.eval.runs.rundir import RunDir
-    from codescale.eval.runs.solve import check_server
-    from codescale.eval.tasks.dataset import load_rows, row_id, select
+    from codescale.eval.tasks.dataset import row_id
 
     settings = BatchConfig.model_validate(batch)
-    resolved = load_config(config, flags, strategy=strategy)
-    try:
-        agent_model = Model(resolved.model)
-    except (ValueError, ModelError) as e:
-        raise ConfigError(str(e)) from None
-    if resolved.model.base_url:
-        check_server(resolved.model.base_url)
-    rows = select(load_rows(dataset, split, base_image, settings.image_namespace), slice_, ids)
-    if resolved.cluster.address and any(isinstance(r, Task) and r.outcome == "container" for r in rows):
-        raise ConfigError("container tasks (graded by their end state) cannot run on a Ray cluster yet; "
-                          "run them without --ray")
-    if settings.budget.max_cost and agent_model.info.input is None:
-        raise ConfigError(f"--max-cost needs a price for {resolved.model.id}; none in configs/models.yaml "
-                          "(use --max-tokens)")
+    resolved, rows = checked_input(dataset, split, slice_, ids, flags, strategy, config, base_image, settings)
     run_dir = RunDir(out)
-    lock(run_dir)
-    config_dict = resolved.model_dump(mode="json")
-    run_id, saved = open_run(run_dir, config_dict, overwrite)
-
-    for old in {run_id, (saved or {}).get("run_id")} - {None}:
-        removed = remove_leftovers(old)
-        if removed:
-            say(f"removed {removed} container(s) left by an earlier session of this run")
-    repair(run_dir, resolved.model.id)
-    sessions = (saved or {}).get("sessions", 0) + 1 if not overwrite else 1
-    warnings = run_warnings(resolved)
-    for warning in warnings:
-        say(f"warning: {warning}")
-    run_dir.write_config(
-        config_dict, run_id, command="batch", dataset=dataset, split=split, slice=slice_, ids=ids,
-        batch=settings.model_dump(mode="json"), sessions=sessions, **({"warnings": warnings} if warnings else {}),
-        **({"created": saved["created"]} if saved and not overwrite else {}),
-    )
-    earlier = finished(run_dir, settings.retry_errors)
+    run_id, earlier = open_batch_dir(run_dir, resolved, settings, overwrite, say, command="batch", dataset=dataset,
+                                     split=split, slice=slice_, ids=ids)
     todo = [row for row in rows if row_id(row) not in earlier]
     bad = sum(not isinstance(r, Task) for r in todo)
     say(f"run {run_id} in {out}: {len(rows)} tasks, {len(rows) - len(todo)} finished earlier, {len(todo)} to run, "
@@ -99,11 +65,72 @@ def launch_batch(*, dataset: str, split: str, slice_: str | None, ids: list[str]
     finally:
         if cluster:
             cluster.close()
+    say_outcome(outcome, total, time.monotonic() - start, say)
+    return outcome
+
+
+def checked_input(dataset: str, split: str, slice_: str | None, ids: list[str] | None, flags: dict[str, Any],
+                  strategy: str | None, config: list[str], base_image: str | None, settings: BatchConfig):
+    """The run's config and the dataset's rows, once the model, its server and the rows are known to work
+    together; ConfigError (or a dataset error) otherwise."""
+    from codescale.agent.models.base import Model, ModelError
+    from codescale.agent.records import Task
+    from codescale.eval.runs.config import ConfigError, load_config
+    from codescale.eval.runs.solve import check_server
+    from codescale.eval.tasks.dataset import load_rows, select
+
+    resolved = load_config(config, flags, strategy=strategy)
+    try:
+        agent_model = Model(resolved.model)
+    except (ValueError, ModelError) as e:
+        raise ConfigError(str(e)) from None
+    if resolved.model.base_url:
+        check_server(resolved.model.base_url)
+    rows = select(load_rows(dataset, split, base_image, settings.image_namespace), slice_, ids)
+    if resolved.cluster.address and any(isinstance(r, Task) and r.outcome == "container" for r in rows):
+        raise ConfigError("container tasks (graded by their end state) cannot run on a Ray cluster yet; "
+                          "run them without --ray")
+    if settings.budget.max_cost and agent_model.info.input is None:
+        raise ConfigError(f"--max-cost needs a price for {resolved.model.id}; none in configs/models.yaml "
+                          "(use --max-tokens)")
+    return resolved, rows
+
+
+def open_batch_dir(run_dir, resolved, settings: BatchConfig, overwrite: bool, say: Callable[[str], None],
+                   **meta: Any) -> tuple[str, set[str]]:
+    """Open (or resume) the run directory: lock it, remove the containers an earlier session left, repair torn
+    records, write run.yaml with `meta`; returns the run id and the ids of the tasks an earlier session finished."""
+    from codescale.eval.runs.config import run_warnings
+    from codescale.eval.runs.resume import finished, lock, open_run, remove_leftovers, repair
+
+    lock(run_dir)
+    config_dict = resolved.model_dump(mode="json")
+    run_id, saved = open_run(run_dir, config_dict, overwrite)
+    for old in {run_id, (saved or {}).get("run_id")} - {None}:
+        removed = remove_leftovers(old)
+        if removed:
+            say(f"removed {removed} container(s) left by an earlier session of this run")
+    repair(run_dir, resolved.model.id)
+    sessions = (saved or {}).get("sessions", 0) + 1 if not overwrite else 1
+    warnings = run_warnings(resolved)
+    for warning in warnings:
+        say(f"warning: {warning}")
+    run_dir.write_config(
+        config_dict, run_id, batch=settings.model_dump(mode="json"), sessions=sessions, **meta,
+        **({"warnings": warnings} if warnings else {}),
+        **({"created": saved["created"]} if saved and not overwrite else {}),
+    )
+    return run_id, finished(run_dir, settings.retry_errors)
+
+
+def say_outcome(outcome: BatchOutcome, total, seconds: float, say: Callable[[str], None]) -> None:
+    """The batch's last lines: what was done, failed and left, what it spent, and a full disk if that stopped it."""
+    from codescale.eval.runs.progress import money
+
     left = outcome.stopped + outcome.not_started
     line = (f"{outcome.done} done, {outcome.failed} failed, {left} left for a resume; spent {money(total)}, "
-            f"{total.tokens} tokens over the whole run; {time.monotonic() - start:.1f} s")
+            f"{total.tokens} tokens over the whole run; {seconds:.1f} s")
     say((f"stopped by the budget ({outcome.stop_reason}); " if outcome.stop_reason else "") + line)
     if outcome.disk_full:
         say(f"error: {outcome.disk_full}; the batch stopped and nothing written is torn: free some space, then run "
             "the same command again to resume")
-    return outcome
