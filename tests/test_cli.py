@@ -102,6 +102,12 @@ def test_a_task_without_a_problem_statement_names_the_field(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_an_unknown_demo_sandbox_is_one_clear_error(tmp_path):
+    line = one_error_line(codescale("demo", "--sandbox", "podman", "--out", str(tmp_path / "o")))
+    assert "--sandbox podman" in line and "docker or local" in line
+    assert not (tmp_path / "o").exists()
+
+
 def test_an_unknown_model_id_is_one_clear_error(task_file, tmp_path):
     path, _ = task_file
     line = one_error_line(codescale("run", "--task", str(path), "--model", "gemini/pro", "--out", str(tmp_path / "o")))
