@@ -80,15 +80,16 @@ def run_rollout(
     generation: int = 0,
     refinement_context: str = "",
     model: Model | None = None,
-    after: Callable[[Sandbox, Trajectory], None] | None = None,
+    after: Callable[[Sandbox, Trajectory, Path], None] | None = None,
 ) -> Trajectory:
     """Run one rollout in a fresh sandbox; the trajectory is saved as `task_dir/<rollout_id>.traj.json`.
 
     The sandbox starts in the background while the first model call runs (the agent waits for it before its
     first command) and is removed in the background afterwards (sandboxes.lifecycle.settle waits for that).
     Model and sandbox failures end the rollout with exit status model_error / sandbox_error; they are not raised.
-    `after(sandbox, trajectory)` runs once the agent has finished, while the container still lives (e.g. to
-    check a Terminal-Bench task's end state); its SandboxError ends the rollout like any other.
+    `after(sandbox, trajectory, task_dir)` runs once the agent has finished, while the container still lives
+    (e.g. to check a Terminal-Bench task's end state, saving what it found in `task_dir`); its SandboxError ends
+    the rollout like any other.
     """
     path = Path(task_dir) / f"{rollout_id}.traj.json"
     traj = Trajectory(
@@ -105,7 +106,7 @@ def run_rollout(
             model = model or Model(config.model)
             traj = Agent(config.agent, model, sandbox, traj, path).run(task, getattr(sandbox, "workdir", ""))
             if after is not None:
-                after(sandbox, traj)
+                after(sandbox, traj, Path(task_dir))
             return traj
     except SandboxError as e:
         traj.exit_status, traj.error = "sandbox_error", str(e)

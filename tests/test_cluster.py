@@ -192,3 +192,28 @@ def test_the_next_tasks_image_is_made_on_a_node_while_the_current_task_runs(ray_
     rollouts = [Trajectory.load(p) for p in (out / "tasks" / first.instance_id).glob("*.traj.json")]
     first_ended = max(t.started_at.timestamp() + t.seconds for t in rollouts)
     assert image_made_at(docker_client, second.image, start) < first_ended  # one task at a time: only pulled ahead
+
+
+@pytest.mark.slow
+def test_container_tasks_are_checked_on_the_node_and_their_rewards_recorded_by_the_driver(ray_cluster, docker_client,
+                                                                                          base_image, tmp_path):
+    from test_terminal import Solver, rewards
+
+    from codescale.eval.tasks import harbor
+
+    names = ["log-5xx", "sales-totals"]
+    dirs = [d for d in harbor.task_dirs(harbor.SUITE_DIR) if d.name in names]
+    graded = {}
+    for plan in ("ref", "noop"):
+        out = tmp_path / plan
+        with FakeServer(responder=Solver(dirs, plan)) as server:
+            done = batch(out, server, "--dataset", harbor.SUITE_NAME, "--ids", ",".join(names), "--strategy",
+                         "best_of_n", "-c", "scaling.n=2", "--workers", "2", "--ray", ray_cluster.address)
+        assert done.returncode == 0, done.stderr
+        assert sorted(p.name for p in out.glob("tasks/*/*.reward.json")) == sorted(["g0-r0.reward.json", "g0-r1.reward.json"] * 2)
+        evaluated = subprocess.run([sys.executable, "-m", "codescale.eval.cli", "evaluate", str(out)],
+                                   capture_output=True, text=True, timeout=600)
+        assert evaluated.returncode == 0, evaluated.stderr
+        graded[plan] = rewards(out)
+        assert run_containers(docker_client, out) == []
+    assert graded == {"ref": dict.fromkeys(names, 1.0), "noop": dict.fromkeys(names, 0.0)}

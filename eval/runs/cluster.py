@@ -6,6 +6,7 @@ without it never receives a rollout. A rollout runs in a scratch directory of it
 there (the model's key, if any, must be in the environment of the node's `ray start`). A rollout lost with its
 node is started again on another (Ray retries a task whose worker or node died); only the finished one reaches
 the driver, so it is recorded once. Each node keeps its own image cache (eval/tasks/image_cache.py) in an actor.
+A container task is checked on the node, in the rollout's container; its reward returns with the trajectory.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from codescale.agent.models.limits import LIMITS
-from codescale.agent.records import Task, Trajectory
+from codescale.agent.records import Task, Trajectory, write_atomic
 from codescale.agent.rollout import RolloutConfig, run_rollout
 from codescale.eval.tasks.image_cache import ImageCacheConfig, ImageStats
 
@@ -72,9 +73,10 @@ def _images_actor(run_id: str, node_id: str) -> str:
 
 
 def rollout_on_node(task_json: str, config_json: str, run_id: str, rollout_id: str, generation: int,
-                    refinement_context: str, images: dict) -> tuple[str, dict]:
-    """The body of a rollout's Ray task: the image held in the node's cache, the rollout in a scratch directory.
-    Returns the trajectory (JSON) and what was done for the image."""
+                    refinement_context: str, images: dict, after=None) -> tuple[str, dict, dict[str, bytes]]:
+    """The body of a rollout's Ray task: the image held in the node's cache, the rollout in a scratch directory
+    (and `after`, the rollout's hook, writing there). Returns the trajectory (JSON), what was done for the image,
+    and every other file the rollout left in its scratch directory (e.g. a container task's reward), by name."""
     import ray
 
     task = Task.model_validate_json(task_json)
@@ -97,11 +99,13 @@ def rollout_on_node(task_json: str, config_json: str, run_id: str, rollout_id: s
     try:
         with tempfile.TemporaryDirectory(prefix="codescale-rollout-") as scratch:
             traj = run_rollout(task, config, run_id=run_id, rollout_id=rollout_id, task_dir=Path(scratch),
-                               generation=generation, refinement_context=refinement_context)
+                               generation=generation, refinement_context=refinement_context, after=after)
+            kept = {p.name: p.read_bytes() for p in Path(scratch).iterdir()
+                    if p.is_file() and p.name != f"{rollout_id}.traj.json"}
     finally:
         if cache is not None:
             cache.release.remote(task.image)
-    return traj.model_dump_json(), done
+    return traj.model_dump_json(), done, kept
 
 
 def remove_run_containers(run_id: str) -> int:
@@ -249,25 +253,22 @@ class Cluster:
 
     def run_rollout(self, task: Task, config: RolloutConfig, *, run_id: str, rollout_id: str, task_dir: Path,
                     generation: int = 0, refinement_context: str = "", after=None) -> Trajectory:
-        """eval.runs.solve's rollout runner: the rollout on a node; its trajectory written here, once.
-
-        `after` (checking a container task's end state) is not supported on a cluster: launch refuses such tasks."""
+        """eval.runs.solve's rollout runner: the rollout on a node; its trajectory written here, once. `after` runs
+        on the node too (it checks a container task's end state in the rollout's container); the files it saves
+        are written into `task_dir` here, before the trajectory."""
         import ray
-
-        if after is not None:
-            raise ClusterError(f"{task.instance_id}: container tasks are checked in the rollout's container, "
-                               "which a Ray cluster does not support yet; run them without --ray")
 
         remote = ray.remote(rollout_on_node).options(
             num_cpus=0, resources={self.config.resource: 1}, max_retries=self.config.retries, retry_exceptions=False,
             **self._placement(task.image, rollout_id),
         )
         ref = remote.remote(task.model_dump_json(), config.model_dump_json(), run_id, rollout_id, generation,
-                            refinement_context, self.images.model_dump())
+                            refinement_context, self.images.model_dump(), after)
         with self._lock:
             self._refs.add(ref)
+        kept: dict[str, bytes] = {}
         try:
-            traj_json, image = ray.get(ref)
+            traj_json, image, kept = ray.get(ref)
         except ray.exceptions.RayError as e:
             traj = Trajectory(task_id=task.instance_id, rollout_id=rollout_id, generation=generation,
                               model=config.model.id, config_digest=config.digest(),
@@ -285,5 +286,7 @@ class Cluster:
         finally:
             with self._lock:
                 self._refs.discard(ref)
+        for name, data in kept.items():
+            write_atomic(Path(task_dir) / name, data.decode())
         traj.save(Path(task_dir) / f"{rollout_id}.traj.json")
         return traj

@@ -74,7 +74,6 @@ def checked_input(dataset: str, split: str, slice_: str | None, ids: list[str] |
     """The run's config and the dataset's rows, once the model, its server and the rows are known to work
     together; ConfigError (or a dataset error) otherwise."""
     from codescale.agent.models.base import Model, ModelError
-    from codescale.agent.records import Task
     from codescale.eval.runs.config import ConfigError, load_config
     from codescale.eval.runs.solve import check_server
     from codescale.eval.tasks.dataset import load_rows, select
@@ -87,9 +86,6 @@ def checked_input(dataset: str, split: str, slice_: str | None, ids: list[str] |
     if resolved.model.base_url:
         check_server(resolved.model.base_url)
     rows = select(load_rows(dataset, split, base_image, settings.image_namespace), slice_, ids)
-    if resolved.cluster.address and any(isinstance(r, Task) and r.outcome == "container" for r in rows):
-        raise ConfigError("container tasks (graded by their end state) cannot run on a Ray cluster yet; "
-                          "run them without --ray")
     if settings.budget.max_cost and agent_model.info.input is None:
         raise ConfigError(f"--max-cost needs a price for {resolved.model.id}; none in configs/models.yaml "
                           "(use --max-tokens)")

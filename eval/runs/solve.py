@@ -100,7 +100,7 @@ def solve(
     rollout_config = RolloutConfig(model=config.model, sandbox=terminal_config.sandbox_settings(task, config.sandbox),
                                    agent=terminal_config.agent_config(task, config.agent))
     # a container task is graded in the rollout's own container, once the agent has finished
-    after = partial(verify_and_save, task, task_dir) if task.outcome == "container" else None
+    after = partial(verify_and_save, task) if task.outcome == "container" else None
 
     def rollout(task: Task, *, rollout_id: str, generation: int = 0, refinement_context: str = ""):
         done = finished_rollout(task_dir / f"{rollout_id}.traj.json", refinement_context, rerun)

@@ -95,7 +95,7 @@ def verify(task: Task, sandbox: Sandbox, traj: Trajectory) -> Reward:
                   timed_out=out.timed_out, output=out.output[-OUTPUT_KEPT:], seconds=time.monotonic() - start)
 
 
-def verify_and_save(task: Task, task_dir: Path, sandbox: Sandbox, traj: Trajectory) -> None:
+def verify_and_save(task: Task, sandbox: Sandbox, traj: Trajectory, task_dir: Path) -> None:
     """The rollout hook (agent.rollout.run_rollout's `after`): verify, then save the reward beside the trajectory."""
     reward = verify(task, sandbox, traj)
     write_atomic(reward_path(task_dir, traj.rollout_id), reward.model_dump_json(indent=1))
