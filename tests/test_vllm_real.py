@@ -112,7 +112,8 @@ def vllm_server(tmp_path_factory):
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_LOGGING_LEVEL": "DEBUG"}
     started = time.monotonic()
     with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        process = subprocess.Popen(["bash", "-c", GUARD, "vllm-guard", *command], stdin=subprocess.PIPE, stdout=out,
+                                   stderr=subprocess.STDOUT, env=env, start_new_session=True)
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
         while True:
@@ -130,6 +131,11 @@ def vllm_server(tmp_path_factory):
         yield server
     finally:
         stop(process)
+
+
+GUARD = 'exec 3<&0; "$@" & server=$!; { read -r _ <&3; kill -TERM -- -$$; } & wait "$server"'
+"""Runs the server in this shell's process group and ends the group when its stdin (a pipe from pytest) closes:
+a pytest killed with SIGKILL leaves no vLLM server behind."""
 
 
 def stop(process: subprocess.Popen) -> None:
