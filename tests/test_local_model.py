@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -150,6 +153,16 @@ def marked_processes(marker: str) -> list[int]:
     return found
 
 
+@pytest.fixture(autouse=True)
+def no_server_logs_left():
+    """A server that failed keeps its log in the temp dir for the user to read; a test removes those of its own."""
+    folder = Path(tempfile.gettempdir())
+    before = set(folder.glob("codescale-*.log"))
+    yield
+    for path in set(folder.glob("codescale-*.log")) - before:
+        path.unlink(missing_ok=True)
+
+
 def marked_env(marker: str) -> dict[str, str]:
     return {**os.environ, "CODESCALE_TEST_MARKER": marker, "PYTHONPATH": str(REPO)}
 
@@ -172,6 +185,28 @@ def test_local_server_answers_and_stops():
         )
         assert reply.usage.completion_tokens > 0 and reply.choices[0].message.content
     assert server.pid is None and gone(pid)
+
+
+@pytest.mark.slow
+def test_a_shared_server_that_died_is_started_again_with_a_warning_naming_why(caplog):
+    needs_local_extra()
+    from codescale.agent.models.local_server import shared_server, stop_shared_servers
+
+    try:
+        first = shared_server(default_local_model())
+        pid, log_path = first.pid, first.log_path
+        os.kill(pid, signal.SIGKILL)
+        first.process.wait(10)
+        with caplog.at_level(logging.WARNING, logger="codescale.agent.models.local_server"):
+            again = shared_server(default_local_model())
+        assert again.pid not in (None, pid) and gone(pid)
+        warning = " ".join(r.getMessage() for r in caplog.records)
+        assert "starting it again" in warning and "SIGKILL" in warning and str(log_path) in warning
+        assert log_path.is_file()  # the dead server's log is kept
+        with urllib.request.urlopen(f"{again.base_url}/models", timeout=10) as reply:
+            assert reply.status == 200
+    finally:
+        stop_shared_servers()
 
 
 @pytest.mark.slow

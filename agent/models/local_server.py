@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -227,15 +228,20 @@ class LocalServer:
         self.stop()
 
 
+log = logging.getLogger(__name__)
 _shared: dict[str, LocalServer] = {}
 _shared_lock = threading.Lock()
 
 
 def shared_server(name: str) -> LocalServer:
-    """The process's one server for `name`, started on first use and stopped at exit."""
+    """The process's one server for `name`, started on first use and stopped at exit. One that died on its own is
+    started again, with a warning naming why it died (its log is kept)."""
     with _shared_lock:
         server = _shared.get(name)
-        if server is None or server.process is None or server.process.poll() is not None:
+        if server is not None and server.process is not None and server.process.poll() is not None:
+            log.warning("%s; starting it again", server.died())
+            server.stop(keep_log=True)
+        if server is None or server.process is None:
             server = LocalServer(name).start()
             _shared[name] = server
             atexit.register(server.stop)
