@@ -83,6 +83,11 @@ class Population:
             traj.save(path)
             return traj
 
+    @property
+    def empty_reason(self) -> str:
+        """Why a rollout with nothing to compare is left out of a selection."""
+        return "ran no command" if self.task.outcome == "container" else "empty patch"
+
     def patches(self, ids: list[str]) -> dict[str, str]:
         """Rollout id -> its patch; for a container task, its commands and final outputs (scaling.evidence)."""
         return {rid: outcome(self.task, self.trajectories[rid]) for rid in ids}
@@ -114,7 +119,7 @@ class Population:
 
     def select_rtv(self, ids: list[str], *, stop_at: int, stage: str = "final") -> Selection:
         """RTV over these rollouts (empty patches dropped, duplicates merged) until `stop_at` remain."""
-        candidates, dropped = prepare(self.patches(ids))
+        candidates, dropped = prepare(self.patches(ids), self.empty_reason)
         evidence = self.evidence(candidates, dropped)
         candidates = evidence.candidates if evidence else candidates
         if self.config.judge.input != "trajectory":  # summaries only where the judge reads them
@@ -145,7 +150,7 @@ class Population:
         pool = [rid for rid, patch in self.patches(ids).items() if patch.strip()] or list(ids)
         seed = self.seed(stage)
         winners = random.Random(seed).sample(pool, min(k, len(pool)))
-        dropped = {rid: "empty patch" for rid in ids if rid not in pool}
+        dropped = {rid: self.empty_reason for rid in ids if rid not in pool}
         selection = Selection(method="random", stage=stage, seed=seed, stop_at=k, candidates=pool, dropped=dropped, winners=winners)
         return self._record(selection)
 

@@ -49,16 +49,16 @@ def normalise_patch(patch: str) -> str:
     return "\n".join(lines).strip("\n")
 
 
-def prepare(patches: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+def prepare(patches: dict[str, str], empty: str = "empty patch") -> tuple[list[str], dict[str, str]]:
     """The bracket's entrants from rollout id -> patch, and why the others were left out.
 
-    Empty patches drop out unless all are empty; identical patches (see `normalise_patch`) merge into
-    their first rollout (in the given order).
+    Empty patches drop out (with the reason `empty`) unless all are empty; identical patches (see
+    `normalise_patch`) merge into their first rollout (in the given order).
     """
     dropped: dict[str, str] = {}
     pool = [rid for rid, patch in patches.items() if patch.strip()]
     if pool:
-        dropped.update({rid: "empty patch" for rid in patches if rid not in pool})
+        dropped.update({rid: empty for rid in patches if rid not in pool})
     else:
         pool = list(patches)
     first: dict[str, str] = {}

@@ -33,14 +33,15 @@ def run_args(server: FakeServer, out: Path) -> list[str]:
 
 
 class Solver:
-    """Plays the agent: a rollout's first reply runs its task's reference solve.sh (plan `ref`) or nothing
-    (plan `noop`), the next submits. With `alternate`, the rollouts of each task take `ref` and `noop` in turn.
+    """Plays the agent: a rollout's first reply runs its task's reference solve.sh (plan `ref`), `true` (plan
+    `noop`) or submits at once (plan `none`), the next submits. With `alternate`, the rollouts of each task take
+    `ref` and `other` in turn.
     Plays summarizer (`WORKS` for `ref` rollouts) and judge (picks the candidate whose summary says `WORKS`)."""
 
-    def __init__(self, dirs: list[Path], plan: str = "ref", alternate: bool = False):
+    def __init__(self, dirs: list[Path], plan: str = "ref", alternate: bool = False, other: str = "noop"):
         self.solutions = {(d / "instruction.md").read_text().strip(): (d / "solution" / "solve.sh").read_text()
                           for d in dirs}
-        self.plan, self.alternate = plan, alternate
+        self.plan, self.alternate, self.other = plan, alternate, other
         self.started: dict[str, int] = {}
         self.lock = threading.Lock()
 
@@ -61,7 +62,9 @@ class Solver:
         if self.alternate:
             with self.lock:
                 count = self.started[instruction] = self.started.get(instruction, -1) + 1
-            plan = "ref" if count % 2 == 0 else "noop"
+            plan = "ref" if count % 2 == 0 else self.other
+        if plan == "none":
+            return f"Nothing to do.\n```bash\n{SUBMIT}\n```"
         command = solution if plan == "ref" else "true"
         return f"PLAN {plan}.\n```bash\n{command.strip()}\n```"
 
@@ -182,6 +185,18 @@ def test_the_public_layout_task_runs_unchanged_with_codescale_run(docker_client,
     assert rewards(out) == {"hello-world": 1.0}
     saved = json.loads((out / "tasks" / "hello-world" / "g0-r0.reward.json").read_text())
     assert saved["reward"] == 1.0 and saved["returncode"] == 0
+
+
+def test_a_rollout_that_ran_no_command_is_left_out_of_the_pick_saying_so(docker_client, base_image, tmp_path):
+    dirs = [d for d in harbor.task_dirs(harbor.SUITE_DIR) if d.name == "log-5xx"]
+    out = tmp_path / "run"
+    with FakeServer(responder=Solver(dirs, alternate=True, other="none")) as server:
+        done = cli("batch", "--dataset", harbor.SUITE_NAME, "--ids", "log-5xx", "--strategy", "best_of_n",
+                   "-c", "scaling.n=2", "-c", "scaling.concurrency=1", "--base-image", BASE_IMAGE, "--no-live",
+                   *run_args(server, out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    selection = json.loads((out / "tasks" / "log-5xx" / "selection.json").read_text())
+    assert selection["candidates"] == ["g0-r0"] and selection["dropped"] == {"g0-r1": "ran no command"}
 
 
 @pytest.mark.slow
