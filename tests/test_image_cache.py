@@ -84,3 +84,36 @@ def test_an_image_pulled_ahead_outlasts_an_older_finished_one(docker_client, own
         assert (cache.stats.pulled, cache.stats.evicted) == (2, 1)
     finally:
         cache.close()
+
+
+@pytest.mark.slow
+def test_an_eviction_waiting_for_container_removals_holds_up_no_other_task(docker_client, own_base):
+    """An eviction first waits for the containers being removed in the background (so that none holds the image);
+    meanwhile other tasks take and give back their images without waiting for it."""
+    from codescale.eval.tasks.image_cache import ImageCache, ImageCacheConfig
+    from codescale.eval.tasks.load import suite_task
+    from codescale.sandboxes.lifecycle import REMOVALS
+
+    first, second = (suite_task(t, own_base) for t in TASKS[:2])
+    size = docker_client.images.get(own_base).attrs["Size"]
+    cache = ImageCache(ImageCacheConfig(cache_gb=1.5 * size / 1e9), client=docker_client)
+    cache.acquire(first)
+    cache.acquire(second)  # both in use: the bound counts neither
+    slow_removal = threading.Event()
+    REMOVALS.submit(slow_removal.wait, 60)  # a container removal that takes its time
+    evicting = threading.Thread(target=cache.release, args=(second.image,))
+    try:
+        cache.release(first.image)  # idle and alone within the bound: kept
+        evicting.start()  # second idle too: over the bound, so first (used longer ago) is evicted
+        deadline = time.monotonic() + 30
+        while first.image in cache.sizes and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert first.image not in cache.sizes and evicting.is_alive(), "the eviction did not start"
+        cache.acquire(second)  # another task, while the eviction waits
+        cache.release(second.image)
+        assert evicting.is_alive(), "the eviction no longer waited for the removal"
+    finally:
+        slow_removal.set()
+        evicting.join(60)
+    assert present(docker_client, [first.image, second.image]) == [second.image]
+    assert cache.stats.evicted == 1

@@ -129,13 +129,15 @@ class ImageCache:
             self.in_use[image] -= 1
             if self.in_use[image] <= 0:
                 del self.in_use[image]
-            self._make_room()  # a finished task's image goes before one pulled ahead for the next task
+            chosen = self._over_bound()  # a finished task's image goes before one pulled ahead for the next task
+        self._evict(chosen)
 
     def finished(self, image: str) -> None:
         """The task of `image` is done: with `remove_finished`, remove the image unless a rollout still uses it."""
         with self._lock:
-            if self.config.remove_finished and image in self.sizes and not self.in_use[image]:
-                self._remove(image)
+            chosen = [image] if self.config.remove_finished and image in self.sizes and not self.in_use[image] else []
+            self._forget(chosen)
+        self._evict(chosen)
 
     def prefetch(self, tasks: list[Task]) -> None:
         """In the background, make present the images of the first `pull_ahead` of `tasks` that fit in the bound."""
@@ -168,10 +170,8 @@ class ImageCache:
             return None
 
     def _present(self, task: Task) -> dict:
-        """Ensure the image, once at a time per image; count it."""
-        with self._lock:
-            making = self._making.setdefault(task.image, threading.Lock())
-        with making:
+        """Ensure the image, once at a time per image (never while it is being removed); count it."""
+        with self._making_lock(task.image):
             start = time.monotonic()
             try:
                 pulled, retries = ensure(task, self.client, self.config.attempts, self.config.wait)
@@ -184,7 +184,8 @@ class ImageCache:
         with self._lock:
             self.sizes[task.image] = self.seen[task.image] = size
             self.used_at[task.image] = time.monotonic()
-            self._make_room()
+            chosen = self._over_bound()
+        self._evict(chosen)
         return {"pulled": pulled, "seconds": seconds if pulled else 0.0, "retries": retries}
 
     def _estimate(self, image: str) -> int:
@@ -193,27 +194,46 @@ class ImageCache:
             return 0
         return self.seen.get(image) or max(self.seen.values(), default=0)
 
-    def _make_room(self) -> None:
-        """Evict images not in use, least recently used first and those pulled ahead last, until they fit the bound."""
+    def _making_lock(self, image: str) -> threading.Lock:
+        with self._lock:
+            return self._making.setdefault(image, threading.Lock())
+
+    def _over_bound(self) -> list[str]:
+        """Under the lock: the images to evict, not in use, least recently used first and those pulled ahead last,
+        until the others fit in the bound; they are no longer counted as present."""
+        chosen = []
         while self.present_bytes(include_in_use=False) > self.bound:
             idle = [image for image in self.sizes if not self.in_use[image]]
             if not idle:
-                return
-            self._remove(min(idle, key=lambda image: (image in self.ahead, self.used_at.get(image, 0.0))))
+                break
+            chosen.append(min(idle, key=lambda image: (image in self.ahead, self.used_at.get(image, 0.0))))
+            self._forget(chosen[-1:])
+        return chosen
 
-    def _remove(self, image: str) -> None:
+    def _forget(self, images: list[str]) -> None:
+        for image in images:
+            self.sizes.pop(image, None)
+            self.used_at.pop(image, None)
+            self.ahead.discard(image)
+
+    def _evict(self, images: list[str]) -> None:
+        """Remove the images chosen under the lock, outside it, so that other tasks go on meanwhile. An image a
+        task has taken up since it was chosen is kept; a task that takes it up during its removal waits for the
+        removal (the image's making lock) and makes it present again."""
         import docker
 
         from codescale.sandboxes.lifecycle import settle
 
-        settle(timeout=60)  # the containers of finished rollouts are removed in the background: not holding it then
-        try:
-            self.client.images.remove(image, force=False, noprune=False)
-        except docker.errors.ImageNotFound:
-            pass
-        except docker.errors.APIError as e:  # e.g. a container of another run still uses it: keep it, stop managing it
-            log.warning("could not remove image %s: %s", image, e)
-        self.sizes.pop(image, None)
-        self.used_at.pop(image, None)
-        self.ahead.discard(image)
-        self.stats.add(evicted=1)
+        for image in images:
+            with self._making_lock(image):
+                with self._lock:
+                    if self.in_use[image]:
+                        continue
+                settle(timeout=60)  # finished rollouts' containers are removed in the background: none holds it then
+                try:
+                    self.client.images.remove(image, force=False, noprune=False)
+                except docker.errors.ImageNotFound:
+                    pass
+                except docker.errors.APIError as e:  # e.g. another run's container uses it: keep it, stop managing it
+                    log.warning("could not remove image %s: %s", image, e)
+                self.stats.add(evicted=1)
