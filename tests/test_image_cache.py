@@ -89,12 +89,13 @@ def test_an_image_pulled_ahead_outlasts_an_older_finished_one(docker_client, own
 @pytest.mark.slow
 def test_an_eviction_waiting_for_container_removals_holds_up_no_other_task(docker_client, own_base):
     """An eviction first waits for the containers being removed in the background (so that none holds the image);
-    meanwhile other tasks take and give back their images without waiting for it."""
+    meanwhile other tasks take and give back their images without waiting for it, and no image is pulled ahead
+    into the room the evicted one still takes."""
     from codescale.eval.tasks.image_cache import ImageCache, ImageCacheConfig
     from codescale.eval.tasks.load import suite_task
     from codescale.sandboxes.lifecycle import REMOVALS
 
-    first, second = (suite_task(t, own_base) for t in TASKS[:2])
+    first, second, third = (suite_task(t, own_base) for t in TASKS[:3])
     size = docker_client.images.get(own_base).attrs["Size"]
     cache = ImageCache(ImageCacheConfig(cache_gb=1.5 * size / 1e9), client=docker_client)
     cache.acquire(first)
@@ -110,10 +111,12 @@ def test_an_eviction_waiting_for_container_removals_holds_up_no_other_task(docke
             time.sleep(0.01)
         assert first.image not in cache.sizes and evicting.is_alive(), "the eviction did not start"
         cache.acquire(second)  # another task, while the eviction waits
+        assert cache.prefetch_one(third) is None  # the evicted image is still on the disk
         cache.release(second.image)
         assert evicting.is_alive(), "the eviction no longer waited for the removal"
     finally:
         slow_removal.set()
         evicting.join(60)
-    assert present(docker_client, [first.image, second.image]) == [second.image]
+    assert present(docker_client, [first.image, second.image, third.image]) == [second.image]
     assert cache.stats.evicted == 1
+    assert cache.evicting == {}  # gone from the disk: no longer held against a pull ahead

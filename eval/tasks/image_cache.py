@@ -104,6 +104,8 @@ class ImageCache:
         self.in_use: Counter[str] = Counter()
         self.ahead: set[str] = set()
         """Images pulled ahead (or being pulled) whose task has not acquired them yet."""
+        self.evicting: dict[str, int] = {}
+        """Images chosen for eviction and not yet removed -> bytes: no image is pulled ahead in their place."""
         self._lock = threading.RLock()
         self._making: dict[str, threading.Lock] = {}
         self._ahead = ThreadPoolExecutor(1, thread_name_prefix="pull-ahead") if config.pull_ahead else None
@@ -159,8 +161,9 @@ class ImageCache:
         with self._lock:
             if task.image in self.sizes or task.image in self.in_use:
                 return None
-            if self.present_bytes(include_in_use=False) + self._estimate(task.image) > self.bound:
-                return None  # no room without evicting what is about to be used
+            leaving = sum(self.evicting.values())
+            if self.present_bytes(include_in_use=False) + leaving + self._estimate(task.image) > self.bound:
+                return None  # no room without evicting what is about to be used (or before the evicted are gone)
             self.ahead.add(task.image)
         try:
             return self._present(task)
@@ -211,29 +214,45 @@ class ImageCache:
         return chosen
 
     def _forget(self, images: list[str]) -> None:
+        """Under the lock: these images are to be removed; no longer present for the bound, until gone for a pull
+        ahead."""
         for image in images:
-            self.sizes.pop(image, None)
-            self.used_at.pop(image, None)
-            self.ahead.discard(image)
+            self.evicting[image] = self.sizes.get(image, 0)
+            self._forget_present(image)
+
+    def _forget_present(self, image: str) -> None:
+        self.sizes.pop(image, None)
+        self.used_at.pop(image, None)
+        self.ahead.discard(image)
 
     def _evict(self, images: list[str]) -> None:
         """Remove the images chosen under the lock, outside it, so that other tasks go on meanwhile. An image a
         task has taken up since it was chosen is kept; a task that takes it up during its removal waits for the
         removal (the image's making lock) and makes it present again."""
+        for image in images:
+            with self._making_lock(image):
+                try:
+                    self._remove(image)
+                finally:
+                    with self._lock:
+                        self.evicting.pop(image, None)
+
+    def _remove(self, image: str) -> None:
+        """Remove `image` unless a task has taken it up again; the caller holds its making lock."""
         import docker
 
         from codescale.sandboxes.lifecycle import settle
 
-        for image in images:
-            with self._making_lock(image):
-                with self._lock:
-                    if self.in_use[image]:
-                        continue
-                settle(timeout=60)  # finished rollouts' containers are removed in the background: none holds it then
-                try:
-                    self.client.images.remove(image, force=False, noprune=False)
-                except docker.errors.ImageNotFound:
-                    pass
-                except docker.errors.APIError as e:  # e.g. another run's container uses it: keep it, stop managing it
-                    log.warning("could not remove image %s: %s", image, e)
-                self.stats.add(evicted=1)
+        with self._lock:
+            if self.in_use[image]:
+                return
+        settle(timeout=60)  # finished rollouts' containers are removed in the background: none holds it then
+        try:
+            self.client.images.remove(image, force=False, noprune=False)
+        except docker.errors.ImageNotFound:
+            pass
+        except docker.errors.APIError as e:  # e.g. another run's container uses it: keep it, stop managing it
+            log.warning("could not remove image %s: %s", image, e)
+        with self._lock:  # made present again meanwhile by a task that is done with it already: gone now all the same
+            self._forget_present(image)
+        self.stats.add(evicted=1)
