@@ -34,8 +34,13 @@ DISK_POLL = 5.0
 COMMAND_SCRIPT = r"""
 exec 3>&2 2>/dev/null
 events=/sys/fs/cgroup/pids/pids.events; [ -r "$events" ] || events=/sys/fs/cgroup/pids.events
+pids=${events%.events}
 state=/tmp/.codescale-commands
-stop() { for _ in 1 2 3 4 5 6 7 8 9 10; do kill -KILL -- "-$1" || return; done; }
+drain() {
+  read -r limit <"$pids.max" || return; [ "$limit" = max ] && return
+  for ((i = 0; i < 50000; i++)); do read -r n <"$pids.current" && [ "$n" -lt $((limit - 16)) ] && return; done
+}
+stop() { for _ in 1 2 3 4 5 6 7 8 9 10; do kill -KILL -- "-$1" || break; done; drain; }
 read -r _ now <"$events"
 read -r seen groups <"$state"
 alive=
@@ -57,8 +62,10 @@ exit "$code"
 that whole group when the command is killed at its timeout or when any process was refused in the container
 while it ran (the pids limit was hit). The groups of earlier commands that are still alive are listed in a
 state file: when the pids limit was hit since the last command ended (a fork bomb left running in the
-background), they are killed before the next command starts. Uses only shell builtins up to the start of the
-command, so it still runs when the container has no process left to give."""
+background), they are killed before the next command starts. After a kill it waits (reading the pids cgroup,
+for a bounded time) until the killed processes are reaped and there is room under the limit again, so the
+next command can start. Uses only shell builtins up to the start of the command, so it still runs when the
+container has no process left to give."""
 
 
 class DockerSandbox:
