@@ -54,9 +54,13 @@ def measure(client, image: str, n: int) -> dict[str, tuple[float, float]]:
             time.sleep(0.02)
 
     with ThreadPoolExecutor(n) as pool:
-        containers, start_wall, start_cpu = phase(pool, lambda _: client.containers.run(image, **settings), range(n))
-        _, exec_wall, exec_cpu = phase(pool, run_one, containers)
-        _, remove_wall, remove_cpu = phase(pool, lambda c: client.api.remove_container(c.id, force=True), containers)
+        try:
+            containers, start_wall, start_cpu = phase(pool, lambda _: client.containers.run(image, **settings), range(n))
+            _, exec_wall, exec_cpu = phase(pool, run_one, containers)
+            _, remove_wall, remove_cpu = phase(pool, lambda c: client.api.remove_container(c.id, force=True), containers)
+        finally:  # a failed phase leaves no container behind
+            for left in client.api.containers(all=True, quiet=True, filters={"label": "codescale.bench=engine-floor"}):
+                client.api.remove_container(left["Id"], force=True)
     return {"start": (start_wall, start_cpu / n), "exec": (exec_wall, exec_cpu / n), "removal": (remove_wall, remove_cpu / n)}
 
 
