@@ -14,22 +14,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from scripted_batch import timed_batch  # noqa: E402
+from scripted_batch import scripted_options, timed_batch  # the benchmarks' folder is first on sys.path
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=12)
-    parser.add_argument("--n", type=int, default=8)
-    parser.add_argument("--latency", type=float, default=0.5)
-    parser.add_argument("--steps", type=int, default=2)
+    scripted_options(parser, tasks=12, n=8)
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--base-image", default=os.environ.get("CODESCALE_BASE_IMAGE", "codescale/base:bookworm"))
     args = parser.parse_args()
     model_time = args.tasks * args.n * args.steps * args.latency
     print(f"{args.tasks} tasks x N={args.n} rollouts x {args.steps} calls x {args.latency} s latency: "

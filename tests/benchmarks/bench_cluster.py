@@ -17,11 +17,10 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for ray_cluster
 
 from ray_cluster import RayCluster  # noqa: E402
-from scripted_batch import timed_batch  # noqa: E402
+from scripted_batch import scripted_options, timed_batch  # noqa: E402
 
 
 def run(args, extra: list[str]) -> float:
@@ -31,12 +30,8 @@ def run(args, extra: list[str]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=12)
-    parser.add_argument("--n", type=int, default=8)
-    parser.add_argument("--latency", type=float, default=0.5)
-    parser.add_argument("--steps", type=int, default=2)
+    scripted_options(parser, tasks=12, n=8)
     parser.add_argument("--slots", type=int, default=8)
-    parser.add_argument("--base-image", default=os.environ.get("CODESCALE_BASE_IMAGE", "codescale/base:bookworm"))
     args = parser.parse_args()
     rollouts = args.tasks * args.n
     model_time = rollouts * args.steps * args.latency

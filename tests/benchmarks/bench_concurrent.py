@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for fake_server
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 TASK = "codescale__thermo-1"
 
@@ -120,17 +119,14 @@ def show(label: str, n: int, f: dict[str, float]) -> None:
 
 
 def main() -> None:
+    from fake_server import FakeServer
+    from scripted_batch import scripted_agent, scripted_options
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=16)
-    parser.add_argument("--latency", type=float, default=0.5)
-    parser.add_argument("--steps", type=int, default=2)
+    scripted_options(parser, n=16)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--also", action="append", default=[], help="another python with codescale, measured alongside")
-    parser.add_argument("--base-image", default=os.environ.get("CODESCALE_BASE_IMAGE", "codescale/base:bookworm"))
     args = parser.parse_args()
-
-    from fake_server import FakeServer
-    from scripted_batch import scripted_agent
 
     from codescale.eval.tasks.images import ensure_image
     from codescale.eval.tasks.load import load_tasks

@@ -65,13 +65,12 @@ def measure(client, image: str, n: int) -> dict[str, tuple[float, float]]:
 
 
 def main() -> None:
+    from scripted_batch import scripted_options
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=16)
-    parser.add_argument("--latency", type=float, default=0.5)
-    parser.add_argument("--steps", type=int, default=2)
+    scripted_options(parser, n=16)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--target", type=float, default=1.3, help="a wall(N) / wall(1) to check against")
-    parser.add_argument("--base-image", default=os.environ.get("CODESCALE_BASE_IMAGE", "codescale/base:bookworm"))
     args = parser.parse_args()
     from codescale.sandboxes.docker_engine import shared_client
 

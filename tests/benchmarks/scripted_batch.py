@@ -1,8 +1,10 @@
-"""What the benchmarks share: a scripted agent that takes a fixed number of steps at a fixed latency per model
-call, and one timed `codescale batch` of the bundled tasks against it."""
+"""What the benchmarks share: their common options, a scripted agent that takes a fixed number of steps at a fixed
+latency per model call, and one timed `codescale batch` of the bundled tasks against it."""
 
 from __future__ import annotations
 
+import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -15,6 +17,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for fake
 from fake_server import FakeServer  # noqa: E402
 
 from codescale.eval.tasks.bundled import suite_ids  # noqa: E402
+
+
+def scripted_options(parser: argparse.ArgumentParser, *, n: int, tasks: int | None = None) -> None:
+    """Add the options of a benchmark against the scripted agent: `--tasks` (when it runs several; default `tasks`),
+    `--n` rollouts (default `n`), `--latency` per model call, `--steps` per rollout and the `--base-image`."""
+    if tasks is not None:
+        parser.add_argument("--tasks", type=int, default=tasks)
+    parser.add_argument("--n", type=int, default=n)
+    parser.add_argument("--latency", type=float, default=0.5)
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--base-image", default=os.environ.get("CODESCALE_BASE_IMAGE", "codescale/base:bookworm"))
 
 
 def scripted_agent(latency: float, steps: int) -> Callable[[dict], str]:
