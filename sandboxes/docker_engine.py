@@ -11,7 +11,7 @@ SANDBOX_LABEL = "codescale.sandbox"
 
 found_images: set[str] = set()
 """Images this process has found locally; a sandbox of one of these skips the lookup."""
-MAX_THREADS = 64
+CONNECTIONS_PER_URL = 64
 """Connections kept per URL by the shared client: above the threads that can ask the engine the same thing at
 once (the 32 background starts, the removals, the rollouts' own calls)."""
 _client: Any = None
@@ -28,7 +28,7 @@ def shared_client() -> Any:
 
     with _client_lock:
         if _client is None:
-            _client = docker.from_env(max_pool_size=MAX_THREADS)
+            _client = docker.from_env(max_pool_size=CONNECTIONS_PER_URL)
             _client.api.trust_env = False  # no proxy lookup in the environment on every API call (a tenth of
             # the engine's CPU at 16 rollouts at once); the engine's address and TLS come from DOCKER_* anyway
         return _client

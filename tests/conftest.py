@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import time
 import uuid
 from pathlib import Path
 
@@ -120,6 +121,12 @@ def repo_image(docker_client, base_image, tmp_path_factory):
 
 
 pytest_plugins = ["fake_server"]
+
+
+def engine_events(client, since: float, kind: str, action: str) -> list[dict]:
+    """The Docker engine's events of `kind` (container, image) and `action` (create, tag, ...) from `since`
+    (seconds since the epoch) until now."""
+    return list(client.events(since=since, until=time.time() + 1, decode=True, filters={"type": kind, "event": action}))
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import json
 import time
 
 import pytest
-from conftest import CALC_FILES, make_repo
+from conftest import CALC_FILES, engine_events, make_repo
 from fake_server import FakeServer
 
 from codescale.agent.loop import AgentConfig
@@ -91,8 +91,7 @@ def test_the_bare_submit_command_is_not_sent_to_the_container(repo_image, docker
         traj = rollout(task, server, tmp_path)
     assert traj.exit_status == "submitted" and "return a + b" in traj.patch
     assert traj.steps[-1].observation == "CODESCALE_SUBMIT\n" and traj.steps[-1].returncode == 0
-    events = docker_client.events(since=since, until=time.time() + 1, decode=True,
-                                  filters={"type": "container", "event": "exec_create"})
+    events = engine_events(docker_client, since, "container", "exec_create")
     run = [e["Action"] for e in events if e["Actor"]["Attributes"].get("codescale.run_id") == "test-agent"]
     assert any("sed -i" in action for action in run), run  # the events were seen: the fix ran as an exec
     assert not any("CODESCALE_SUBMIT" in action for action in run), run

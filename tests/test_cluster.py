@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import engine_events
 from fake_server import FakeServer
 from test_batch import batch, batch_args, finished_trajectories, results, run_containers
 
@@ -172,8 +173,7 @@ def test_a_killed_driver_rerun_reuses_every_finished_rollout(ray_cluster, docker
 
 def image_made_at(docker_client, image: str, since: float) -> float:
     """When `image` was last tagged (built, or pulled) on the engine since `since` (seconds since the epoch)."""
-    events = docker_client.events(since=int(since), until=int(time.time()) + 1, decode=True,
-                                  filters={"type": "image", "event": "tag"})
+    events = engine_events(docker_client, since, "image", "tag")
     return max(e["timeNano"] / 1e9 for e in events if e["Actor"]["Attributes"].get("name") == image)
 
 

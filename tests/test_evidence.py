@@ -14,7 +14,7 @@ from codescale.agent.records import Task
 from codescale.scaling.behaviour import groups, use_evidence, verdict
 from codescale.scaling.execution import SelectionConfig, is_test_path, outcomes, split
 from codescale.scaling.execution_run import Gatherer
-from conftest import CALC_FILES, git, make_repo
+from conftest import CALC_FILES, engine_events, git, make_repo
 
 
 def patch_of(repo, edits: dict[str, str]) -> str:
@@ -217,8 +217,8 @@ def test_docker_evidence_on_a_bundled_task_never_runs_its_hidden_tests(base_imag
     patches = {"gold": task.patch, "ordered": ordered}
     run_id, since = f"test-evidence-{uuid.uuid4().hex[:8]}", time.time()
     gathered = Gatherer(SelectionConfig(sandbox={"kind": "docker"}), task, tmp_path, run_id=run_id).gather(patches, patches)
-    created = [e["Actor"]["Attributes"].get("codescale.run_id") for e in docker_client.events(
-        since=since, until=time.time() + 1, decode=True, filters={"type": "container", "event": "create"})]
+    created = [e["Actor"]["Attributes"].get("codescale.run_id")
+               for e in engine_events(docker_client, since, "container", "create")]
     assert created.count(run_id) >= 3 and set(created) == {run_id}  # the base and each candidate, fresh, labelled
     ran = {tid for record in [gathered.base, *gathered.candidates.values()] for r in record.results.values() for tid in r}
     assert ran and not ran & set(task.FAIL_TO_PASS)

@@ -138,7 +138,7 @@ class ImageCache:
         """The task of `image` is done: with `remove_finished`, remove the image unless a rollout still uses it."""
         with self._lock:
             chosen = [image] if self.config.remove_finished and image in self.sizes and not self.in_use[image] else []
-            self._forget(chosen)
+            self._to_evict(chosen)
         self._evict(chosen)
 
     def prefetch(self, tasks: list[Task]) -> None:
@@ -210,12 +210,12 @@ class ImageCache:
             if not idle:
                 break
             chosen.append(min(idle, key=lambda image: (image in self.ahead, self.used_at.get(image, 0.0))))
-            self._forget(chosen[-1:])
+            self._to_evict(chosen[-1:])
         return chosen
 
-    def _forget(self, images: list[str]) -> None:
-        """Under the lock: these images are to be removed; no longer present for the bound, until gone for a pull
-        ahead."""
+    def _to_evict(self, images: list[str]) -> None:
+        """Under the lock: these images are to be removed. They no longer count as present for the bound, but
+        still do against a pull ahead until they are gone."""
         for image in images:
             self.evicting[image] = self.sizes.get(image, 0)
             self._forget_present(image)
