@@ -145,17 +145,20 @@ def run_batch(
     runner = cluster.run_rollout if cluster is not None else run_rollout
     tasks = [r for r in rows if isinstance(r, Task)]
     position = {id(task): i for i, task in enumerate(tasks)}
+    image_keepers = [keeper for keeper in (cluster, cache) if keeper is not None]
     outcome = BatchOutcome()
 
-    def record(result: TaskResult) -> None:
-        run_dir.append_result(result, model_name=config.model.id)
+    def finished(result: TaskResult) -> None:
         progress.task_finished(result)
         outcome.finished(result)
 
+    def record(result: TaskResult) -> None:
+        run_dir.append_result(result, model_name=config.model.id)
+        finished(result)
+
     def run_one(row: Row) -> None:
-        for images in (cluster, cache):
-            if images is not None and isinstance(row, Task):
-                images.prefetch(tasks[position[id(row)] + 1:])
+        for keeper in image_keepers if isinstance(row, Task) else ():
+            keeper.prefetch(tasks[position[id(row)] + 1:])
         instance_id = row_id(row)
         if isinstance(row, TaskError):
             record(error_result(instance_id, config, str(row)))
@@ -169,11 +172,9 @@ def run_batch(
         try:
             with held(cache, row):
                 result = solve(row, config, run_dir, run_id, watch=gate, rerun=rerun, runner=runner)
-            for images in (cluster, cache):
-                if images is not None:
-                    images.finished(row.image)
-            progress.task_finished(result)
-            outcome.finished(result)
+            for keeper in image_keepers:
+                keeper.finished(row.image)
+            finished(result)  # solve recorded it
         except BudgetExhausted as e:
             progress.task_stopped(instance_id, str(e))
             outcome.stopped_by("budget", str(e), started=True)
