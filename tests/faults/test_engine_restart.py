@@ -1,9 +1,8 @@
 """The Docker engine restarted under a running batch. Not the machine's engine: a second dockerd of the test's
-own, on its own socket, data root, containerd and bridge, without iptables rules (needs root, dockerd and ip;
-skipped else).
-
-Never start a second dockerd with `--bridge none`: a daemon with bridging disabled deletes the host's `docker0`
-interface at start, which breaks every bridge-networked container of the machine's own engine."""
+own, on its own socket, data root and containerd, with no bridge (`--bridge=none`: the sandboxes run with no
+network, so no address is assigned or reached) and no iptables rules, in a network namespace of its own, where
+the machine's interfaces (its engine's `docker0` among them) are out of its reach. Needs root, dockerd and
+unshare; skipped else."""
 
 from __future__ import annotations
 
@@ -15,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import BASE_IMAGE
 from fake_server import FakeServer
 from test_batch import SUITE, batch_args, results
 from test_run_faults import sleep_then_submit, trajectories, wait_for
@@ -26,15 +24,15 @@ from codescale.eval.runs.rundir import RunDir
 class Engine:
     """A private dockerd under `root`: start, stop (SIGTERM, as a service manager restarting it would), start."""
 
-    def __init__(self, root: Path, bridge: str):
-        self.root, self.bridge = root, bridge
+    def __init__(self, root: Path):
+        self.root = root
         self.socket = f"unix://{root}/docker.sock"
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        args = ["dockerd", "--host", self.socket, "--data-root", str(self.root / "data"), "--exec-root",
-                str(self.root / "exec"), "--pidfile", str(self.root / "docker.pid"), "--bridge", self.bridge,
-                "--iptables=false", "--ip-masq=false"]
+        args = ["unshare", "--net", "dockerd", "--host", self.socket, "--data-root", str(self.root / "data"),
+                "--exec-root", str(self.root / "exec"), "--pidfile", str(self.root / "docker.pid"), "--bridge=none",
+                "--iptables=false", "--ip6tables=false", "--ip-masq=false"]
         log = (self.root / "dockerd.log").open("ab")
         self.proc = subprocess.Popen(args, stdout=log, stderr=log, start_new_session=True)
         env = {**os.environ, "DOCKER_HOST": self.socket}
@@ -54,19 +52,16 @@ class Engine:
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory, docker_client):
-    if os.geteuid() != 0 or shutil.which("dockerd") is None or shutil.which("ip") is None:
-        pytest.skip("a private Docker engine needs root, dockerd and ip")
+def engine(tmp_path_factory, docker_client, base_image):
+    if os.geteuid() != 0 or shutil.which("dockerd") is None or shutil.which("unshare") is None:
+        pytest.skip("a private Docker engine needs root, dockerd and unshare")
     root = Path("/tmp") / f"codescale-engine-{os.getpid()}"  # short: the socket path must fit in 108 bytes
     root.mkdir(exist_ok=True)
-    bridge = f"csfault{os.getpid() % 100000}"
-    subprocess.run(["ip", "link", "add", "name", bridge, "type", "bridge"], check=True)
-    subprocess.run(["ip", "addr", "add", "10.213.7.1/24", "dev", bridge], check=True)
-    private = Engine(root, bridge)
+    private = Engine(root)
     try:
         private.start()
         env = {**os.environ, "DOCKER_HOST": private.socket}
-        save = subprocess.Popen(["docker", "save", BASE_IMAGE], stdout=subprocess.PIPE)
+        save = subprocess.Popen(["docker", "save", base_image], stdout=subprocess.PIPE)
         subprocess.run(["docker", "load", "-q"], stdin=save.stdout, env=env, check=True, capture_output=True)
         save.wait()
         yield private
@@ -74,7 +69,6 @@ def engine(tmp_path_factory, docker_client):
         private.stop()
         subprocess.run(["umount", "-R", str(root / "exec")], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
-        subprocess.run(["ip", "link", "delete", bridge], capture_output=True)
 
 
 @pytest.mark.slow
