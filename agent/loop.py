@@ -82,13 +82,13 @@ class Agent:
         self.path = path
         self.messages: list[dict] = []
         self.format_errors = 0
-        self.outcome = "patch"
-        """The task's outcome kind; `container` tasks have no repository, so no patch is taken."""
+        self.takes_diff = True
+        """Whether the task's outcome is a diff (its kind's `takes_diff`); a container task has no repository."""
         self._start = time.monotonic()
 
     def run(self, task: Task, workdir: str = "") -> Trajectory:
         traj = self.trajectory
-        self.outcome = task.outcome
+        self.takes_diff = task.takes_diff
         self.messages = [
             {"role": "system", "content": render(self.config.system_template)},
             {
@@ -167,7 +167,7 @@ class Agent:
             step.command_seconds = time.monotonic() - t1
         step.returncode, step.timed_out = output.returncode, output.timed_out
         if output.output.lstrip().split("\n", 1)[0].strip() == self.config.submit_sentinel:
-            if self.outcome == "patch":
+            if self.takes_diff:
                 self.trajectory.patch = self.sandbox.diff()
             step.observation = output.output
             self.record(step, t0)
@@ -199,7 +199,7 @@ class Agent:
         traj = self.trajectory
         traj.exit_status, traj.error = status, error
         traj.notes = self.model.notes
-        if status not in ("submitted", "sandbox_error") and self.outcome == "patch":  # keep the work so far as the patch
+        if status not in ("submitted", "sandbox_error") and self.takes_diff:  # keep the work so far as the patch
             try:
                 traj.patch = self.sandbox.diff()
             except SandboxError as e:

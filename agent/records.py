@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from codescale.agent.diff import diff_stat
+from codescale.agent.files import write_atomic
 
 ExitStatus = Literal[
     "submitted", "step_limit", "cost_limit", "token_limit", "time_limit", "format_error", "model_error", "sandbox_error"
@@ -21,9 +22,18 @@ def now() -> datetime:
 
 
 class Task(BaseModel):
-    """One problem to solve: a superset of a SWE-bench instance."""
+    """One problem to solve: a superset of a SWE-bench instance.
+
+    Its `kind` is chosen once from the record (eval/tasks/kinds/): each kind is a subclass that owns its prompts,
+    image, verification and grading. What the lower layers need of a kind is here, with the patch kind's answers:
+    whether a rollout's patch is taken (`takes_diff`), what stands for its outcome (`outcome_text`), and why a
+    rollout with nothing to show is left out of a selection (`empty_reason`)."""
 
     model_config = ConfigDict(extra="allow")
+
+    kind: str = "patch"
+    """What a rollout produces: `patch` (a change to the repository, graded by its tests) or `container` (the
+    container's final state, checked by the task's own tests: Terminal-Bench)."""
 
     instance_id: str
     """Unique id, e.g. `astropy__astropy-12907`."""
@@ -53,9 +63,20 @@ class Task(BaseModel):
     sandbox: dict[str, Any] | None = None
     """Sandbox settings this task changes over the run's, e.g. `{"cap_add": ["CHOWN"]}` for tests that chown;
     not `kind`, `network` or `env` (see TASK_LOCKED in agent/rollout.py)."""
-    outcome: Literal["patch", "container"] = "patch"
-    """What a rollout produces: a patch of the repository (SWE tasks), or the container's final state
-    (Terminal-Bench tasks: no repository to diff; the task's tests check the container afterwards)."""
+
+    takes_diff: ClassVar[bool] = True
+    """Whether a rollout's outcome is the repository's diff (the agent takes it when it ends)."""
+    empty_reason: ClassVar[str] = "empty patch"
+    """Why a rollout whose `outcome_text` is empty is left out of a selection."""
+
+    def outcome_text(self, traj: Trajectory) -> str:
+        """What a selection compares and a judge is shown of a rollout's outcome: its patch."""
+        return traj.patch
+
+    def outcome_lines(self, traj: Trajectory) -> str:
+        """One to three lines on the outcome, for a summary written without a model."""
+        stat = diff_stat(traj.patch)
+        return f"Files changed:\n{stat}" if stat else "Empty patch."
 
     @field_validator("FAIL_TO_PASS", "PASS_TO_PASS", mode="before")
     @classmethod
@@ -143,17 +164,3 @@ class Trajectory(BaseModel):
     @classmethod
     def load(cls, path: Path) -> Trajectory:
         return cls.model_validate_json(Path(path).read_text())
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write a file whole or not at all (write to a sibling temp file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

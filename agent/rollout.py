@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from codescale.agent.files import TaskFiles
 from codescale.agent.loop import Agent, AgentConfig
 from codescale.agent.models.base import Model, ModelConfig
 from codescale.agent.records import Task, Trajectory
@@ -91,7 +92,7 @@ def run_rollout(
     (e.g. to check a Terminal-Bench task's end state, saving what it found in `task_dir`); its SandboxError ends
     the rollout like any other.
     """
-    path = Path(task_dir) / f"{rollout_id}.traj.json"
+    path = TaskFiles(task_dir).trajectory(rollout_id)
     traj = Trajectory(
         task_id=task.instance_id,
         rollout_id=rollout_id,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,6 +13,7 @@ from codescale.agent.models.base import ModelConfig
 from codescale.agent.records import Task, Trajectory
 from codescale.scaling.execution import SelectionConfig
 from codescale.scaling.judge import JudgeConfig
+from codescale.scaling.pdr import PDRConfig
 from codescale.scaling.records import TaskResult
 from codescale.scaling.rtv import RTVConfig
 from codescale.scaling.summarizer import SummarizerConfig
@@ -22,23 +23,6 @@ class RolloutFn(Protocol):
     """Runs one rollout in a fresh sandbox and returns its finished trajectory (saved under the task dir)."""
 
     def __call__(self, task: Task, *, rollout_id: str, generation: int = 0, refinement_context: str = "") -> Trajectory: ...
-
-
-class PDRConfig(BaseModel):
-    """How PDR's generations refine (scaling/pdr.py; here so that ScalingConfig holds it without an import cycle). The context template's default comes from configs/scaling.yaml."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    generations: int = Field(1, ge=0)
-    """Refinement generations after generation 0."""
-    k: int = Field(4, ge=1)
-    """Summaries of the previous generation given to each refined rollout."""
-    context: Literal["rtv", "random", "own"] = "rtv"
-    """How they are chosen: RTV stopped at k, a seeded random k, or each rollout's own predecessor (same index)."""
-    keep_survivors: bool = False
-    """Let the rollouts chosen as context stay in the final pool."""
-    context_template: str = Field(default_factory=lambda: configs.load("scaling")["scaling"]["pdr"]["context_template"])
-    """Renders the chosen summaries into the agent's `refinement_context`."""
 
 
 class ScalingConfig(BaseModel):
@@ -73,6 +57,9 @@ STRATEGIES = {
     "pdr": "codescale.scaling.pdr.PDR",
     "pdr+rtv": "codescale.scaling.pdr.PDRWithRTV",
 }
+
+SELECTORS = {"rtv": "rtv", "pdr+rtv": "rtv", "best_of_n": "random", "pdr": "random"}
+"""Strategy name -> how its final selection is made (`codescale select` re-makes it over saved rollouts)."""
 
 
 def make_strategy(config: ScalingConfig, *, rollout: RolloutFn, model: ModelConfig, task_dir: Path,

@@ -23,10 +23,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from codescale import configs
+from codescale.agent.files import BASE_EVIDENCE
 from codescale.agent.records import Task
 from codescale.agent.templates import render
 
-BASE = "base"
+BASE = BASE_EVIDENCE
 """The rollout id of the base commit's evidence (`evidence.base.json`)."""
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from codescale.agent.records import Task, write_atomic
+from codescale.agent.files import TaskFiles
+from codescale.agent.records import Task
 from codescale.agent.rollout import open_sandbox
 from codescale.sandboxes.base import SandboxError
 from codescale.scaling.execution import (
@@ -105,14 +106,14 @@ class Gatherer:
         self.config = config
         self.run_id = run_id or RUN_ID
         self.task = blind(task)  # from here on nothing hidden is in reach
-        self.task_dir = Path(task_dir)
+        self.files = TaskFiles(task_dir)
         self.spent = 0.0
         """Sandbox seconds spent by the current `gather` (all sandboxes together)."""
         self._lock = threading.Lock()
 
     def _cached(self) -> dict[str, Evidence]:
         found = {}
-        for path in sorted(self.task_dir.glob("*.evidence.json")):
+        for path in self.files.evidences():
             try:
                 record = Evidence.model_validate_json(path.read_text())
             except (OSError, ValidationError):
@@ -121,8 +122,7 @@ class Gatherer:
         return found
 
     def _save(self, record: Evidence) -> None:
-        name = "evidence.base.json" if record.rollout_id == BASE else f"{record.rollout_id}.evidence.json"
-        write_atomic(self.task_dir / name, record.model_dump_json(indent=1))
+        self.files.save(self.files.evidence(record.rollout_id), record)
 
     def _run(self, record: Evidence, code: str, checks: list[Check], modules: list[str] | None = None) -> Evidence:
         """Run the checks `record` lacks in a fresh sandbox (and test discovery for `modules`, when given)."""
@@ -147,7 +147,7 @@ class Gatherer:
 
     def base(self, modules: list[str]) -> Evidence:
         """The base commit's record with its test files and the tests mentioning `modules` found."""
-        path = self.task_dir / "evidence.base.json"
+        path = self.files.evidence(BASE)
         if path.exists():
             record = Evidence.model_validate_json(path.read_text())
             needed = [m for m in modules if m not in record.mentions]
@@ -162,7 +162,7 @@ class Gatherer:
     def _record(self, rid: str, key: str, cached: dict[str, Evidence]) -> Evidence:
         """The saved record of this rollout when it has this code part, else a copy of another with it, else new.
         Sandbox time stays with the record that spent it."""
-        own = self.task_dir / f"{rid}.evidence.json"
+        own = self.files.evidence(rid)
         if own.exists():
             record = Evidence.model_validate_json(own.read_text())
             if record.digest == key:
@@ -173,8 +173,7 @@ class Gatherer:
 
     def _save_changed(self, record: Evidence) -> None:
         """Save unless the file already holds exactly this (so a record linked from another run stays a link)."""
-        name = "evidence.base.json" if record.rollout_id == BASE else f"{record.rollout_id}.evidence.json"
-        path = self.task_dir / name
+        path = self.files.evidence(record.rollout_id)
         if not path.exists() or Evidence.model_validate_json(path.read_text()) != record:
             self._save(record)
 

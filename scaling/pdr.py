@@ -5,8 +5,11 @@ of the previous one; the last generation is chosen by a seeded random pick (`pdr
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from codescale import configs
 from codescale.agent.models.base import ModelConfig
 from codescale.agent.records import Task
 from codescale.agent.templates import render
@@ -15,6 +18,23 @@ from codescale.scaling.records import TaskResult
 
 if TYPE_CHECKING:
     from codescale.scaling.base import RolloutFn, ScalingConfig
+
+
+class PDRConfig(BaseModel):
+    """How PDR's generations refine. The context template's default comes from configs/scaling.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    generations: int = Field(1, ge=0)
+    """Refinement generations after generation 0."""
+    k: int = Field(4, ge=1)
+    """Summaries of the previous generation given to each refined rollout."""
+    context: Literal["rtv", "random", "own"] = "rtv"
+    """How they are chosen: RTV stopped at k, a seeded random k, or each rollout's own predecessor (same index)."""
+    keep_survivors: bool = False
+    """Let the rollouts chosen as context stay in the final pool."""
+    context_template: str = Field(default_factory=lambda: configs.load("scaling")["scaling"]["pdr"]["context_template"])
+    """Renders the chosen summaries into the agent's `refinement_context`."""
 
 
 class PDR:

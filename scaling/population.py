@@ -1,7 +1,7 @@
 """The rollouts of one task under a strategy: generations run concurrently, summaries, selections, usage.
 
-Files in the task directory: `<rollout_id>.traj.json` (written by the rollout function),
-`<rollout_id>.summary.json`, `selection.json` (the answer) and `selection.<stage>.json` (PDR contexts).
+Its files in the task directory (agent/files.py): the trajectories (written by the rollout function), the
+summaries, the final selection and PDR's context selections.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from codescale.agent.models.base import ModelConfig
-from codescale.agent.records import Task, Trajectory, Usage, write_atomic
+from codescale.agent.files import TaskFiles
+from codescale.agent.records import Task, Trajectory, Usage
 from codescale.scaling.behaviour import Applied, use_evidence
-from codescale.scaling.evidence import outcome
 from codescale.scaling.execution_run import Gatherer
 from codescale.scaling.judge import Judge
 from codescale.scaling.records import PhaseUsage, Reliability, Selection, Summary, TaskResult
@@ -43,6 +43,7 @@ class Population:
         self.rollout = rollout
         self.model = model
         self.task_dir = Path(task_dir)
+        self.files = TaskFiles(task_dir)
         self.generations: list[list[str]] = []
         self.trajectories: dict[str, Trajectory] = {}
         self.summaries: dict[str, Summary] = {}
@@ -70,7 +71,7 @@ class Population:
             return self.rollout(self.task, rollout_id=rollout_id, generation=generation, refinement_context=context)
         except Exception as e:  # one broken rollout must not sink the others: record it and go on
             log.exception("rollout %s of %s raised", rollout_id, self.task.instance_id)
-            path = self.task_dir / f"{rollout_id}.traj.json"
+            path = self.files.trajectory(rollout_id)
             try:
                 traj = Trajectory.load(path)
             except Exception:
@@ -83,14 +84,9 @@ class Population:
             traj.save(path)
             return traj
 
-    @property
-    def empty_reason(self) -> str:
-        """Why a rollout with nothing to compare is left out of a selection."""
-        return "ran no command" if self.task.outcome == "container" else "empty patch"
-
-    def patches(self, ids: list[str]) -> dict[str, str]:
-        """Rollout id -> its patch; for a container task, its commands and final outputs (scaling.evidence)."""
-        return {rid: outcome(self.task, self.trajectories[rid]) for rid in ids}
+    def outcomes(self, ids: list[str]) -> dict[str, str]:
+        """Rollout id -> what stands for its outcome (its task kind's `outcome_text`: for a patch task, the patch)."""
+        return {rid: self.task.outcome_text(self.trajectories[rid]) for rid in ids}
 
     # --- summaries and selection -------------------------------------------------------------
 
@@ -98,7 +94,7 @@ class Population:
         """Summaries of these rollouts (made once, concurrently, saved as `<id>.summary.json`; one saved by an
         earlier session of a resumed run is used as it is)."""
         for rid in ids:
-            saved = self.task_dir / f"{rid}.summary.json"
+            saved = self.files.summary(rid)
             if rid not in self.summaries and saved.exists():
                 self.summaries[rid] = Summary.model_validate_json(saved.read_text())
         missing = [rid for rid in ids if rid not in self.summaries]
@@ -109,7 +105,7 @@ class Population:
                 made = list(pool.map(lambda rid: self._summarizer.summarize(self.task, self.trajectories[rid]), missing))
             for summary in made:
                 self.summaries[summary.rollout_id] = summary
-                write_atomic(self.task_dir / f"{summary.rollout_id}.summary.json", summary.model_dump_json(indent=1))
+                self.files.save(self.files.summary(summary.rollout_id), summary)
         return [self.summaries[rid] for rid in ids]
 
     def seed(self, stage: str) -> int:
@@ -119,7 +115,7 @@ class Population:
 
     def select_rtv(self, ids: list[str], *, stop_at: int, stage: str = "final") -> Selection:
         """RTV over these rollouts (empty patches dropped, duplicates merged) until `stop_at` remain."""
-        candidates, dropped = prepare(self.patches(ids), self.empty_reason)
+        candidates, dropped = prepare(self.outcomes(ids), self.task.empty_reason)
         evidence = self.evidence(candidates, dropped)
         candidates = evidence.candidates if evidence else candidates
         if self.config.judge.input != "trajectory":  # summaries only where the judge reads them
@@ -127,7 +123,7 @@ class Population:
         if self._judge is None:
             self._judge = Judge(self.config.judge, self.model)
         self._judge.evidence = evidence.texts if evidence else {}
-        vote = partial(self._judge.vote, self.task, self.summaries, self.patches(candidates), trajectories=self.trajectories)
+        vote = partial(self._judge.vote, self.task, self.summaries, self.outcomes(candidates), trajectories=self.trajectories)
         selection = tournament(candidates, vote, self.config.rtv, seed=self.seed(stage), stop_at=stop_at,
                                weights=evidence.weights if evidence else None)
         selection.stage, selection.dropped = stage, {**dropped, **(evidence.dropped if evidence else {})}
@@ -147,17 +143,16 @@ class Population:
 
     def select_random(self, ids: list[str], *, k: int = 1, stage: str = "final") -> Selection:
         """A seeded uniform pick of k rollouts among those with a non-empty patch (among all when none has one)."""
-        pool = [rid for rid, patch in self.patches(ids).items() if patch.strip()] or list(ids)
+        pool = [rid for rid, shown in self.outcomes(ids).items() if shown.strip()] or list(ids)
         seed = self.seed(stage)
         winners = random.Random(seed).sample(pool, min(k, len(pool)))
-        dropped = {rid: self.empty_reason for rid in ids if rid not in pool}
+        dropped = {rid: self.task.empty_reason for rid in ids if rid not in pool}
         selection = Selection(method="random", stage=stage, seed=seed, stop_at=k, candidates=pool, dropped=dropped, winners=winners)
         return self._record(selection)
 
     def _record(self, selection: Selection) -> Selection:
         self.selections.append(selection)
-        name = "selection.json" if selection.stage == "final" else f"selection.{selection.stage}.json"
-        write_atomic(self.task_dir / name, selection.model_dump_json(indent=1))
+        self.files.save(self.files.selection(selection.stage), selection)
         return selection
 
     # --- the result --------------------------------------------------------------------------
@@ -172,7 +167,7 @@ class Population:
             final_patch=self.trajectories[answer].patch if answer else "",
             rollouts=self.generations,
             exit_statuses={rid: t.exit_status or "" for rid, t in self.trajectories.items()},
-            diversity=[diversity(list(self.patches(ids).values())) for ids in self.generations],
+            diversity=[diversity(list(self.outcomes(ids).values())) for ids in self.generations],
             selection=final,
             reliability=Reliability.of(self.selections, list(self.summaries.values())),
             usage=PhaseUsage(

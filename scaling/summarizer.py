@@ -12,7 +12,6 @@ from codescale.agent.models.base import Model, ModelConfig, ModelError
 from codescale.agent.models.thinking import ThinkingConfig
 from codescale.agent.records import Task, Trajectory
 from codescale.agent.templates import render
-from codescale.agent.diff import diff_stat
 from codescale.scaling.compression import clip, compress, last_test_step
 from codescale.scaling.limits import reply_cap
 from codescale.scaling.records import SUMMARY_SECTIONS, Summary
@@ -86,7 +85,6 @@ def fallback_summary(task: Task, traj: Trajectory, error: str) -> Summary:
     commands = [s.action for s in traj.steps if s.action]
     shown = commands if len(commands) <= 8 else commands[:3] + ["..."] + commands[-4:]
     test = last_test_step(traj)
-    stat = diff_stat(traj.patch)
     submitted = "Submitted" if traj.exit_status == "submitted" else "Not submitted"
     return Summary(
         task_id=task.instance_id,
@@ -94,9 +92,7 @@ def fallback_summary(task: Task, traj: Trajectory, error: str) -> Summary:
         actions=f"{len(traj.steps)} steps, {len(commands)} commands:\n" + "\n".join(f"- `{clip(c, 200)}`" for c in shown),
         evidence=f"Last test run: `{clip(test.action or '', 200)}`\n{clip(test.observation, 1500)}" if test else "No test run seen.",
         failure_modes=clip(traj.error, 500),
-        final_state=f"{submitted} (exit status {traj.exit_status}).\n" + (
-            "The outcome is the container's final state." if task.outcome == "container"
-            else f"Files changed:\n{stat}" if stat else "Empty patch."),
+        final_state=f"{submitted} (exit status {traj.exit_status}).\n{task.outcome_lines(traj)}",
         fallback=True,
         error=error,
     )
@@ -114,7 +110,7 @@ class Summarizer:
         prompt = render(
             self.config.instance_template,
             task=task,
-            trajectory=compress(traj, max_tokens=self.config.max_input_tokens, with_diff=task.outcome == "patch"),
+            trajectory=compress(traj, max_tokens=self.config.max_input_tokens, with_diff=task.takes_diff),
             max_words=self.config.max_words,
             sections=list(SUMMARY_SECTIONS.values()),
         )

@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from codescale.agent.records import Task, Trajectory, write_atomic
+from codescale.agent.records import Task, Trajectory
+from codescale.agent.files import write_atomic
 from conftest import CALC_FILES, make_repo
 from codescale.eval.runs.config import RunConfig
 from codescale.eval.tasks.grading import CandidateGrade, TaskGrade

@@ -20,7 +20,8 @@ from scaling_script import ScalingScript
 from codescale.agent.records import Trajectory
 from codescale.eval.tasks.dataset import load_rows
 from codescale.eval.tasks.grading import CandidateGrade, TaskGrade
-from codescale.eval.analysis.metrics import compute, judge_picks
+from codescale.eval.analysis.metrics import compute
+from codescale.eval.tasks.grading import judge_picks
 from codescale.eval.runs.rundir import RunDir
 from codescale.eval.tasks.swebench import image_name
 from codescale.eval.tasks.load import load_tasks
@@ -246,7 +247,7 @@ def test_evaluate_prints_judge_accuracy_on_mixed_groups(docker_client, base_imag
     from test_grading import UNRELATED, write_run
     from typer.testing import CliRunner
 
-    from codescale.agent.records import write_atomic
+    from codescale.agent.files import write_atomic
     from codescale.eval.cli.main import app
 
     [task] = load_tasks(ids=["codescale__slugkit-1"], base_image=base_image)

@@ -156,7 +156,7 @@ def test_compare_two_strategies_over_bundled_tasks_graded_by_the_harness(fake_se
     `compare` gives what eval.jsonl gives by hand."""
     from codescale.eval.runs.config import RunConfig
     from codescale.eval.runs.evaluate import evaluate
-    from codescale.eval.tasks.images import ensure_image
+    from codescale.eval.tasks.kinds import ensure_image
     from codescale.eval.runs.rundir import RunDir
     from codescale.eval.runs.solve import solve
     from codescale.eval.tasks.load import suite_task

@@ -207,7 +207,7 @@ def test_docker_evidence_on_a_bundled_task_never_runs_its_hidden_tests(base_imag
     """memo-1 in Docker: its hidden tests (FAIL_TO_PASS, added by the test patch) are in no check and no outcome;
     the gold code passes the existing tests near it, and a key that ignores keyword order breaks one of them.
     Its sandboxes carry the run's label, so that the run's cleanup finds them."""
-    from codescale.eval.tasks.images import ensure_image
+    from codescale.eval.tasks.kinds import ensure_image
     from codescale.eval.tasks.load import suite_task
 
     monkeypatch.setenv("CODESCALE_BASE_IMAGE", base_image)

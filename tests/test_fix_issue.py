@@ -214,6 +214,15 @@ def test_bad_input_gets_one_clear_error(problem, calc, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_an_unknown_model_id_is_one_clear_error_before_anything_is_built(calc, tmp_path):
+    repo, issue = calc
+    done = fix_issue("--repo", str(repo), "--issue", str(issue), "--model", "foo/bar", "--out", str(tmp_path / "out"))
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: unknown model id 'foo/bar'"), done.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_github_event_gives_title_body_and_number(tmp_path):
     event = {
         "action": "created",

@@ -16,7 +16,8 @@ from conftest import CALC_FILES, make_repo
 from fake_server import FakeServer
 from saved_runs import calc_tasks, make_run
 
-from codescale.agent.records import Trajectory, write_atomic
+from codescale.agent.records import Trajectory
+from codescale.agent.files import write_atomic
 from codescale.eval.bot.fix_issue import apply_patch
 from codescale.eval.bot.patch_check import unsafe_paths
 from codescale.eval.cli.main import app

@@ -264,7 +264,7 @@ def uuid_hex() -> str:
 def test_one_real_rollout_through_codescale_run(tmp_path, docker_client, base_image, monkeypatch):
     needs_local_extra()
     from codescale.agent.records import Trajectory
-    from codescale.eval.tasks.images import ensure_image
+    from codescale.eval.tasks.kinds import ensure_image
     from codescale.eval.tasks.load import load_tasks
 
     monkeypatch.setenv("CODESCALE_BASE_IMAGE", base_image)

@@ -94,7 +94,7 @@ def test_pdr_rtv_refines_with_the_selected_summaries(fake_server, calc_task, tmp
 
 
 def result_config_template() -> str:
-    from codescale.scaling.base import PDRConfig
+    from codescale.scaling.pdr import PDRConfig
 
     return PDRConfig().context_template
 
@@ -192,7 +192,7 @@ def test_cli_pdr_rtv_on_a_bundled_task_in_docker(fake_server, base_image, tmp_pa
     import subprocess
 
     from codescale.agent.rollout import open_sandbox
-    from codescale.eval.tasks.images import ensure_image
+    from codescale.eval.tasks.kinds import ensure_image
     from codescale.eval.tasks.load import suite_task
 
     task = suite_task("codescale__slugkit-1", base_image=base_image)

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from codescale.agent.records import Task
-from codescale.eval.tasks import bundled, images
+from codescale.eval.tasks import bundled, images, kinds
 from codescale.eval.tasks.eval_script import make_eval_script, patch_files
 from codescale.eval.tasks.errors import TaskError
 from codescale.eval.tasks.load import load_tasks, suite_task
@@ -112,7 +112,7 @@ def test_classic_task_gets_generated_eval_script(tmp_path):
 def test_missing_image_names_task_and_field(docker_client):
     task = Task(instance_id="acme__widget-9", problem_statement="x", image="codescale-tasks/does-not-exist:0")
     with pytest.raises(TaskError) as info:
-        images.ensure_image(task, docker_client)
+        kinds.ensure_image(task, docker_client)
     assert (info.value.task, info.value.field) == ("acme__widget-9", "image")
     assert "codescale-tasks/does-not-exist:0" in str(info.value) and "could not be pulled" in str(info.value)
 
@@ -120,7 +120,7 @@ def test_missing_image_names_task_and_field(docker_client):
 def test_unbuildable_bundled_image_names_task_and_field(docker_client):
     task = suite_task("codescale__thermo-1", "codescale-tasks/no-such-base:0")
     with pytest.raises(TaskError) as info:
-        images.ensure_image(task, docker_client)
+        kinds.ensure_image(task, docker_client)
     assert (info.value.task, info.value.field) == ("codescale__thermo-1", "image")
     assert "codescale-tasks/no-such-base:0" in str(info.value)
 

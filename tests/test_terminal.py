@@ -75,10 +75,10 @@ def rewards(out: Path) -> dict[str, float | None]:
 
 def test_a_task_in_the_public_terminal_bench_2_layout_loads_unchanged():
     [task] = load_tasks(str(TB2_TASK))
-    assert task.instance_id == "hello-world" and task.outcome == "container"
+    assert task.instance_id == "hello-world" and task.kind == "container" and not task.takes_diff
     assert task.problem_statement.startswith("Create a file called hello.txt in /app")
     assert task.workdir == "/app" and task.image.startswith("codescale-tasks/hello-world:")
-    assert task.model_extra["verifier_timeout"] == 900.0 and task.model_extra["agent_timeout"] == 900.0
+    assert task.verifier_timeout == 900.0 and task.agent_timeout == 900.0
     assert [t.instance_id for t in load_tasks(str(TB2_TASK.parent))] == ["hello-world"]
 
 
@@ -86,7 +86,7 @@ def test_the_bundled_suite_has_eight_tasks_each_with_a_reference_solution():
     tasks = load_tasks(harbor.SUITE_NAME)
     assert len(tasks) >= 8
     for task in tasks:
-        folder = Path(task.model_extra["task_dir"])
+        folder = Path(task.task_dir)
         assert (folder / "solution" / "solve.sh").is_file() and (folder / "tests" / "test.sh").is_file()
 
 
@@ -117,16 +117,17 @@ def verified(folder: Path, before: str = "true"):
     """The Reward of a container in which `before` ran (as the agent would have), and the sandbox settings used."""
     from codescale.agent.records import Trajectory
     from codescale.agent.rollout import open_sandbox
-    from codescale.eval.tasks import terminal_config
-    from codescale.eval.tasks.images import ensure_image
+    from codescale.eval.runs.config import RunConfig
+    from codescale.eval.tasks.kinds import ensure_image
     from codescale.eval.tasks.verifier import verify
 
     [task] = load_tasks(str(folder))
     ensure_image(task)
-    settings = terminal_config.sandbox_settings(task, {"kind": "docker"})
+    settings = task.overlay(RunConfig(sandbox={"kind": "docker"})).sandbox
+    traj = Trajectory(task_id=task.instance_id, rollout_id="r0", model="none")
     with open_sandbox(task, settings, run_id="test-terminal", name="probe") as sandbox:
         assert sandbox.execute(before).returncode == 0
-        return verify(task, sandbox, Trajectory(task_id=task.instance_id, rollout_id="r0", model="none")), settings
+        return verify(sandbox, traj, Path(task.task_dir) / "tests", task.verifier_timeout, task.verifier_env), settings
 
 
 @pytest.mark.slow

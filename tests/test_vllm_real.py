@@ -251,7 +251,7 @@ def test_one_stream_and_the_judges_n_votes_in_one_request(vllm_server):
 def test_one_agent_rollout_in_docker(vllm_server, docker_client, base_image, monkeypatch, tmp_path):
     from codescale.agent.loop import AgentConfig
     from codescale.agent.rollout import RolloutConfig, run_rollout
-    from codescale.eval.tasks.images import ensure_image
+    from codescale.eval.tasks.kinds import ensure_image
     from codescale.eval.tasks.load import load_tasks
 
     monkeypatch.setenv("CODESCALE_BASE_IMAGE", base_image)

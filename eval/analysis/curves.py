@@ -13,19 +13,21 @@ from __future__ import annotations
 
 import hashlib
 import random
+import shutil
+import tempfile
 from math import comb
+from pathlib import Path
 
 from pydantic import BaseModel
 
 from codescale.agent.records import Usage
 from codescale.eval.runs.config import ConfigError, RunConfig
 from codescale.eval.runs.rundir import RecordError, RunDir
-from codescale.eval.tasks import terminal_config
-from codescale.scaling.evidence import outcome
+from codescale.eval.runs.saved import saved_population
 from codescale.scaling.judge import Judge
-from codescale.scaling.records import Summary, Vote
+from codescale.scaling.population import Population
+from codescale.scaling.records import Vote
 from codescale.scaling.rtv import prepare, tournament
-from codescale.scaling.summarizer import Summarizer
 
 
 class Curves(BaseModel):
@@ -98,42 +100,26 @@ def _pools(run: RunDir) -> dict[str, list[str]]:
     return pools
 
 
-def _patches(run: RunDir, instance_id: str, pool: list[str]) -> dict[str, str]:
-    """Rollout id -> patch (for a container task: its commands and final outputs, as RTV compares them)."""
-    task = run.task(instance_id)
-    found = {}
-    for rid in pool:
-        traj = run.trajectory(instance_id, rid)
-        if traj is None:
-            raise RecordError(f"{run.task_dir(instance_id)}/{rid}.traj.json: missing")
-        found[rid] = outcome(task, traj) if task is not None else traj.patch
-    return found
+def _bank(run: RunDir, population: Population, pool: list[str]) -> VoteBank:
+    """The vote bank of RTV over this task's pool, starting with the run's recorded votes; summaries the judge needs
+    and the run lacks are made (in the population's scratch folder, not in the run)."""
+    if population.config.judge.input != "trajectory":  # the judge reads no summary then
+        population.summarize(pool)
+    judge = Judge(population.config.judge, population.model)
+    outcomes = population.outcomes(pool)
+    recorded = [v for s in run.selections(population.task.instance_id) for r in s.rounds for m in r.matches
+                for v in m.votes]
+    return VoteBank(lambda orders: judge.vote(population.task, population.summaries, outcomes, orders,
+                                              population.trajectories), recorded)
 
 
-def _bank(run: RunDir, instance_id: str, patches: dict[str, str], config: RunConfig) -> VoteBank:
-    """The vote bank of RTV over this task's pool; missing summaries are made (not saved)."""
-    task = run.task(instance_id)
-    if task is None:
-        raise RecordError(f"{run.task_dir(instance_id)}/task.json: missing (needed by the judge)")
-    scaling = terminal_config.scaling_config(task, config.scaling)  # a container task's prompts
-    summaries: dict[str, Summary] = {}
-    summarizer = None
-    trajectories = {rid: run.trajectory(instance_id, rid) for rid in patches}
-    for rid in patches:
-        summary = run.summary(instance_id, rid)
-        if summary is None and scaling.judge.input != "trajectory":  # the judge reads no summary then
-            summarizer = summarizer or Summarizer(scaling.summarizer, config.model)
-            summary = summarizer.summarize(task, trajectories[rid])
-        if summary is not None:
-            summaries[rid] = summary
-    judge = Judge(scaling.judge, config.model)
-    recorded = [v for s in run.selections(instance_id) for r in s.rounds for m in r.matches for v in m.votes]
-    return VoteBank(lambda orders: judge.vote(task, summaries, patches, orders, trajectories), recorded)
-
-
-def selection_curves(run: RunDir, config: RunConfig, methods: list[str], ns: list[int] | None = None,
+def selection_curves(run: RunDir, config: RunConfig | None, methods: list[str], ns: list[int] | None = None,
                      seeds: int = 5) -> Curves:
-    """Resolved rate vs N for `methods` (`random`, `rtv`) over `seeds` subsamples, with oracle and pass@1."""
+    """Resolved rate vs N for `methods` (`random`, `rtv`) over `seeds` subsamples, with oracle and pass@1. `config`
+    (its judge and summarizer) is needed for `rtv` only."""
+    if config is None and "rtv" in methods:
+        raise ConfigError("the rtv curve needs a configuration (its judge)")
+    config = config or RunConfig()  # no model is called without rtv
     unknown = sorted(set(methods) - {"random", "rtv"})
     if unknown:
         raise ConfigError(f"unknown selection method(s) {', '.join(unknown)}; known: random, rtv")
@@ -142,10 +128,21 @@ def selection_curves(run: RunDir, config: RunConfig, methods: list[str], ns: lis
     ns = ns or sorted({n for n in (1, 2, 4, 8, 16, 32, 64) if n <= smallest} | {smallest})
     if max(ns) > smallest or min(ns) < 1:
         raise ConfigError(f"N must be between 1 and {smallest} (the smallest final pool)")
-    values: dict[str, dict[int, list[float]]] = {"oracle": {}, "pass@1": {}, **{m: {} for m in methods}}
     grades = {i: run.graded_candidates(i) for i in pools}
-    patches = {i: _patches(run, i, pool) for i, pool in pools.items()}
-    banks = {i: _bank(run, i, patches[i], config) for i in pools} if "rtv" in methods else {}
+    scratch = Path(tempfile.mkdtemp(prefix="codescale-curves-"))
+    try:
+        populations = {i: saved_population(run, i, config, task_dir=scratch / i) for i in pools}
+        patches = {i: populations[i].outcomes(pool) for i, pool in pools.items()}
+        banks = {i: _bank(run, populations[i], pool) for i, pool in pools.items()} if "rtv" in methods else {}
+        return _curves(run, config, methods, ns, seeds, pools, grades, patches, banks)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _curves(run: RunDir, config: RunConfig, methods: list[str], ns: list[int], seeds: int, pools: dict,
+            grades: dict, patches: dict, banks: dict) -> Curves:
+    """The curves from every task's pool, grades, outcomes and vote bank (RTV's judge calls happen here)."""
+    values: dict[str, dict[int, list[float]]] = {"oracle": {}, "pass@1": {}, **{m: {} for m in methods}}
     mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
     for n in ns:
         values["oracle"][n] = [mean([oracle_at(n, len(p), sum(grades[i][r] for r in p)) for i, p in pools.items()])]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from codescale.eval.analysis.metrics import Interval, bootstrap, mixed_matches
+from codescale.eval.analysis.metrics import Interval, bootstrap
+from codescale.eval.tasks.grading import mixed_matches
 from codescale.eval.runs.rundir import RunDir
 
 STAGES = ("context", "final")

@@ -8,7 +8,6 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
-from codescale.scaling.records import Selection
 
 
 class Interval(BaseModel):
@@ -56,26 +55,6 @@ class _Graded(Protocol):
     resolved: bool
     candidates: list
     judge_picks: list[bool]
-
-
-def mixed_matches(selections: list[Selection], resolved: dict[str, bool]) -> list[tuple[int, bool]]:
-    """(round index, whether the judge's winner resolved the task) for each mixed group of these brackets: a match
-    with at least one resolved and one unresolved candidate, by rollout id. Byes and matches with a candidate of
-    unknown grade are left out. The one definition of judge accuracy."""
-    found = []
-    for selection in selections:
-        for round_ in selection.rounds:
-            for match in round_.matches:
-                if match.bye or not match.winners or any(c not in resolved for c in match.candidates):
-                    continue
-                if {resolved[c] for c in match.candidates} == {True, False}:
-                    found.append((round_.index, resolved.get(match.winners[0], False)))
-    return found
-
-
-def judge_picks(selections: list[Selection], resolved: dict[str, bool]) -> list[bool]:
-    """For each mixed group of these brackets, whether the judge's winner resolved the task."""
-    return [right for _, right in mixed_matches(selections, resolved)]
 
 
 def bootstrap(values: list[float], resamples: int = 2000, seed: int = 0, level: float = 0.95) -> Interval:

@@ -14,7 +14,7 @@ from codescale import configs
 from codescale.eval.analysis import plots
 from codescale.eval.analysis.compare import Comparison, compare, cost_table, generations, heading, judges, main_table
 from codescale.eval.analysis.curves import Curves, selection_curves
-from codescale.eval.analysis.metrics import mixed_matches
+from codescale.eval.tasks.grading import mixed_matches
 from codescale.eval.analysis.select import evidence_lines
 from codescale.eval.runs.rundir import RecordError, RunDir, read_json
 from codescale.scaling.compression import clip

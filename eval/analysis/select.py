@@ -15,20 +15,17 @@ from __future__ import annotations
 import copy
 import os
 import shutil
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from codescale.agent.files import is_evidence
 from codescale.eval.runs.config import ConfigError, RunConfig, apply, validate
-from codescale.eval.runs.interrupt import exit_on_interrupt
+from codescale.eval.runs.opening import open_run
 from codescale.eval.runs.rundir import RecordError, RunDir
-from codescale.eval.tasks import terminal_config
+from codescale.eval.runs.saved import saved_population
 from codescale.eval.tasks.grading import TaskGrade
-from codescale.scaling.population import Population
+from codescale.scaling.base import SELECTORS
 from codescale.scaling.records import Selection, TaskResult
-
-SELECTORS = {"rtv": "rtv", "pdr+rtv": "rtv", "best_of_n": "random", "pdr": "random"}
-"""Strategy name -> how its final selection is made."""
 
 
 def select_config(run: RunDir, strategy: str | None, overrides: list[str] = (), flags: dict | None = None) -> RunConfig:
@@ -66,22 +63,15 @@ def final_pool(result: TaskResult, contexts: list[Selection]) -> list[str]:
     return pool
 
 
-def _no_rollouts(*_, **__):
-    raise RuntimeError("select runs no rollouts")
-
-
-def is_evidence(name: str) -> bool:
-    return name == "evidence.base.json" or name.endswith(".evidence.json")
-
-
 def reselect_task(run: RunDir, instance_id: str, config: RunConfig, out: RunDir, evidence_from: RunDir | None = None,
                   run_id: str = "") -> TaskResult:
     """The new result of one task; its files are linked into `out` and the new selection written there (and the
     execution evidence saved in `evidence_from`'s task directory, when given)."""
     old = run.results()[instance_id]
     source, target = run.task_dir(instance_id), out.make_task_dir(instance_id)
+    final = run.files(instance_id).selection()
     for path in sorted(source.iterdir()):
-        if path.is_file() and path.name != "selection.json" and not path.name.startswith("."):
+        if path.is_file() and path.name != final.name and not path.name.startswith("."):
             link(path, target / path.name)
     if evidence_from is not None and evidence_from.task_dir(instance_id).is_dir():
         for path in sorted(evidence_from.task_dir(instance_id).iterdir()):
@@ -89,25 +79,11 @@ def reselect_task(run: RunDir, instance_id: str, config: RunConfig, out: RunDir,
                 link(path, target / path.name)
     if old.status == "error" or not old.rollouts:
         return old
-    task = run.task(instance_id)
-    if task is None:
-        raise RecordError(f"{source}/task.json: missing (needed by the judge)")
-    contexts = [s for s in run.selections(instance_id) if s.stage != "final"]
-    scaling = terminal_config.scaling_config(task, config.scaling)  # a container task's judge prompts
-    population = Population(scaling, task, rollout=_no_rollouts, model=config.model, task_dir=target, run_id=run_id)
-    population.generations = [list(ids) for ids in old.rollouts]
-    for rollout_id in (rid for ids in old.rollouts for rid in ids):
-        traj = run.trajectory(instance_id, rollout_id)
-        if traj is None:
-            raise RecordError(f"{source}/{rollout_id}.traj.json: missing")
-        population.trajectories[rollout_id] = traj
-        summary = run.summary(instance_id, rollout_id)
-        if summary is not None:
-            population.summaries[rollout_id] = summary
-    population.selections = list(contexts)  # their judge usage stays part of this answer's cost
+    population = saved_population(run, instance_id, config, task_dir=target, run_id=run_id)
+    contexts = list(population.selections)  # their judge usage stays part of this answer's cost
     pool = final_pool(old, contexts)
     if SELECTORS[config.scaling.strategy] == "rtv":
-        final = population.select_rtv(pool, stop_at=config.scaling.rtv.stop_at)
+        final = population.select_rtv(pool, stop_at=population.config.rtv.stop_at)
     else:
         final = population.select_random(pool)
     result = population.result(config.scaling.strategy, final)
@@ -140,14 +116,10 @@ def reselect(source: Path, out: Path, config: RunConfig, workers: int = 4,
     """Re-select every task of the run at `source` into a new run directory `out`; (results, grades reused).
     Execution evidence saved under `evidence_from` (a run re-selected from the same source) is reused too."""
     run = RunDir.existing(source)
-    target = RunDir(out)
-    if target.results_path.exists():
-        raise ConfigError(f"{out} already holds results; choose a new --out")
-    target.path.mkdir(parents=True, exist_ok=True)
-    run_id = uuid.uuid4().hex[:12]
-    target.write_config(config.model_dump(mode="json"), run_id, command="select",
-                        source=str(run.path), source_run_id=run.config().get("run_id", ""))
-    exit_on_interrupt(run_id)  # the evidence sandboxes in flight are removed by the run's label
+    opened = open_run(out, config, command="select", overwrite=None, say=lambda line: None,
+                      calls_model=SELECTORS.get(config.scaling.strategy) == "rtv", source=str(run.path),
+                      source_run_id=run.config().get("run_id", ""))  # Ctrl-C removes its evidence sandboxes
+    target, run_id = opened.dir, opened.run_id
     ids = list(run.results())
     with ThreadPoolExecutor(max(1, workers)) as pool:
         earlier = RunDir(evidence_from) if evidence_from else None
@@ -183,17 +155,14 @@ def evidence_seconds(run: RunDir, instance_id: str) -> float:
     """Sandbox seconds the execution evidence of one task cost (its base and candidate records; 0 without)."""
     from codescale.scaling.execution import Evidence
 
-    folder = run.task_dir(instance_id)
-    if not folder.is_dir():
-        return 0.0
-    return sum(Evidence.model_validate_json(p.read_text()).seconds for p in folder.iterdir() if is_evidence(p.name))
+    return sum(Evidence.model_validate_json(p.read_text()).seconds for p in run.files(instance_id).evidences())
 
 
 def evidence_lines(run: RunDir, instance_id: str, rollout_id: str) -> str:
     """A rollout's saved execution evidence, one line per check (passed / run), or '' when it has none."""
     from codescale.scaling.execution import Evidence
 
-    path = run.task_dir(instance_id) / f"{rollout_id}.evidence.json"
+    path = run.files(instance_id).evidence(rollout_id)
     if not path.is_file():
         return ""
     record = Evidence.model_validate_json(path.read_text())

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
-from codescale.agent.records import Task, Trajectory, Usage, write_atomic
+from codescale.agent.files import write_atomic
+from codescale.agent.records import Task, Usage
 from codescale.eval.runs.config import ConfigError, RunConfig
 from codescale.eval.bot.issue import Issue
 from codescale.eval.bot.patch_check import unsafe_paths
@@ -25,21 +25,16 @@ from codescale.scaling.records import Summary, TaskResult
 OUTPUTS = ("patch.diff", "result.json", "pr_body.md")
 
 
-def chosen_summary(task: Task, result: TaskResult, config: RunConfig, task_dir: Path) -> tuple[Summary | None, bool]:
+def chosen_summary(run_dir: RunDir, result: TaskResult, config: RunConfig) -> tuple[Summary | None, bool]:
     """The summary of the chosen rollout, and whether it was written now: the strategy's when it made one, else
-    one written now (and saved as `<rollout>.summary.json`, like the strategies' own)."""
-    from codescale.scaling.summarizer import Summarizer
+    one written now (and saved beside it, like the strategies' own)."""
+    from codescale.eval.runs.saved import saved_population
 
     if not result.final_rollout:
         return None, False
-    path = task_dir / f"{result.final_rollout}.summary.json"
-    if path.exists():
-        return Summary.model_validate_json(path.read_text()), False
-    summary = Summarizer(config.scaling.summarizer, config.model).summarize(
-        task, Trajectory.load(task_dir / f"{result.final_rollout}.traj.json")
-    )
-    write_atomic(path, summary.model_dump_json(indent=1))
-    return summary, True
+    population = saved_population(run_dir, result.instance_id, config)
+    new = result.final_rollout not in population.summaries
+    return population.summarize([result.final_rollout])[0], new
 
 
 def fix_result(issue: Issue, task: Task, result: TaskResult, config: RunConfig, *, base_commit: str,
@@ -71,7 +66,7 @@ def fix_issue(issue: Issue, task: Task, config: RunConfig, run_dir: RunDir, run_
     result = solve(task, config, run_dir, run_id)
     summary, new = None, False
     if result.final_patch.strip():
-        summary, new = chosen_summary(task, result, config, run_dir.make_task_dir(task.instance_id))
+        summary, new = chosen_summary(run_dir, result, config)
     fixed = fix_result(issue, task, result, config, base_commit=base_commit,
                        extra_summary=summary.usage if summary is not None and new else Usage())
     if fixed.status == "patched" and test_cmd:
@@ -103,15 +98,10 @@ def apply_patch(repo: Path, patch_path: Path) -> str:
     return "" if done.returncode == 0 else done.stderr.strip()
 
 
-def previous_image(run_dir: RunDir) -> str:
-    """The image an earlier run in `run_dir` used ('' when there was none)."""
-    return str(run_dir.config().get("image") or "")
-
-
 def check_config(config: RunConfig) -> None:
-    """Refuse what would run code outside Docker, or would carry a key into run.yaml or a sandbox; check the model."""
-    from codescale.agent.models.base import Model, ModelError
-    from codescale.eval.runs.solve import check_server
+    """Refuse what would run code outside Docker, or would carry a key into run.yaml or a sandbox; check the model
+    (before the image is built: the run directory is opened after)."""
+    from codescale.eval.runs.opening import check_model
 
     if config.sandbox.get("kind", "docker") != "docker":
         raise ConfigError("fix-issue runs agents and tests only in Docker sandboxes (sandbox.kind: docker)")
@@ -119,12 +109,7 @@ def check_config(config: RunConfig) -> None:
     if any(value in saved for value in secrets()):
         raise ConfigError("the configuration holds the value of a key or token variable: it would be saved in "
                          "run.yaml and could reach the sandbox")
-    try:
-        Model(config.model)
-    except ModelError as e:
-        raise ConfigError(str(e)) from None
-    if config.model.base_url:
-        check_server(config.model.base_url)
+    check_model(config)
 
 
 def sandbox_image(repo: Path, *, image: str | None, dockerfile: Path | None, base_image: str | None,
@@ -151,12 +136,12 @@ def fix_issue_in_repo(repo: Path, issue: str, out: Path, *, title: str | None, i
     from codescale.eval.bot.issue import read_issue
     from codescale.eval.bot.repo_image import head, repo_problem
     from codescale.eval.runs.config import load_config
-    from codescale.eval.runs.interrupt import exit_on_interrupt
+    from codescale.eval.runs.opening import open_run
     from codescale.eval.runs.solve import preflight
     from codescale.eval.tasks.images import WORKDIR
+    from codescale.eval.tasks.kinds.patch import PatchTask
 
     start = time.monotonic()
-    run_dir = RunDir(out)
     if problem := repo_problem(repo):
         raise ConfigError(problem)
     the_issue = read_issue(issue, title)
@@ -169,26 +154,20 @@ def fix_issue_in_repo(repo: Path, issue: str, out: Path, *, title: str | None, i
     if apply and not allow_dirty and (changed := dirty(repo)):
         raise ConfigError(f"--apply: {repo} has uncommitted changes ({', '.join(changed[:5])}); commit or stash "
                           "them, or pass --allow-dirty")
-    if run_dir.results_path.exists() and not overwrite:
-        raise ConfigError(f"{out} already holds results; pass --overwrite to replace them")
     base_commit, _ = head(repo)
     tag = sandbox_image(repo, image=image, dockerfile=dockerfile, base_image=base_image, setup=setup,
                         owner=the_issue.instance_id, say=say)
-    task = Task(
+    task = PatchTask(
         instance_id=the_issue.instance_id, problem_statement=the_issue.problem_statement,
         repo=the_issue.repo or repo.resolve().name, image=tag, workdir=WORKDIR, repo_dir=str(repo.resolve()),
     )
     preflight(task, resolved)
-
-    if overwrite or previous_image(run_dir) not in ("", task.image):  # else resume a killed run of this image
-        run_dir.clear()
+    # a killed run of this image and configuration is continued (its finished rollouts reused)
+    run = open_run(out, resolved, command="fix-issue", overwrite=overwrite, same=("image",), say=say,
+                   task=task.instance_id, base_commit=base_commit, image=task.image)
     for name in OUTPUTS:
         (out / name).unlink(missing_ok=True)
-    run_id = uuid.uuid4().hex[:12]
-    run_dir.write_config(resolved.model_dump(mode="json"), run_id, command="fix-issue", task=task.instance_id,
-                         base_commit=base_commit, image=task.image)
-    exit_on_interrupt(run_id)
-    fixed, patch, body = fix_issue(the_issue, task, resolved, run_dir, run_id, base_commit=base_commit,
+    fixed, patch, body = fix_issue(the_issue, task, resolved, run.dir, run.run_id, base_commit=base_commit,
                                    test_cmd=test_cmd, test_timeout=test_timeout, say=say)
     fixed.seconds = time.monotonic() - start
     write_outputs(out, fixed, patch, body, secrets())

@@ -70,7 +70,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from codescale.eval.runs.rundir import RecordError
     from codescale.eval.runs.config import ConfigError
     from codescale.eval.runs.resume import ResumeError
-    from codescale.eval.runs.solve import PreflightError
+    from codescale.eval.runs.opening import PreflightError
     from codescale.eval.tasks.errors import TaskError, TaskSourceError
     from codescale.eval.tasks.extras import MissingExtraError
 

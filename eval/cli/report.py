@@ -22,7 +22,7 @@ def report(
                                                "step by step.")] = True,
 ) -> None:
     """Write one self-contained HTML report: comparison, plots, and every task's rollouts, brackets and trajectories."""
-    from codescale.agent.records import write_atomic
+    from codescale.agent.files import write_atomic
     from codescale.eval.analysis.report import build
 
     try:

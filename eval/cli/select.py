@@ -29,7 +29,7 @@ def select(
                         "several, comma-separated, write OUT/<mode> each, gathering the evidence once.")] = None,
 ) -> None:
     """Re-run only the selection over a run's saved rollouts (judge calls, no agent), or compute selection curves."""
-    from codescale.agent.records import write_atomic
+    from codescale.agent.files import write_atomic
     from codescale.eval.analysis.curves import print_curves, selection_curves
     from codescale.eval.analysis.select import reselect, reselect_modes, select_config
     from codescale.eval.runs.rundir import RunDir

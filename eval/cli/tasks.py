@@ -54,31 +54,23 @@ def build_images(
                                    f"{images.DEFAULT_BASE_IMAGE})."),
     workers: int = typer.Option(2, "--workers", help="Images built at a time."),
 ):
-    """Build one image per bundled task (cached by a hash of the task's content)."""
+    """Build one image per bundled task or Terminal-Bench task (cached by a hash of the task's content)."""
     from concurrent.futures import ThreadPoolExecutor
 
     import docker
 
-    from codescale.eval.tasks import harbor
+    from codescale.eval.tasks.kinds import ensure_image
 
     client = docker.from_env()
     started = time.monotonic()
-    if harbor.is_source(suite):  # Terminal-Bench tasks: built from each task's environment/
-        found = harbor.load_source(suite, base_image)
-        with ThreadPoolExecutor(max(1, workers)) as pool:
-            for task, built in zip(found, pool.map(lambda t: images.build_harbor_image(t, client), found)):
-                typer.echo(f"{'built ' if built else 'cached'} {task.image}")
-        typer.echo(f"{len(found)} images in {time.monotonic() - started:.1f} s")
-        return
-    names = bundled.suite_ids() if suite == bundled.SUITE_NAME else [suite]
-    base = images.base_image(base_image)
+    found = load_tasks(suite, base_image=base_image)
 
-    def build(name: str) -> str:
+    def build(task) -> str:
         t0 = time.monotonic()
-        tag, built = images.build_suite_image(bundled.SUITE_DIR / name, base, client)
-        return f"{'built ' if built else 'cached'} {tag} ({time.monotonic() - t0:.1f} s)"
+        made = ensure_image(task, client)
+        return f"{'built ' if made else 'cached'} {task.image} ({time.monotonic() - t0:.1f} s)"
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        for line in pool.map(build, names):
+        for line in pool.map(build, found):
             typer.echo(line)
-    typer.echo(f"{len(names)} images on {base} in {time.monotonic() - started:.1f} s")
+    typer.echo(f"{len(found)} images in {time.monotonic() - started:.1f} s")

@@ -25,6 +25,7 @@ from codescale.agent.rollout import run_rollout
 from codescale.eval.runs.budget import BudgetConfig, BudgetExhausted, Meter
 from codescale.eval.runs.config import RunConfig
 from codescale.eval.runs.progress import Progress
+from codescale.eval.runs.resume import RERUN_ON_RETRY
 from codescale.eval.runs.rundir import RunDir, disk_full
 from codescale.eval.runs.solve import solve
 from codescale.eval.tasks.dataset import Row, row_id
@@ -32,10 +33,6 @@ from codescale.eval.tasks.errors import TaskError
 from codescale.eval.tasks.image_cache import ImageCache, ImageCacheConfig, ImageStats
 from codescale.eval.tasks.swebench import NAMESPACE
 from codescale.scaling.records import TaskResult
-
-RERUN_ON_RETRY = ("model_error", "sandbox_error")
-"""With --retry-errors, finished rollouts that ended so are run again too (the server or engine was at fault)."""
-
 
 class BatchConfig(BaseModel):
     """How a batch run schedules and limits its work; may change between sessions of one run."""

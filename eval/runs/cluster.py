@@ -11,6 +11,7 @@ A container task is checked on the node, in the rollout's container; its reward 
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import threading
@@ -21,9 +22,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from codescale.agent.models.limits import LIMITS
-from codescale.agent.records import Task, Trajectory, write_atomic
+from codescale.agent.files import TaskFiles, write_atomic
+from codescale.agent.records import Task, Trajectory
 from codescale.agent.rollout import RolloutConfig, run_rollout
 from codescale.eval.tasks.image_cache import ImageCacheConfig, ImageStats
+from codescale.eval.tasks.kinds import as_kind
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +59,7 @@ class NodeImages:
         self.cache = ImageCache(ImageCacheConfig.model_validate(config))
 
     def acquire(self, task_json: str) -> dict:
-        return self.cache.acquire(Task.model_validate_json(task_json))
+        return self.cache.acquire(as_kind(json.loads(task_json)))
 
     def release(self, image: str) -> None:
         self.cache.release(image)
@@ -65,7 +68,7 @@ class NodeImages:
         self.cache.finished(image)
 
     def prefetch(self, task_json: str) -> dict | None:
-        return self.cache.prefetch_one(Task.model_validate_json(task_json))
+        return self.cache.prefetch_one(as_kind(json.loads(task_json)))
 
 
 def _images_actor(run_id: str, node_id: str) -> str:
@@ -79,7 +82,7 @@ def rollout_on_node(task_json: str, config_json: str, run_id: str, rollout_id: s
     and every other file the rollout left in its scratch directory (e.g. a container task's reward), by name."""
     import ray
 
-    task = Task.model_validate_json(task_json)
+    task = as_kind(json.loads(task_json))
     config = RolloutConfig.model_validate_json(config_json)
     cache = None
     done: dict = {}
@@ -100,8 +103,8 @@ def rollout_on_node(task_json: str, config_json: str, run_id: str, rollout_id: s
         with tempfile.TemporaryDirectory(prefix="codescale-rollout-") as scratch:
             traj = run_rollout(task, config, run_id=run_id, rollout_id=rollout_id, task_dir=Path(scratch),
                                generation=generation, refinement_context=refinement_context, after=after)
-            kept = {p.name: p.read_bytes() for p in Path(scratch).iterdir()
-                    if p.is_file() and p.name != f"{rollout_id}.traj.json"}
+            trajectory = TaskFiles(scratch).trajectory(rollout_id)
+            kept = {p.name: p.read_bytes() for p in Path(scratch).iterdir() if p.is_file() and p != trajectory}
     finally:
         if cache is not None:
             cache.release.remote(task.image)
@@ -288,5 +291,5 @@ class Cluster:
                 self._refs.discard(ref)
         for name, data in kept.items():
             write_atomic(Path(task_dir) / name, data.decode())
-        traj.save(Path(task_dir) / f"{rollout_id}.traj.json")
+        traj.save(TaskFiles(task_dir).trajectory(rollout_id))
         return traj

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,11 +78,10 @@ def run_demo(*, model: str, task_ids: list[str], n: int | None, sandbox: str | N
     """PDR+RTV on the easy bundled tasks (or `task_ids`) with the embedded model, then every rollout graded.
 
     Bad input raises ConfigError before anything runs; a model server that cannot start raises LocalServerError."""
-    from codescale.agent.models.base import Model, ModelError
     from codescale.agent.models.local_package import default_local_model
     from codescale.agent.models.local_server import LocalServer
     from codescale.eval.runs.config import load_config
-    from codescale.eval.runs.interrupt import exit_on_interrupt
+    from codescale.eval.runs.opening import check_model, open_run
     from codescale.eval.tasks.load import load_tasks
 
     model = model or f"local/{default_local_model()}"
@@ -93,26 +91,20 @@ def run_demo(*, model: str, task_ids: list[str], n: int | None, sandbox: str | N
     kind, why = choose_sandbox(sandbox)
     resolved = load_config([str(PRESET), *config], {"model.id": model, "sandbox.kind": kind, "scaling.n": n},
                            strategy="pdr+rtv")
-    try:
-        Model(resolved.model)
-    except (ValueError, ModelError) as e:
-        raise ConfigError(str(e)) from None
+    check_model(resolved)
     say(why)
 
     out = out or Path("codescale-demo") / time.strftime("%Y%m%d-%H%M%S")
-    run_dir, run_id = RunDir(out), uuid.uuid4().hex[:12]
     server: LocalServer | None = None
-    abort = exit_on_interrupt(
-        run_id,
-        lambda: server is not None and server.stop(timeout=5),
-        lambda: kind == "docker" and remove_grading_containers(run_dir),
-    )
+    run = open_run(out, resolved, command="demo", overwrite=None, say=say, tasks=[t.instance_id for t in tasks],
+                   cleanups=(lambda: server is not None and server.stop(timeout=5),
+                             lambda: kind == "docker" and remove_grading_containers(RunDir(out))))
     start = time.monotonic()
     try:
         if resolved.model.backend == "local" and not resolved.model.base_url:
             say(f"starting the local model server for {resolved.model.id} ...")
             server = LocalServer(resolved.model.name).start()
-            server.watch(lambda error: abort(f"{error} (the demo stopped; its run directory: {out})"))
+            server.watch(lambda error: run.interrupt(f"{error} (the demo stopped; its run directory: {out})"))
             resolved.model.base_url = server.base_url
         speed = measure_speed(resolved.model.base_url, resolved.model.name) if resolved.model.base_url else REFERENCE_SPEED
         c = resolved.scaling
@@ -121,13 +113,13 @@ def run_demo(*, model: str, task_ids: list[str], n: int | None, sandbox: str | N
             f"{resolved.agent.step_limit} steps at most per rollout; model {resolved.model.id} at {speed:.0f} tokens/s: "
             f"expect about {expected / 60:.0f} min, plus grading. Run directory: {out}")
         tasks = prepare(tasks, kind, Path(tempfile.mkdtemp(prefix="codescale-demo-repos-")))
-        outcome, usage = run(tasks, resolved, run_dir, run_id, live)
+        outcome, usage = batch(tasks, resolved, run.dir, run.run_id, live)
         say("grading every rollout ...")
-        grades = grade(run_dir, tasks, kind)
+        grades = grade(run.dir, tasks, kind)
     finally:
         if server is not None:
             server.stop()
-    return Demo(run_dir=run_dir, outcome=outcome, grades=grades, seconds=time.monotonic() - start, usage=usage,
+    return Demo(run_dir=run.dir, outcome=outcome, grades=grades, seconds=time.monotonic() - start, usage=usage,
                 sandbox=kind, speed=speed)
 
 
@@ -155,11 +147,13 @@ def remove_grading_containers(run_dir) -> None:
     """Remove the swebench harness's containers of this run's patches (named sweb.eval.<id>.<patch run id>)."""
     import docker
 
+    from codescale.agent.files import TaskFiles
     from codescale.agent.records import Trajectory
     from codescale.eval.tasks.grading import run_id_for
 
-    names = {f"sweb.eval.{path.parent.name.lower()}.{run_id_for(Trajectory.load(path).patch)}"
-             for path in run_dir.path.glob("tasks/*/*.traj.json")}
+    folders = sorted(p for p in (run_dir.path / "tasks").glob("*") if p.is_dir())
+    names = {f"sweb.eval.{folder.name.lower()}.{run_id_for(Trajectory.load(path).patch)}"
+             for folder in folders for path in TaskFiles(folder).trajectories()}
     client = docker.from_env()
     for container in client.containers.list(all=True, filters={"name": "sweb.eval."}):
         if container.name in names:
@@ -168,7 +162,7 @@ def remove_grading_containers(run_dir) -> None:
 
 def prepare(tasks, kind: str, repos: Path):
     """Docker: build the task images; local: write each task's repo as a git repository under `repos`."""
-    from codescale.eval.tasks.images import ensure_images
+    from codescale.eval.tasks.kinds import ensure_images
     from codescale.eval.tasks.local_suite import local_repo
 
     if kind == "docker":
@@ -177,14 +171,13 @@ def prepare(tasks, kind: str, repos: Path):
     return [local_repo(task, repos) for task in tasks]
 
 
-def run(tasks, resolved, run_dir, run_id: str, live: bool | None):
+def batch(tasks, resolved, run_dir, run_id: str, live: bool | None):
     """The batch runner over `tasks`, one task at a time, with the live display; (outcome, usage)."""
     from codescale.eval.runs.batch import BatchConfig, run_batch
     from codescale.eval.runs.budget import Meter
     from codescale.eval.runs.progress import make_progress
 
     settings = BatchConfig(workers=1)
-    run_dir.write_config(resolved.model_dump(mode="json"), run_id, command="demo", tasks=[t.instance_id for t in tasks])
     with Meter(settings.budget, run_dir.ledger_path) as meter:
         with make_progress(len(tasks), 0, lambda: meter.total, live) as progress:
             outcome = run_batch(list(tasks), resolved, run_dir, run_id, settings, meter, progress)

@@ -13,33 +13,44 @@ import sys
 from collections.abc import Callable
 
 
-def exit_on_interrupt(run_id: str, *cleanups: Callable[[], object]) -> Callable[[str], None]:
-    """From now on Ctrl-C and SIGTERM run `cleanups`, remove this run's sandboxes and leave at once.
+class Interrupt:
+    """What a run does when it is interrupted or aborted: its cleanups (more can be `add`ed as the run goes on, e.g.
+    a cluster it joined), then its sandboxes removed. Calling it aborts the run (see `exit_on_interrupt`)."""
 
-    Returns `abort(message)`, which does the same from any thread for a failure that ends the run (e.g. its
-    model server died): it prints `error: message` instead and exits with code 1."""
+    def __init__(self, run_id: str, cleanups: tuple[Callable[[], object], ...]):
+        self.run_id, self.cleanups = run_id, list(cleanups)
 
-    def clean() -> None:
-        for cleanup in cleanups:
+    def add(self, cleanup: Callable[[], object]) -> None:
+        self.cleanups.append(cleanup)
+
+    def clean(self) -> None:
+        for cleanup in self.cleanups:
             try:
                 cleanup()
             except Exception as e:  # keep going: the sandboxes must still be removed
                 print(f"cleanup failed: {e}", file=sys.stderr)
 
-    def handler(*_) -> None:
-        clean()
-        interrupted(run_id)
+    def handler(self, *_) -> None:
+        self.clean()
+        interrupted(self.run_id)
 
-    def abort(message: str) -> None:
-        clean()
+    def __call__(self, message: str) -> None:
+        self.clean()
         print(f"error: {message}", file=sys.stderr)
-        remove_quietly(run_id)
+        remove_quietly(self.run_id)
         sys.stderr.flush()
         os._exit(1)
 
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
-    return abort
+
+def exit_on_interrupt(run_id: str, *cleanups: Callable[[], object]) -> Interrupt:
+    """From now on Ctrl-C and SIGTERM run `cleanups`, remove this run's sandboxes and leave at once.
+
+    Returns the Interrupt, which, called as `abort(message)`, does the same from any thread for a failure that ends
+    the run (e.g. its model server died): it prints `error: message` instead and exits with code 1."""
+    interrupt = Interrupt(run_id, cleanups)
+    signal.signal(signal.SIGINT, interrupt.handler)
+    signal.signal(signal.SIGTERM, interrupt.handler)
+    return interrupt
 
 
 def remove_quietly(run_id: str) -> None:

@@ -3,18 +3,13 @@ what a killed session left, run the tasks with a budget and progress, and say ho
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from codescale.eval.runs.batch import BatchConfig, BatchOutcome
-from codescale.eval.runs.terminal import plain
-
-
-def _stderr(line: str) -> None:
-    print(plain(line), file=sys.stderr, flush=True)
+from codescale.eval.runs.terminal import stderr
 
 
 def join_cluster(config, run_id: str, settings: BatchConfig, say: Callable[[str], None]):
@@ -35,32 +30,32 @@ def join_cluster(config, run_id: str, settings: BatchConfig, say: Callable[[str]
 
 def launch_batch(*, dataset: str, split: str, slice_: str | None, ids: list[str] | None, flags: dict[str, Any],
                  strategy: str | None, config: list[str], out: Path, overwrite: bool, base_image: str | None,
-                 live: bool | None, batch: dict, say: Callable[[str], None] = _stderr) -> BatchOutcome:
+                 live: bool | None, batch: dict, say: Callable[[str], None] = stderr) -> BatchOutcome:
     """Run (or resume) the batch into `out`. Bad input raises before anything is written."""
     from codescale.agent.records import Task
     from codescale.eval.runs.batch import run_batch
     from codescale.eval.runs.budget import Meter
-    from codescale.eval.runs.interrupt import exit_on_interrupt
+    from codescale.eval.runs.opening import open_run
     from codescale.eval.runs.progress import make_progress
-    from codescale.eval.runs.rundir import RunDir
     from codescale.eval.tasks.dataset import row_id
 
     settings = BatchConfig.model_validate(batch)
-    resolved, rows = checked_input(dataset, split, slice_, ids, flags, strategy, config, base_image, settings)
-    run_dir = RunDir(out)
-    run_id, earlier = open_batch_dir(run_dir, resolved, settings, overwrite, say, command="batch", dataset=dataset,
-                                     split=split, slice=slice_, ids=ids)
-    todo = [row for row in rows if row_id(row) not in earlier]
+    resolved, model, rows = checked_input(dataset, split, slice_, ids, flags, strategy, config, base_image, settings)
+    run = open_run(out, resolved, command="batch", overwrite=overwrite, resume=True, retry_errors=settings.retry_errors,
+                   say=say, model=model, batch=settings.model_dump(mode="json"), dataset=dataset, split=split,
+                   slice=slice_, ids=ids)
+    todo = [row for row in rows if row_id(row) not in run.finished]
     bad = sum(not isinstance(r, Task) for r in todo)
-    say(f"run {run_id} in {out}: {len(rows)} tasks, {len(rows) - len(todo)} finished earlier, {len(todo)} to run, "
+    say(f"run {run.run_id} in {out}: {len(rows)} tasks, {len(rows) - len(todo)} finished earlier, {len(todo)} to run, "
         f"{settings.workers} workers" + (f" (bad rows: {bad})" if bad else ""))
-    cluster = join_cluster(resolved.cluster, run_id, settings, say) if resolved.cluster.address else None
-    exit_on_interrupt(run_id, *([cluster.interrupt] if cluster else []))
+    cluster = join_cluster(resolved.cluster, run.run_id, settings, say) if resolved.cluster.address else None
+    if cluster:
+        run.interrupt.add(cluster.interrupt)
     start = time.monotonic()
     try:
-        with Meter(settings.budget, run_dir.ledger_path) as meter:
+        with Meter(settings.budget, run.dir.ledger_path) as meter:
             with make_progress(len(rows), len(rows) - len(todo), lambda: meter.total, live) as progress:
-                outcome = run_batch(todo, resolved, run_dir, run_id, settings, meter, progress, cluster=cluster)
+                outcome = run_batch(todo, resolved, run.dir, run.run_id, settings, meter, progress, cluster=cluster)
             total = meter.total
     finally:
         if cluster:
@@ -71,52 +66,19 @@ def launch_batch(*, dataset: str, split: str, slice_: str | None, ids: list[str]
 
 def checked_input(dataset: str, split: str, slice_: str | None, ids: list[str] | None, flags: dict[str, Any],
                   strategy: str | None, config: list[str], base_image: str | None, settings: BatchConfig):
-    """The run's config and the dataset's rows, once the model, its server and the rows are known to work
-    together; ConfigError (or a dataset error) otherwise."""
-    from codescale.agent.models.base import Model, ModelError
+    """(the run's config, the agent's model, the dataset's rows), once the model, its server and the rows are known
+    to work together; ConfigError (or a dataset error) otherwise."""
     from codescale.eval.runs.config import ConfigError, load_config
-    from codescale.eval.runs.solve import check_server
+    from codescale.eval.runs.opening import check_model
     from codescale.eval.tasks.dataset import load_rows, select
 
     resolved = load_config(config, flags, strategy=strategy)
-    try:
-        agent_model = Model(resolved.model)
-    except (ValueError, ModelError) as e:
-        raise ConfigError(str(e)) from None
-    if resolved.model.base_url:
-        check_server(resolved.model.base_url)
+    model = check_model(resolved)
     rows = select(load_rows(dataset, split, base_image, settings.image_namespace), slice_, ids)
-    if settings.budget.max_cost and agent_model.info.input is None:
+    if settings.budget.max_cost and model.info.input is None:
         raise ConfigError(f"--max-cost needs a price for {resolved.model.id}; none in configs/models.yaml "
                           "(use --max-tokens)")
-    return resolved, rows
-
-
-def open_batch_dir(run_dir, resolved, settings: BatchConfig, overwrite: bool, say: Callable[[str], None],
-                   **meta: Any) -> tuple[str, set[str]]:
-    """Open (or resume) the run directory: lock it, remove the containers an earlier session left, repair torn
-    records, write run.yaml with `meta`; returns the run id and the ids of the tasks an earlier session finished."""
-    from codescale.eval.runs.config import run_warnings
-    from codescale.eval.runs.resume import finished, lock, open_run, remove_leftovers, repair
-
-    lock(run_dir)
-    config_dict = resolved.model_dump(mode="json")
-    run_id, saved = open_run(run_dir, config_dict, overwrite)
-    for old in {run_id, (saved or {}).get("run_id")} - {None}:
-        removed = remove_leftovers(old)
-        if removed:
-            say(f"removed {removed} container(s) left by an earlier session of this run")
-    repair(run_dir, resolved.model.id)
-    sessions = (saved or {}).get("sessions", 0) + 1 if not overwrite else 1
-    warnings = run_warnings(resolved)
-    for warning in warnings:
-        say(f"warning: {warning}")
-    run_dir.write_config(
-        config_dict, run_id, batch=settings.model_dump(mode="json"), sessions=sessions, **meta,
-        **({"warnings": warnings} if warnings else {}),
-        **({"created": saved["created"]} if saved and not overwrite else {}),
-    )
-    return run_id, finished(run_dir, settings.retry_errors)
+    return resolved, model, rows
 
 
 def say_outcome(outcome: BatchOutcome, total, seconds: float, say: Callable[[str], None]) -> None:

@@ -1,4 +1,4 @@
-"""Starting a batch run in a run directory: a new run, a resumed one, or a refusal.
+"""What resuming a run directory needs (eval/runs/opening.py decides when to resume).
 
 results.jsonl is the truth for finished tasks. A resumed run keeps its run id (so that the containers a killed
 session left, labelled with it, are found and removed), repairs what a kill can leave (a torn last line, a
@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import fcntl
 import os
-import uuid
+from pathlib import Path
 from typing import Any
-
-import yaml
 
 from codescale.eval.runs.rundir import RunDir, append_line, read_lines
 
 HARMLESS = ("model.base_url", "model.timeout", "model.retries", "scaling.concurrency", "cluster")
 """Config keys (and key prefixes) that may differ on resume: where the server is and how patiently it is
 called, or where rollouts run, not what it computes. Batch options (workers, budgets, caps) live outside the config and may change too."""
+
+
+RERUN_ON_RETRY = ("model_error", "sandbox_error")
+"""With --retry-errors, finished rollouts that ended so are run again too (the server or engine was at fault)."""
 
 
 class ResumeError(ValueError):
@@ -52,38 +54,25 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+_held: dict[Path, int] = {}
+"""Run directories this process holds (path -> the locked file's descriptor)."""
+
+
 def lock(run_dir: RunDir) -> int:
     """Hold the run directory for this process (released when it exits, even when killed); fails when another
-    batch process is using it."""
+    codescale process is using it. Taking it again in the same process is allowed."""
     run_dir.path.mkdir(parents=True, exist_ok=True)
+    key = run_dir.path.resolve()
+    if key in _held:
+        return _held[key]
     fd = os.open(run_dir.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
         raise ResumeError(f"{run_dir.path} is in use by another codescale process") from None
+    _held[key] = fd
     return fd
-
-
-def open_run(run_dir: RunDir, config: dict, overwrite: bool) -> tuple[str, dict | None]:
-    """The run id to use and, when resuming, the earlier run.yaml; clears the directory for `overwrite`.
-
-    Refuses to resume under a configuration that differs in anything but HARMLESS keys."""
-    saved = yaml.safe_load(run_dir.config_path.read_text()) if run_dir.config_path.exists() else None
-    if overwrite:
-        run_dir.clear()
-        return uuid.uuid4().hex[:12], saved
-    if saved is None:
-        if run_dir.results_path.exists():
-            raise ResumeError(f"{run_dir.path} holds results but no run.yaml; pass --overwrite to start over")
-        return uuid.uuid4().hex[:12], None
-    changed = differences(saved.get("config") or {}, config)
-    if changed:
-        raise ResumeError(
-            f"{run_dir.path} was run with a different configuration; resuming would mix incompatible results. "
-            f"Differs: {'; '.join(changed)}. Use the same settings, another --out, or --overwrite to start over."
-        )
-    return str(saved["run_id"]), saved
 
 
 def repair(run_dir: RunDir, model_name: str) -> None:
@@ -106,8 +95,6 @@ def repair(run_dir: RunDir, model_name: str) -> None:
 def finished(run_dir: RunDir, retry_errors: bool) -> dict[str, str]:
     """Instance id -> status of the tasks not to run again: every recorded task, except, with `retry_errors`, the
     errors and the tasks with a rollout that ended in a model or sandbox error (only those rollouts run again)."""
-    from codescale.eval.runs.batch import RERUN_ON_RETRY
-
     def retry(result) -> bool:
         return result.status == "error" or any(s in RERUN_ON_RETRY for s in result.exit_statuses.values())
 

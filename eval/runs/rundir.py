@@ -1,6 +1,7 @@
 """The run directory: run.yaml, results.jsonl, preds.jsonl and tasks/<instance_id>/ (docs/ARCHITECTURE.md).
 
-The one reader and writer of run directories for every command. Lines are appended with one write each under
+The one reader of run directories for every command, and the writer of its top-level files (a task folder's file
+names and writes are agent/files.py's). Lines are appended with one write each under
 O_APPEND and fsynced, so a killed run leaves at most a partial last line, which readers skip. Every file is
 validated on reading; a record of an unknown or older format raises RecordError naming the file (and line) and
 the field at fault. Reading creates nothing.
@@ -23,8 +24,10 @@ from typing import TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from codescale.agent.records import Task, Trajectory, write_atomic
+from codescale.agent.files import TaskFiles, write_atomic
+from codescale.agent.records import Task, Trajectory
 from codescale.eval.tasks.grading import TaskGrade
+from codescale.eval.tasks.kinds import TaskKind, as_kind
 from codescale.scaling.records import Selection, Summary, TaskResult
 
 R = TypeVar("R", bound=BaseModel)
@@ -160,6 +163,9 @@ class RunDir:
     def task_dir(self, instance_id: str) -> Path:
         return self.path / "tasks" / instance_id
 
+    def files(self, instance_id: str) -> TaskFiles:
+        return TaskFiles(self.task_dir(instance_id))
+
     def make_task_dir(self, instance_id: str) -> Path:
         path = self.task_dir(instance_id)
         path.mkdir(parents=True, exist_ok=True)
@@ -185,7 +191,8 @@ class RunDir:
         self._results = None
 
     def write_task(self, task: Task) -> None:
-        write_atomic(self.make_task_dir(task.instance_id) / "task.json", task.model_dump_json(indent=1))
+        self.make_task_dir(task.instance_id)
+        TaskFiles.save(self.files(task.instance_id).task, task)
 
     def append_result(self, result: TaskResult, model_name: str) -> None:
         """Record a finished task: its result line, then its prediction line (swebench format)."""
@@ -237,23 +244,33 @@ class RunDir:
     def strategy(self) -> str:
         return ",".join(sorted({r.strategy for r in self.results().values()}))
 
-    def task(self, instance_id: str) -> Task | None:
-        path = self.task_dir(instance_id) / "task.json"
-        return read_json(Task, path) if path.is_file() else None
+    def task(self, instance_id: str) -> TaskKind | None:
+        """The task record, as its kind; None when the run holds none."""
+        path = self.files(instance_id).task
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise RecordError(f"{path}: not JSON ({e.msg} at line {e.lineno})") from None
+        if not isinstance(data, dict):
+            raise RecordError(f"{path}: not a task record (a JSON object)")
+        try:
+            return as_kind(data)
+        except ValueError as e:
+            raise RecordError(f"{path}: {e}") from None
 
     def trajectory(self, instance_id: str, rollout_id: str) -> Trajectory | None:
-        path = self.task_dir(instance_id) / f"{rollout_id}.traj.json"
+        path = self.files(instance_id).trajectory(rollout_id)
         return read_json(Trajectory, path) if path.is_file() else None
 
     def summary(self, instance_id: str, rollout_id: str) -> Summary | None:
-        path = self.task_dir(instance_id) / f"{rollout_id}.summary.json"
+        path = self.files(instance_id).summary(rollout_id)
         return read_json(Summary, path) if path.is_file() else None
 
     def selections(self, instance_id: str) -> list[Selection]:
         """Every selection of a task: PDR contexts first (by name), then the final one."""
-        folder = self.task_dir(instance_id)
-        paths = sorted(folder.glob("selection.*.json")) + [folder / "selection.json"]
-        return [read_json(Selection, p) for p in paths if p.is_file()]
+        return [read_json(Selection, p) for p in self.files(instance_id).selections()]
 
     def graded_candidates(self, instance_id: str) -> dict[str, bool]:
         """rollout id -> resolved, for every graded rollout of the task ({} without --all-candidates)."""

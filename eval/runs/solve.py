@@ -2,52 +2,28 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager, nullcontext
-from functools import partial
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlparse
 
 from pydantic import ValidationError
 
-from codescale.agent.models.base import Model, ModelError
+from codescale.agent.files import TaskFiles
 from codescale.agent.records import Task, Trajectory
 from codescale.agent.rollout import RolloutConfig, run_rollout, sandbox_config
 from codescale.eval.runs.config import RunConfig
+from codescale.eval.runs.opening import PreflightError, check_model, open_run
+from codescale.eval.runs.terminal import stderr
 from codescale.eval.runs.rundir import RunDir, disk_full
-from codescale.eval.tasks import terminal_config
-from codescale.eval.tasks.verifier import reward_path, verify_and_save
+from codescale.eval.tasks.kinds import as_kind, ensure_image
 from codescale.sandboxes.base import sandbox_class
 from codescale.scaling.base import make_strategy
 from codescale.scaling.records import TaskResult
 
 
-class PreflightError(Exception):
-    """Something that would make every rollout fail, found before anything is written."""
-
-
-def check_server(base_url: str, timeout: float = 5.0) -> None:
-    """Fail fast when an explicit model server does not accept connections."""
-    url = urlparse(base_url)
-    if url.scheme not in ("http", "https") or not url.hostname:
-        raise PreflightError(f"--base-url {base_url!r} is not an http(s) URL")
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        socket.create_connection((url.hostname, port), timeout=timeout).close()
-    except OSError as e:
-        raise PreflightError(f"cannot reach the model server at {base_url} ({e.strerror or e})") from None
-
-
 def preflight(task: Task, config: RunConfig) -> None:
-    """Check the model id, the server and the sandbox source before a run writes anything."""
-    try:
-        Model(config.model)
-    except (ValueError, ModelError) as e:
-        raise PreflightError(str(e)) from None
-    if config.model.base_url:
-        check_server(config.model.base_url)
+    """Check that the task's sandbox can be made (an engine, its image, its repository) before a run writes anything."""
     settings = sandbox_config(config.sandbox)
     problem = sandbox_class(settings.kind).check(
         settings, image=task.image, repo_dir=task.repo_dir, base_commit=task.base_commit
@@ -92,26 +68,27 @@ def solve(
 ) -> TaskResult:
     """Run the strategy on `task`, append its result to the run directory, and return it.
 
+    The task's kind is chosen here, once, and its overlay applied to the config (its prompts, limits, resources).
     A rollout whose trajectory an earlier session finished is reused, not run again (exit statuses in `rerun`
     excepted); its saved summary goes with it. `watch` wraps every rollout that does run; `runner` runs it
     (agent.rollout.run_rollout here, or eval.runs.cluster.Cluster.run_rollout on a Ray cluster)."""
+    task = as_kind(task)
+    config = task.overlay(config)
     run_dir.write_task(task)
     task_dir = run_dir.make_task_dir(task.instance_id)
-    rollout_config = RolloutConfig(model=config.model, sandbox=terminal_config.sandbox_settings(task, config.sandbox),
-                                   agent=terminal_config.agent_config(task, config.agent))
-    # a container task is graded in the rollout's own container, once the agent has finished
-    after = partial(verify_and_save, task) if task.outcome == "container" else None
+    files = TaskFiles(task_dir)
+    rollout_config = RolloutConfig(model=config.model, sandbox=config.sandbox, agent=config.agent)
 
     def rollout(task: Task, *, rollout_id: str, generation: int = 0, refinement_context: str = ""):
-        done = finished_rollout(task_dir / f"{rollout_id}.traj.json", refinement_context, rerun)
-        if done is not None and after is not None and not reward_path(task_dir, rollout_id).is_file():
-            done = None  # stopped before its container was checked: the container is gone, so run it again
+        done = finished_rollout(files.trajectory(rollout_id), refinement_context, rerun)
+        if done is not None and not task.rollout_complete(files, rollout_id):
+            done = None  # e.g. stopped before its container was checked: the container is gone, so run it again
         if done is not None:
             if watch:
                 watch.reused(done)
             return done
         with watch.running(task.instance_id, rollout_id) if watch else nullcontext():
-            (task_dir / f"{rollout_id}.summary.json").unlink(missing_ok=True)  # it was of an earlier attempt
+            files.summary(rollout_id).unlink(missing_ok=True)  # it was of an earlier attempt
             return runner(
                 task,
                 rollout_config,
@@ -120,11 +97,10 @@ def solve(
                 task_dir=task_dir,
                 generation=generation,
                 refinement_context=refinement_context,
-                after=after,
+                after=task.after_rollout,
             )
 
-    scaling = terminal_config.scaling_config(task, config.scaling)
-    strategy = make_strategy(scaling, rollout=rollout, model=config.model, task_dir=Path(task_dir), run_id=run_id)
+    strategy = make_strategy(config.scaling, rollout=rollout, model=config.model, task_dir=Path(task_dir), run_id=run_id)
     try:
         result = strategy.solve(task)
     except Exception as e:  # a strategy bug or a failure it could not absorb: record it, keep the run going
@@ -137,30 +113,14 @@ def solve(
     return result
 
 
-def run_task(task: Task, config: RunConfig, out: Path, *, overwrite: bool = False, source: str = "") -> TaskResult:
-    """`codescale run`: check, then solve one task into the run directory `out` (Ctrl-C removes its sandboxes)."""
-    import uuid
-
-    import sys
-
-    from codescale.eval.runs.config import ConfigError, run_warnings
-    from codescale.eval.runs.interrupt import exit_on_interrupt
-
-    if task.outcome == "container" and sandbox_config(config.sandbox).kind == "docker":
-        from codescale.eval.tasks.images import ensure_image
-
-        ensure_image(task)  # built from the task's environment/, once per content
+def run_task(task: Task, config: RunConfig, out: Path, *, overwrite: bool = False, source: str = "",
+             say: Callable[[str], None] = stderr) -> TaskResult:
+    """`codescale run`: check, open the run directory `out` (Ctrl-C removes its sandboxes), solve one task."""
+    task = as_kind(task)
+    model = check_model(config)
+    if sandbox_config(config.sandbox).kind == "docker" and task.image:
+        ensure_image(task)  # made by its kind (a container task's from its environment/, once per content)
     preflight(task, config)
-    run_dir = RunDir(out)
-    if run_dir.results_path.exists() and not overwrite:
-        raise ConfigError(f"{out} already holds results; pass --overwrite to replace them")
-    if overwrite:
-        run_dir.clear()
-    run_id = uuid.uuid4().hex[:12]
-    warnings = run_warnings(config)
-    for warning in warnings:
-        print(f"warning: {warning}", file=sys.stderr, flush=True)
-    run_dir.write_config(config.model_dump(mode="json"), run_id, command="run", task=source or task.instance_id,
-                         **({"warnings": warnings} if warnings else {}))
-    exit_on_interrupt(run_id)
-    return solve(task, config, run_dir, run_id)
+    run = open_run(out, config, command="run", overwrite=overwrite, say=say, model=model,
+                   task=source or task.instance_id)
+    return solve(task, config, run.dir, run.run_id)

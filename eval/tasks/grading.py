@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from codescale.agent.records import Task
 from codescale.eval.tasks.eval_script import harness_fields
 from codescale.eval.tasks.extras import require
+from codescale.scaling.records import Selection
 
 MODEL_NAME = "codescale"
 """The `model_name_or_path` of every graded prediction (the harness puts it in the log path)."""
@@ -120,3 +121,23 @@ def grade_patches(items: list[tuple[Task, str]], log_dir: Path, workers: int = 2
         futures = {key: pool.submit(grade_patch, task, key[1], log_dir, client, timeout) for key, task in unique.items()}
         done = {key: future.result() for key, future in futures.items()}
     return [done[(task.instance_id, patch)] for task, patch in items]
+
+
+def mixed_matches(selections: list[Selection], resolved: dict[str, bool]) -> list[tuple[int, bool]]:
+    """(round index, whether the judge's winner resolved the task) for each mixed group of these brackets: a match
+    with at least one resolved and one unresolved candidate, by rollout id. Byes and matches with a candidate of
+    unknown grade are left out. The one definition of judge accuracy."""
+    found = []
+    for selection in selections:
+        for round_ in selection.rounds:
+            for match in round_.matches:
+                if match.bye or not match.winners or any(c not in resolved for c in match.candidates):
+                    continue
+                if {resolved[c] for c in match.candidates} == {True, False}:
+                    found.append((round_.index, resolved.get(match.winners[0], False)))
+    return found
+
+
+def judge_picks(selections: list[Selection], resolved: dict[str, bool]) -> list[bool]:
+    """For each mixed group of these brackets, whether the judge's winner resolved the task."""
+    return [right for _, right in mixed_matches(selections, resolved)]

@@ -7,8 +7,8 @@
                                 /logs/verifier/reward.txt (a number) or reward.json ({"reward": x})
     <name>/solution/solve.sh    a reference solution (optional)
 
-A dataset is a folder of such directories. The outcome of a rollout on these tasks is the container's end state
-(`Task.outcome == "container"`); eval/tasks/verifier.py grades it.
+A dataset is a folder of such directories. Each task is a ContainerTask (eval/tasks/kinds/container.py): the outcome
+of a rollout is the container's end state, which the task's tests check.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from codescale.agent.records import Task
 from codescale.eval.tasks import harbor_images
 from codescale.eval.tasks.errors import TaskError, TaskSourceError
+from codescale.eval.tasks.kinds.container import ContainerTask
 
 SUITE_DIR = Path(__file__).parent / "terminal_suite"
 SUITE_NAME = "codescale-terminal"
@@ -107,8 +107,8 @@ def dockerfile_workdir(dockerfile: Path) -> str:
     return next((w for w in reversed(found) if w.startswith("/")), DEFAULT_WORKDIR)
 
 
-def load_task_dir(task_dir: Path, base_image: str | None = None) -> Task:
-    """One Harbor task directory as a Task whose outcome is its container; its image tag is named by content."""
+def load_task_dir(task_dir: Path, base_image: str | None = None) -> ContainerTask:
+    """One Harbor task directory as a ContainerTask; its image tag is named by content."""
     task_dir = Path(task_dir).resolve()
     name = task_dir.name
     config = read_config(task_dir)
@@ -126,16 +126,15 @@ def load_task_dir(task_dir: Path, base_image: str | None = None) -> Task:
         raise TaskError(name, "environment", "docker-compose environments are not supported; give a Dockerfile")
     else:
         raise TaskError(name, "environment/Dockerfile", "missing (and task.toml names no environment.docker_image)")
-    return Task(
-        instance_id=name, problem_statement=instruction, image=image, workdir=workdir, outcome="container",
-        task_dir=str(task_dir), verifier_timeout=config.verifier.timeout_sec, verifier_env=config.verifier.env,
-        agent_timeout=config.agent.timeout_sec, difficulty=str(config.metadata.get("difficulty", "")),
+    return ContainerTask(
+        instance_id=name, problem_statement=instruction, image=image, workdir=workdir, task_dir=str(task_dir),
+        verifier_timeout=config.verifier.timeout_sec, verifier_env=config.verifier.env, agent_timeout=config.agent.timeout_sec, difficulty=str(config.metadata.get("difficulty", "")),
         category=str(config.metadata.get("category", "")), base_image=base_image or "",
         cpus=config.environment.cpus, memory_mb=config.environment.memory_mb,
     )
 
 
-def load_source(source: str | Path, base_image: str | None = None) -> list[Task]:
+def load_source(source: str | Path, base_image: str | None = None) -> list[ContainerTask]:
     """Every task of a Harbor dataset folder, a single task directory, or the bundled suite (by name)."""
     path = SUITE_DIR if str(source) == SUITE_NAME else Path(source)
     return [load_task_dir(d, base_image) for d in task_dirs(path)]

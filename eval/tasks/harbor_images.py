@@ -11,6 +11,9 @@ import hashlib
 import os
 from pathlib import Path
 
+from codescale.eval.tasks.errors import TaskError
+from codescale.eval.tasks.images import image_exists, run_build
+
 RECIPE_VERSION = "harbor-1"
 """Bump when the way these images are built changes, so every one is rebuilt."""
 
@@ -35,3 +38,23 @@ def image_for(task_dir: Path, explicit_base: str | None = None) -> str:
     """The tag of a Harbor task's image (whether built yet or not)."""
     name = task_dir.name.lower()
     return f"codescale-tasks/{name}:{content_hash(task_dir, base_image(explicit_base))}"
+
+
+def build(task, client) -> bool:
+    """Build a container task's image from its task directory's environment/ unless it exists; whether it was built
+    now. `task` is an eval.tasks.kinds.container.ContainerTask."""
+    if image_exists(client, task.image):
+        return False
+    task_dir = Path(task.task_dir)
+    if not (task_dir / "environment" / "Dockerfile").is_file():
+        raise TaskError(task.instance_id, "image", f"{task.image!r} is not here and no environment/Dockerfile builds it")
+    base = base_image(task.base_image or None)
+    if image_for(task_dir, base or None) != task.image:
+        raise TaskError(task.instance_id, "image", f"{task.image!r} does not match the task's environment/ any more "
+                        "(the task changed since it was loaded)")
+    run_build(
+        client, task.image, owner=task.instance_id, base=base or "the Dockerfile's FROM",
+        path=str(task_dir / "environment"), buildargs={"BASE_IMAGE": base} if base else {},
+        labels={"codescale.task": task.instance_id, "codescale.content-hash": task.image.rsplit(":", 1)[1]},
+    )
+    return True

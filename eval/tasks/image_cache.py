@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pydantic import BaseModel, ConfigDict, Field
 
 from codescale.agent.records import Task
-from codescale.eval.tasks import images
+from codescale.eval.tasks import images, kinds
 from codescale.eval.tasks.errors import TaskError
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def ensure(task: Task, client, attempts: int, wait: float, sleep: Callable[[floa
     attempt = 1
     while True:
         try:
-            images.ensure_image(task, client)
+            kinds.ensure_image(task, client)
             return True, attempt - 1
         except TaskError as e:
             if attempt >= attempts or "could not be pulled" not in e.problem:

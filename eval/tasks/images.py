@@ -1,7 +1,8 @@
-"""Task images: one per bundled task, built from a base image and tagged by a hash of the task's content.
+"""Task images: one per bundled task, built from a base image and tagged by a hash of the task's content; and
+what every image build shares (`run_build`, `image_exists`).
 
 An unchanged task (same repo files, setup commands, base image and recipe) keeps its tag, so it is never
-rebuilt. Any other task must name an image that exists locally or can be pulled.
+rebuilt. Any other task must name an image that exists locally or can be pulled (eval/tasks/kinds/).
 """
 
 from __future__ import annotations
@@ -11,12 +12,9 @@ import io
 import os
 import shlex
 import tarfile
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 
-from codescale.agent.records import Task
-from codescale.eval.tasks import harbor_images
 from codescale.eval.tasks.bundled import COMMIT_MESSAGE, GIT_IDENTITY, SUITE_DIR, commit_sha, read_suite_task, repo_files
 from codescale.eval.tasks.errors import TaskError
 
@@ -160,64 +158,6 @@ def run_build(client, tag: str, *, owner: str, base: str, **options) -> None:
         raise TaskError(owner, "image", f"building {tag} from base image {base} failed:\n{tail}") from None
     except docker.errors.APIError as e:
         raise TaskError(owner, "image", f"building {tag} from base image {base} failed: {e}") from None
-
-
-def ensure_image(task: Task, client=None) -> None:
-    """Make sure `task.image` exists: build it if it is a bundled task's image, else pull it; or raise TaskError."""
-    import docker
-
-    client = client or docker.from_env()
-    if not task.image:
-        raise TaskError(task.instance_id, "image", "no image given (the harness grades inside the task's image)")
-    if image_exists(client, task.image):
-        return
-    if task.outcome == "container" and (task.model_extra or {}).get("task_dir"):
-        if (Path(task.model_extra["task_dir"]) / "environment" / "Dockerfile").is_file():
-            build_harbor_image(task, client)
-            return
-    task_dir = SUITE_DIR / task.instance_id
-    base = task.model_extra.get("base_image") if task.model_extra else None
-    if base and (task_dir / "task.yaml").is_file() and suite_image(task_dir, base) == task.image:
-        build_suite_image(task_dir, base, client)
-        return
-    repository, _, tag = task.image.rpartition(":") if ":" in task.image.rsplit("/", 1)[-1] else (task.image, "", "")
-    try:
-        client.images.pull(repository, tag=tag or "latest")
-    except docker.errors.APIError as e:
-        reason = getattr(e, "explanation", None) or str(e)
-        raise TaskError(
-            task.instance_id, "image", f"image {task.image!r} does not exist locally and could not be pulled ({reason})"
-        ) from None
-
-
-def build_harbor_image(task: Task, client) -> bool:
-    """Build `task.image` from its task directory's environment/ unless it exists; whether it was built now."""
-    if image_exists(client, task.image):
-        return False
-    extra = task.model_extra or {}
-    task_dir = Path(extra.get("task_dir", ""))
-    if not (task_dir / "environment" / "Dockerfile").is_file():
-        raise TaskError(task.instance_id, "image", f"{task.image!r} is not here and no environment/Dockerfile builds it")
-    base = harbor_images.base_image(extra.get("base_image") or None)
-    if harbor_images.image_for(task_dir, base or None) != task.image:
-        raise TaskError(task.instance_id, "image", f"{task.image!r} does not match the task's environment/ any more "
-                        "(the task changed since it was loaded)")
-    run_build(
-        client, task.image, owner=task.instance_id, base=base or "the Dockerfile's FROM",
-        path=str(task_dir / "environment"), buildargs={"BASE_IMAGE": base} if base else {},
-        labels={"codescale.task": task.instance_id, "codescale.content-hash": task.image.rsplit(":", 1)[1]},
-    )
-    return True
-
-
-def ensure_images(tasks: list[Task], workers: int = 2) -> None:
-    """`ensure_image` for many tasks, `workers` builds at a time; the first failure is raised."""
-    import docker
-
-    client = docker.from_env()
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        for future in [pool.submit(ensure_image, task, client) for task in tasks]:
-            future.result()
 
 
 def image_exists(client, tag: str) -> bool:

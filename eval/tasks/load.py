@@ -9,18 +9,19 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from codescale.agent.records import Task
 from codescale.eval.tasks import bundled, harbor, images
-from codescale.eval.tasks.eval_script import harness_fields
-from codescale.eval.tasks.swebench import name_images
 from codescale.eval.tasks.errors import TaskError, TaskSourceError
+from codescale.eval.tasks.eval_script import harness_fields
 from codescale.eval.tasks.extras import require
+from codescale.eval.tasks.kinds import TaskKind, as_kind
+from codescale.eval.tasks.kinds.patch import PatchTask
+from codescale.eval.tasks.swebench import name_images
 
 FILE_SUFFIXES = (".json", ".jsonl", ".parquet")
 
 
 def load_tasks(source: str | None = None, ids: list[str] | None = None, base_image: str | None = None,
-               split: str = "test") -> list[Task]:
+               split: str = "test") -> list[TaskKind]:
     """Tasks from `source` (default: the bundled suite), optionally only `ids`, each validated.
 
     A folder of Harbor task directories (Terminal-Bench 2), one such directory, or the bundled Terminal-Bench-style
@@ -50,7 +51,7 @@ def load_tasks(source: str | None = None, ids: list[str] | None = None, base_ima
     return tasks
 
 
-def suite_task(instance_id: str, base_image: str | None = None) -> Task:
+def suite_task(instance_id: str, base_image: str | None = None) -> PatchTask:
     """One bundled task as a Task record, its image named for `base_image`."""
     task_dir = bundled.SUITE_DIR / instance_id
     try:
@@ -61,7 +62,7 @@ def suite_task(instance_id: str, base_image: str | None = None) -> Task:
     if meta.instance_id != instance_id:
         raise TaskError(instance_id, "instance_id", f"is {meta.instance_id!r} but the folder is {instance_id!r}")
     base = images.base_image(base_image)
-    task = Task(
+    task = PatchTask(
         instance_id=meta.instance_id, repo=meta.repo, problem_statement=meta.problem_statement,
         hints_text=meta.hints_text, version=meta.version, FAIL_TO_PASS=meta.FAIL_TO_PASS,
         PASS_TO_PASS=meta.PASS_TO_PASS, base_commit=bundled.commit_sha(bundled.repo_files(task_dir)),
@@ -72,31 +73,13 @@ def suite_task(instance_id: str, base_image: str | None = None) -> Task:
     return harness_fields(task)
 
 
-def validate_record(record: dict[str, Any], index: int) -> Task:
-    """A dataset row as a Task; TaskError names the row (its instance id, else its position) and the field."""
-    name = str(record.get("instance_id") or f"#{index + 1}")
-    try:
-        task = Task.model_validate(record)
-    except ValidationError as e:
-        error = e.errors()[0]
-        field = ".".join(map(str, error["loc"])) or "?"
-        problem = "missing (required)" if error["type"] == "missing" else error["msg"]
-        raise TaskError(name, field, problem) from None
+def validate_record(record: dict[str, Any], index: int) -> TaskKind:
+    """A dataset row as a task of its kind; TaskError names the row (its instance id, else its position) and the
+    field."""
+    task = as_kind(record, f"#{index + 1}")
     if task.test_patch and task.FAIL_TO_PASS:
         task = harness_fields(task)
     return task
-
-
-def check_gradable(task: Task) -> None:
-    """Raise TaskError naming the first field the swebench harness would need but `task` lacks."""
-    if not task.FAIL_TO_PASS:
-        raise TaskError(task.instance_id, "FAIL_TO_PASS", "empty: nothing would show that a patch resolves the task")
-    if not task.image:
-        raise TaskError(task.instance_id, "image", "no image given (the harness grades inside the task's image)")
-    if not task.eval_script and not task.test_patch:
-        raise TaskError(task.instance_id, "test_patch", "missing, and no eval_script given to run the tests")
-    if task.workdir != images.WORKDIR:
-        raise TaskError(task.instance_id, "workdir", f"is {task.workdir!r}; the harness applies patches in /testbed")
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:

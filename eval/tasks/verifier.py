@@ -3,7 +3,8 @@
 The tests are copied in only then (to /tests, never visible to the agent; /tests and /logs/verifier are emptied
 first, so nothing the agent left there counts), `bash /tests/test.sh` runs in the work directory within the task's
 verifier timeout, and the reward it wrote to /logs/verifier/reward.txt (a number) or reward.json
-(`{"reward": x}`) is saved as `<rollout id>.reward.json` beside the trajectory. `codescale evaluate` reads it.
+(`{"reward": x}`) is saved as `<rollout id>.reward.json` beside the trajectory (eval/tasks/kinds/container.py).
+`codescale evaluate` reads it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from codescale.agent.records import Task, Trajectory, write_atomic
+from codescale.agent.files import TaskFiles
+from codescale.agent.records import Trajectory
 from codescale.eval.tasks.grading import PatchGrade
 from codescale.sandboxes.base import Sandbox, SandboxError
 
@@ -39,12 +41,7 @@ class Reward(BaseModel):
     seconds: float = 0.0
 
 
-def reward_path(task_dir: Path, rollout_id: str) -> Path:
-    return Path(task_dir) / f"{rollout_id}.reward.json"
-
-
-def copy_tests(task: Task, sandbox: Sandbox) -> None:
-    tests = Path((task.model_extra or {})["task_dir"]) / "tests"
+def copy_tests(tests: Path, sandbox: Sandbox) -> None:
     cleared = sandbox.execute(f"rm -rf {TESTS_DIR} {LOG_DIR} && mkdir -p {TESTS_DIR} {LOG_DIR}", timeout=60)
     if cleared.returncode != 0:
         raise SandboxError(f"cannot prepare {TESTS_DIR}: {cleared.output.strip()[-300:]}")
@@ -73,17 +70,15 @@ def read_reward(sandbox: Sandbox) -> tuple[float | None, str]:
         return None, f"reward.json has no numeric 'reward' ({type(e).__name__}: {e})"
 
 
-def verify(task: Task, sandbox: Sandbox, traj: Trajectory) -> Reward:
-    """Run the task's tests in `sandbox` (the rollout's container, the agent finished) and read the reward."""
-    extra = task.model_extra or {}
-    timeout = float(extra.get("verifier_timeout", 600.0))
-    exports = "".join(f"export {k}={shlex.quote(v)}; " for k, v in (extra.get("verifier_env") or {}).items())
+def verify(sandbox: Sandbox, traj: Trajectory, tests: Path, timeout: float, env: dict[str, str]) -> Reward:
+    """Run the tests in the folder `tests` in `sandbox` (the rollout's container, the agent finished) within
+    `timeout` seconds, with `env` set, and read the reward."""
+    exports = "".join(f"export {k}={shlex.quote(v)}; " for k, v in env.items())
     start = time.monotonic()
-    if not (Path(extra.get("task_dir") or "/nonexistent") / "tests" / "test.sh").is_file():
-        problem = f"no tests/test.sh in the task directory {extra.get('task_dir')!r}"
-        return Reward(rollout_id=traj.rollout_id, error=problem)
+    if not (tests / "test.sh").is_file():
+        return Reward(rollout_id=traj.rollout_id, error=f"no test.sh in the task's tests folder {str(tests)!r}")
     try:
-        copy_tests(task, sandbox)
+        copy_tests(tests, sandbox)
         out = sandbox.execute(f"{exports}bash {TESTS_DIR}/test.sh", timeout=timeout)
         reward, problem = read_reward(sandbox)
     except SandboxError as e:
@@ -95,22 +90,16 @@ def verify(task: Task, sandbox: Sandbox, traj: Trajectory) -> Reward:
                   timed_out=out.timed_out, output=out.output[-OUTPUT_KEPT:], seconds=time.monotonic() - start)
 
 
-def verify_and_save(task: Task, sandbox: Sandbox, traj: Trajectory, task_dir: Path) -> None:
-    """The rollout hook (agent.rollout.run_rollout's `after`): verify, then save the reward beside the trajectory."""
-    reward = verify(task, sandbox, traj)
-    write_atomic(reward_path(task_dir, traj.rollout_id), reward.model_dump_json(indent=1))
-
-
-def load_reward(task_dir: Path, rollout_id: str) -> Reward | None:
-    path = reward_path(task_dir, rollout_id)
+def load_reward(files: TaskFiles, rollout_id: str) -> Reward | None:
+    path = files.reward(rollout_id)
     return Reward.model_validate_json(path.read_text()) if path.is_file() else None
 
 
-def reward_grade(task_dir: Path, rollout_id: str | None) -> PatchGrade:
+def reward_grade(files: TaskFiles, rollout_id: str | None) -> PatchGrade:
     """A rollout's grade from its saved reward: resolved when the reward is 1 (or more)."""
     if rollout_id is None:
         return PatchGrade(error="no rollout was selected")
-    reward = load_reward(task_dir, rollout_id)
+    reward = load_reward(files, rollout_id)
     if reward is None:
         return PatchGrade(error=f"no reward recorded for {rollout_id} (its container was not checked)")
     resolved = reward.reward is not None and reward.reward >= 1.0

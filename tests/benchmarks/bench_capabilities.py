@@ -13,7 +13,7 @@ import time
 
 from codescale.agent.rollout import open_sandbox
 from codescale.eval.tasks.eval_script import harness_fields
-from codescale.eval.tasks.images import ensure_images
+from codescale.eval.tasks.kinds import ensure_images
 from codescale.eval.tasks.load import load_tasks
 
 SUMMARY = re.compile(r"(\d+ (passed|failed|error))|^(OK|FAILED)|^Ran ")

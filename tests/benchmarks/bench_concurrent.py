@@ -128,7 +128,7 @@ def main() -> None:
     parser.add_argument("--also", action="append", default=[], help="another python with codescale, measured alongside")
     args = parser.parse_args()
 
-    from codescale.eval.tasks.images import ensure_image
+    from codescale.eval.tasks.kinds import ensure_image
     from codescale.eval.tasks.load import load_tasks
 
     ensure_image(load_tasks(TASK, base_image=args.base_image)[0])

@@ -84,7 +84,7 @@ def build(out: Path, count: int, server: FakeServer) -> tuple[dict, dict]:
     from codescale.eval.runs.rundir import RunDir
     from codescale.eval.runs.solve import solve
     from codescale.eval.tasks.bundled import suite_ids
-    from codescale.eval.tasks.images import ensure_images
+    from codescale.eval.tasks.kinds import ensure_images
     from codescale.eval.tasks.load import suite_task
     from codescale.eval.tasks.local_suite import local_repo
 
@@ -117,7 +117,7 @@ def build(out: Path, count: int, server: FakeServer) -> tuple[dict, dict]:
 
 def grade(run_dir: Path, truths: dict) -> None:
     """eval.jsonl with every candidate graded from its plan's known truth."""
-    from codescale.agent.records import write_atomic
+    from codescale.agent.files import write_atomic
     from codescale.eval.runs.rundir import RunDir
     from codescale.eval.tasks.grading import CandidateGrade, TaskGrade
 

@@ -34,7 +34,7 @@ def main() -> None:
 
     from codescale.agent.models.local_server import LocalServer
     from codescale.eval.tasks.grading import grade_patches
-    from codescale.eval.tasks.images import ensure_images
+    from codescale.eval.tasks.kinds import ensure_images
     from codescale.eval.tasks.load import load_tasks
 
     tasks = load_tasks(base_image=args.base_image)

@@ -98,7 +98,7 @@ def main() -> None:
 
     from fake_server import FakeServer
 
-    from codescale.eval.tasks.images import ensure_image
+    from codescale.eval.tasks.kinds import ensure_image
     from codescale.eval.tasks.load import load_tasks
 
     task = load_tasks(TASK, base_image=args.base_image)[0]

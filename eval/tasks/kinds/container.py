@@ -1,0 +1,109 @@
+"""The container kind: a Terminal-Bench (Harbor format) task. There is no repository to change: the outcome is the
+container's final state, which the task's own tests check in that container once the agent is done
+(eval/tasks/verifier.py). Its prompts are configs/terminal.yaml's; its limits and resources come from task.toml
+(eval/tasks/harbor.py loads it)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from codescale import configs
+from codescale.agent.files import TaskFiles
+from codescale.agent.records import Trajectory
+from codescale.eval.tasks import harbor_images, verifier
+from codescale.eval.tasks.kinds.base import C, GradeJob, TaskKind
+from codescale.sandboxes.base import Sandbox
+from codescale.scaling.compression import clip
+
+COMMAND_CHARS = 300
+OUTPUT_CHARS = 1200
+LAST_OUTPUTS = 2
+"""What stands for the outcome shows the outputs of this many last commands (before the submission)."""
+
+
+class ContainerTask(TaskKind):
+    """A task folder: `instruction.md` (the problem statement), `environment/` (its image), `tests/` (the checks)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    kind: Literal["container"] = "container"
+    task_dir: str
+    """The task's folder (absolute): its tests are copied from there into the container after the agent."""
+    agent_timeout: float = 600.0
+    """Wall seconds the agent may work ([agent] timeout_sec; caps `agent.time_limit`)."""
+    verifier_timeout: float = 600.0
+    """Seconds the tests may run ([verifier] timeout_sec)."""
+    verifier_env: dict[str, str] = {}
+    """Environment of the tests ([verifier.env])."""
+    cpus: float = 1.0
+    """CPUs of the container ([environment] cpus; at most this machine's)."""
+    memory_mb: int = 2048
+    """Memory of the container in MB ([environment])."""
+    base_image: str = ""
+    """The BASE_IMAGE build argument of environment/Dockerfile ("" : the Dockerfile's own default)."""
+    difficulty: str = ""
+    category: str = ""
+
+    takes_diff = False
+    empty_reason = "ran no command"
+
+    def outcome_text(self, traj: Trajectory) -> str:
+        """Every command the rollout ran (exit code, clipped) and the outputs of its last LAST_OUTPUTS; "" when none
+        ran. A selection compares these and the judge is shown them below each summary."""
+        steps = [s for s in traj.steps if s.action and s.returncode is not None]
+        work = [s for s in steps if s is not steps[-1] or traj.exit_status != "submitted"] if steps else []
+        if not work:
+            return ""
+        lines = [f"Commands ({len(work)}), with exit codes:"]
+        lines += [f"- [{s.returncode}] $ {clip(s.action, COMMAND_CHARS)}" for s in work]
+        for s in work[-LAST_OUTPUTS:]:
+            lines += ["", f"Output of step {s.index} ($ {clip(s.action, 120)}):", clip(s.observation, OUTPUT_CHARS)]
+        lines += ["", f"Exit status: {traj.exit_status}."]
+        return "\n".join(lines)
+
+    def outcome_lines(self, traj: Trajectory) -> str:
+        return "The outcome is the container's final state."
+
+    def overlay(self, config: C) -> C:
+        """configs/terminal.yaml's prompts where the agent's, summarizer's and judge's are still the defaults; a time
+        limit within the agent timeout; the container's memory and CPUs where the sandbox settings name none."""
+        prompts = configs.load("terminal")["terminal"]
+        agent = _swap(config.agent, prompts["agent"])
+        if self.agent_timeout and (not agent.time_limit or agent.time_limit > self.agent_timeout):
+            agent = agent.model_copy(update={"time_limit": self.agent_timeout})
+        scaling = config.scaling.model_copy(update={
+            "summarizer": _swap(config.scaling.summarizer, prompts["summarizer"]),
+            "judge": _swap(config.scaling.judge, prompts["judge"]),
+        })
+        sandbox = dict(config.sandbox)
+        if sandbox.get("kind", "docker") == "docker":
+            wanted = {"memory": f"{self.memory_mb}m", "cpus": min(self.cpus, float(os.cpu_count() or 1))}
+            sandbox = {**wanted, **sandbox}
+        return config.model_copy(update={"agent": agent, "scaling": scaling, "sandbox": sandbox})
+
+    def after_rollout(self, sandbox: Sandbox, traj: Trajectory, task_dir: Path) -> None:
+        """The task's tests in the rollout's container; the reward they wrote saved beside the trajectory."""
+        found = verifier.verify(sandbox, traj, Path(self.task_dir) / "tests", self.verifier_timeout, self.verifier_env)
+        files = TaskFiles(task_dir)
+        files.save(files.reward(traj.rollout_id), found)
+
+    def rollout_complete(self, files: TaskFiles, rollout_id: str) -> bool:
+        return files.reward(rollout_id).is_file()  # stopped before its container was checked: run it again
+
+    def make_image(self, client) -> bool:
+        return harbor_images.build(self, client)
+
+    @classmethod
+    def grade(cls, jobs: list[GradeJob], log_dir: Path, workers: int, timeout: int) -> list:
+        return [verifier.reward_grade(job.files, job.rollout_id) for job in jobs]
+
+
+def _swap(config: BaseModel, templates: dict[str, str]) -> BaseModel:
+    """`config` with these templates where it still has its class's defaults (what the user set is kept)."""
+    default = type(config)()
+    changed = {name: text for name, text in templates.items() if getattr(config, name) == getattr(default, name)}
+    return config.model_copy(update=changed)
