@@ -206,7 +206,7 @@ PROVIDERS = {
     "openai": "codescale.agent.models.openai.OpenAIProvider",
     "anthropic": "codescale.agent.models.anthropic.AnthropicProvider",
     "vllm": "codescale.agent.models.vllm.VLLMProvider",
-    "local": "codescale.agent.models.local.LocalProvider",
+    "local": "codescale.agent.models.local.provider.LocalProvider",
 }
 
 

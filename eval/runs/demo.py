@@ -80,8 +80,8 @@ def run_demo(*, model: str, task_ids: list[str], n: int | None, sandbox: str | N
 
     Bad input raises ConfigError before anything runs; a model server that cannot start raises LocalServerError."""
     from codescale.agent.models.base import Model, ModelError
-    from codescale.agent.models.local_package import default_local_model
-    from codescale.agent.models.local_server import LocalServer
+    from codescale.agent.models.local.package import default_local_model
+    from codescale.agent.models.local.server import LocalServer
     from codescale.eval.runs.config import load_config
     from codescale.eval.runs.interrupt import exit_on_interrupt
     from codescale.eval.tasks.load import load_tasks

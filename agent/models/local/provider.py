@@ -1,8 +1,8 @@
 """`local/<name>`: a small model shipped in PyPI packages, served on the CPU by llama.cpp.
 
 Without a base_url the provider talks to the process's shared server for <name>, started on the
-first call and stopped at exit (agent.models.local_server); with one (e.g. from `codescale
-serve-local`) it talks to that server. Requests are plain OpenAI chat completions.
+first call and stopped at exit (server.py); with one (e.g. from `codescale serve-local`) it talks to
+that server. Requests are plain OpenAI chat completions.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 
 from codescale.agent.models.base import ModelConfig, ModelError
 from codescale.agent.models.catalog import model_info
-from codescale.agent.models.local_package import ModelPackageError, local_model, model_file
-from codescale.agent.models.local_server import LocalServerError, llama_cpp_installed, shared_server
+from codescale.agent.models.local.package import ModelPackageError, local_model, model_file
+from codescale.agent.models.local.server import LocalServerError, llama_cpp_installed, shared_server
 from codescale.agent.models.openai import OpenAIProvider
 
 
