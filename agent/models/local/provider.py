@@ -23,7 +23,7 @@ class LocalProvider(OpenAIProvider):
 
     key_variable = "CODESCALE_LOCAL_API_KEY"  # read only if set; local servers accept the placeholder
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, notes: list[str]):
         try:
             row = local_model(config.name)
             if not config.base_url:
@@ -34,7 +34,7 @@ class LocalProvider(OpenAIProvider):
             raise ModelError(str(e)) from None
         self.config = config
         self.info = model_info(config.name)
-        self.notes: list[str] = []
+        self.notes = notes
         self.client = None
         self.server = None
         self._connect_lock = threading.Lock()
@@ -51,9 +51,7 @@ class LocalProvider(OpenAIProvider):
                     config = config.model_copy(update={"base_url": self.server.base_url})
                 except (ModelPackageError, LocalServerError) as e:
                     raise ModelError(f"{config.id}: {e}") from None
-            notes = self.notes
-            super().__init__(config)
-            self.notes = notes
+            super().__init__(config, self.notes)
 
     def call(self, kwargs: dict[str, Any]) -> Any:
         """One request; when the server we started has died, the error says why (not worth retrying)."""
