@@ -30,7 +30,7 @@ else
 fi
 
 if [ ! -f "$MODEL/.complete" ]; then
-  gguf=$("$PYTHON" -c 'from codescale.agent.models.local_package import local_model, model_file
+  gguf=$("$PYTHON" -c 'from codescale.agent.models.local.package import local_model, model_file
 print(model_file(local_model("qwen2.5-coder-0.5b")))')
   echo "converting $gguf to HF format in $MODEL"
   start=$(date +%s)

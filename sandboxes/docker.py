@@ -12,6 +12,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from codescale.sandboxes.base import TIMEOUT_RETURNCODE, CappedReader, Output, SandboxError, git_diff
+from codescale.sandboxes.command_script import command_argv
 from codescale.sandboxes.docker_config import DockerSandboxConfig, lockdown, to_bytes
 from codescale.sandboxes.docker_engine import (
     RUN_LABEL,
@@ -31,41 +32,6 @@ GRACE = 5.0
 """Seconds past a command's timeout after which the client stops waiting for its output stream."""
 DISK_POLL = 5.0
 """Seconds between two looks at the container's writable layer while a command runs."""
-COMMAND_SCRIPT = r"""
-exec 3>&2 2>/dev/null
-events=/sys/fs/cgroup/pids/pids.events; [ -r "$events" ] || events=/sys/fs/cgroup/pids.events
-pids=${events%.events}
-state=/tmp/.codescale-commands
-drain() {
-  read -r limit <"$pids.max" || return; [ "$limit" = max ] && return
-  for ((i = 0; i < 50000; i++)); do read -r n <"$pids.current" && [ "$n" -lt $((limit - 16)) ] && return; done
-}
-stop() { for _ in 1 2 3 4 5 6 7 8 9 10; do kill -KILL -- "-$1" || break; done; drain; }
-read -r _ now <"$events"
-read -r seen groups <"$state"
-alive=
-for group in $groups; do
-  if [ "$now" != "$seen" ]; then stop "$group"; elif kill -0 -- "-$group"; then alive="$alive $group"; fi
-done
-set -m
-timeout -s KILL "$1" "${@:2}" 2>&1 3>&- &
-job=$!
-wait "$job"; code=$?
-read -r _ after <"$events"
-if [ "$code" = 137 ] || [ "$now" != "$after" ]; then stop "$job"; else alive="$alive $job"; fi
-read -r _ after <"$events"
-echo "$after$alive" >"$state"
-exit "$code"
-"""
-"""bash script, arguments: the timeout, then the command's argv. Runs the command in a process group of its own
-(job control on, so a plain `bash -c` command keeps its signals and stdin) under `timeout -s KILL`, and kills
-that whole group when the command is killed at its timeout or when any process was refused in the container
-while it ran (the pids limit was hit). The groups of earlier commands that are still alive are listed in a
-state file: when the pids limit was hit since the last command ended (a fork bomb left running in the
-background), they are killed before the next command starts. After a kill it waits (reading the pids cgroup,
-for a bounded time) until the killed processes are reaped and there is room under the limit again, so the
-next command can start. Uses only shell builtins up to the start of the command, so it still runs when the
-container has no process left to give."""
 
 
 class DockerSandbox:
@@ -76,10 +42,10 @@ class DockerSandbox:
     (returncode 137, `timed_out=True`); the client stops waiting `GRACE` seconds later whatever happens.
     A background process that outlives its command keeps running (the daemon closes the command's output
     about 2 s after the command exits, even if that process still holds it), unless the pids limit is hit:
-    then the groups of the command and of earlier ones still alive are killed (`COMMAND_SCRIPT`), so a fork
-    bomb never outlives its command. A child that started its own session escapes these kills; it ends with
-    the container. The container runs locked down (`DockerSandboxConfig`: no capabilities, no-new-privileges,
-    nofile/fsize ulimits, a disk watch; SECURITY.md).
+    then the groups of the command and of earlier ones still alive are killed (sandboxes/command_script.py),
+    so a fork bomb never outlives its command. A child that started its own session escapes these kills; it
+    ends with the container. The container runs locked down (`DockerSandboxConfig`: no capabilities,
+    no-new-privileges, nofile/fsize ulimits, a disk watch; SECURITY.md).
 
     `start()` starts the container in the background (a rollout's first model call needs none) and `close()`
     removes it in the background (sandboxes.lifecycle: `settle()` waits for it, and so does the interpreter at exit);
@@ -247,12 +213,12 @@ class DockerSandbox:
             return tar.extractfile(member).read()
 
     def _run(self, argv: list[str], timeout: float, limit: int | None) -> Output:
-        """Exec `argv` with stderr merged into stdout, killed after `timeout` seconds (see `COMMAND_SCRIPT`)."""
+        """Exec `argv` with stderr merged into stdout, killed after `timeout` seconds (see sandboxes/command_script.py)."""
         if self._closed:
             raise SandboxError("the sandbox is not running (use it inside `with`)")
         if self._container is None:
             self.ready()
-        wrapped = ["bash", "-c", COMMAND_SCRIPT, "codescale-command", f"{timeout:.3f}", *argv]
+        wrapped = command_argv(argv, timeout)
         api = self._client.api
         start = time.monotonic()
         try:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from codescale.agent.models.local_package import cache_dir
+from codescale.agent.models.local.package import cache_dir
 
 
 @dataclass

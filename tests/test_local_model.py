@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from codescale.agent.models.base import Model, ModelConfig, ModelError
-from codescale.agent.models.local_package import (
+from codescale.agent.models.local.package import (
     LocalModelConfig,
     ModelPackageError,
     PartConfig,
@@ -172,7 +172,7 @@ def test_local_server_answers_and_stops():
     needs_local_extra()
     from openai import OpenAI
 
-    from codescale.agent.models.local_server import LocalServer
+    from codescale.agent.models.local.server import LocalServer
 
     with LocalServer(default_local_model()) as server:
         pid = server.pid
@@ -190,14 +190,14 @@ def test_local_server_answers_and_stops():
 @pytest.mark.slow
 def test_a_shared_server_that_died_is_started_again_with_a_warning_naming_why(caplog):
     needs_local_extra()
-    from codescale.agent.models.local_server import shared_server, stop_shared_servers
+    from codescale.agent.models.local.server import shared_server, stop_shared_servers
 
     try:
         first = shared_server(default_local_model())
         pid, log_path = first.pid, first.log_path
         os.kill(pid, signal.SIGKILL)
         first.process.wait(10)
-        with caplog.at_level(logging.WARNING, logger="codescale.agent.models.local_server"):
+        with caplog.at_level(logging.WARNING, logger="codescale.agent.models.local.server"):
             again = shared_server(default_local_model())
         assert again.pid not in (None, pid) and gone(pid)
         warning = " ".join(r.getMessage() for r in caplog.records)
@@ -237,7 +237,7 @@ def test_ctrl_c_of_serve_local_leaves_no_process():
 def test_a_killed_parent_takes_its_server_along(tmp_path):
     needs_local_extra()
     marker = uuid_hex()
-    script = ("from agent.models.local_server import LocalServer\n"
+    script = ("from agent.models.local.server import LocalServer\n"
               "server = LocalServer('qwen2.5-coder-0.5b').start()\n"
               "print(server.pid, flush=True)\n"
               "import time; time.sleep(600)\n")
@@ -367,7 +367,7 @@ def test_weights_stay_in_plain_cpu_buffers(tmp_path):
     """llama.cpp logs one `<buffer type> model buffer size` line per buffer type it put weights in; the AMX and
     CPU_REPACK types are the extra ones that repack_weights: false keeps the weights out of."""
     needs_local_extra()
-    from codescale.agent.models.local_server import LocalServer
+    from codescale.agent.models.local.server import LocalServer
 
     log = tmp_path / "server.log"
     with LocalServer(default_local_model(), log_path=log):
@@ -393,7 +393,7 @@ def test_a_crash_on_the_first_completion_is_found_at_start(tmp_path, monkeypatch
     """The child process segfaults on its first completion, as llama.cpp's AMX path does on some virtual CPUs
     (made so here by a sitecustomize module the child loads: this machine has no AMX)."""
     needs_local_extra()
-    from codescale.agent.models.local_server import LocalServer, LocalServerError
+    from codescale.agent.models.local.server import LocalServer, LocalServerError
 
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "sitecustomize.py").write_text(CRASH_ON_COMPLETION)
@@ -411,7 +411,7 @@ def test_a_port_in_use_is_named():
     needs_local_extra()
     import socket
 
-    from codescale.agent.models.local_server import LocalServer, LocalServerError
+    from codescale.agent.models.local.server import LocalServer, LocalServerError
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -428,7 +428,7 @@ def test_a_corrupt_model_file_is_named(tmp_path, monkeypatch):
     needs_local_extra()
     import shutil
 
-    from codescale.agent.models.local_server import LocalServer, LocalServerError
+    from codescale.agent.models.local.server import LocalServer, LocalServerError
 
     row = local_model(default_local_model())
     good = model_file(row)
@@ -450,7 +450,7 @@ def test_a_corrupt_model_file_is_named(tmp_path, monkeypatch):
 
 TOO_LITTLE_MEMORY = """
 import resource, sys
-from codescale.agent.models.local_server import LocalServer, LocalServerError
+from codescale.agent.models.local.server import LocalServer, LocalServerError
 resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[1]), int(sys.argv[1])))  # the child inherits the limit
 try:
     LocalServer("qwen2.5-coder-0.5b").start()

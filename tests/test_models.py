@@ -285,7 +285,7 @@ def test_vllm_needs_a_base_url():
 def test_thinking_setting_warns_once(fake_server, caplog):
     fake_server.replies.extend(["a", "b"])
     model = make(fake_server, "anthropic/thinking-warning-model")
-    with caplog.at_level(logging.WARNING, logger="codescale.agent.models.base"):
+    with caplog.at_level(logging.WARNING, logger="codescale.agent.models.notes"):
         model.complete(USER, thinking={"max_tokens": 100})
         model.complete(USER, thinking={"max_tokens": 100})
     warnings = [r.getMessage() for r in caplog.records if "thinking" in r.getMessage()]

@@ -336,7 +336,7 @@ def test_budget_forcing_on_a_real_small_model_counts_its_real_tokens():
     completions endpoint with the row's chat template; every count below is the server's. llama.cpp names no stop
     reason: an end of turn is told from a close by its token counts."""
     pytest.importorskip("llama_cpp", reason="needs the local extra: pip install -e '.[local]'")
-    from codescale.agent.models.local_server import LocalServer
+    from codescale.agent.models.local.server import LocalServer
 
     explain = [{"role": "user", "content": "Explain step by step how merge sort works, with an example."}]
     one_word = [{"role": "user", "content": "Is 7 a prime number? Reply with one word."}]

@@ -24,7 +24,7 @@ import pytest
 from chat_templates import QWEN3, render
 
 from codescale.agent.models.base import Model, ModelConfig
-from codescale.agent.models.local_package import cache_dir
+from codescale.agent.models.local.package import cache_dir
 from codescale.agent.models.thinking import ThinkingConfig
 
 pytestmark = pytest.mark.slow

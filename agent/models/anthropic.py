@@ -4,20 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from codescale.agent.models.base import (
-    Completion,
-    ModelConfig,
-    RetryableError,
-    api_key,
-    note,
-    sdk_errors,
-)
+from codescale.agent.models.base import ModelConfig, RetryableError, api_key, sdk_errors
+from codescale.agent.models.call import Completion, Request
 from codescale.agent.models.catalog import model_info
-from codescale.agent.models.thinking import ThinkingConfig
+from codescale.agent.models.notes import note
 from codescale.agent.records import Usage
-
-MIN_BUDGET = 1024
-"""Smallest `budget_tokens` the Messages API accepts."""
 
 FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls"}
 """Anthropic stop reasons in OpenAI's words; others pass through."""
@@ -27,78 +18,49 @@ class AnthropicProvider:
     """Translates a call to `messages.create`; system messages go to `system`, n > 1 is n requests."""
 
     key_variable = "ANTHROPIC_API_KEY"
+    thinking_control = "budget"
+    continues = None
+    min_budget = 1024
+    """Smallest `budget_tokens` the Messages API accepts."""
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, notes: list[str]):
         import anthropic
 
         self.config = config
         self.info = model_info(config.name)
-        self.notes: list[str] = []
+        self.notes = notes
         self.client = anthropic.Anthropic(
             api_key=api_key(config, self.key_variable), base_url=config.base_url, timeout=config.timeout, max_retries=0
         )
 
-    def request(
-        self,
-        messages: list[dict],
-        *,
-        max_tokens: int,
-        temperature: float,
-        stop: list[str] | None,
-        thinking: ThinkingConfig | None = None,
-    ) -> dict[str, Any]:
+    def generate(self, request: Request) -> list[Completion]:
+        kwargs = self.request(request)
+        return [self.parse(self.call(kwargs)) for _ in range(request.n)]
+
+    def request(self, request: Request) -> dict[str, Any]:
         """Keyword arguments of one `messages.create` call."""
-        system = [m["content"] for m in messages if m["role"] == "system"]
-        turns = [{"role": m["role"], "content": m["content"]} for m in messages if m["role"] != "system"]
-        kwargs: dict[str, Any] = {"model": self.config.name, "messages": turns, "max_tokens": max_tokens}
+        system = [m["content"] for m in request.messages if m["role"] == "system"]
+        turns = [{"role": m["role"], "content": m["content"]} for m in request.messages if m["role"] != "system"]
+        kwargs: dict[str, Any] = {"model": self.config.name, "messages": turns, "max_tokens": request.max_tokens}
         if system:
             kwargs["system"] = "\n\n".join(system)
-        if stop:
-            kwargs["stop_sequences"] = stop
+        if request.stop:
+            kwargs["stop_sequences"] = request.stop
         # The SDK no longer takes a temperature; the API still does for the models whose row says so.
-        extra = {"temperature": temperature} if self.info.temperature else {}
-        if thinking is not None and thinking.max_tokens == 0:
+        extra = {"temperature": request.temperature} if self.info.temperature else {}
+        budget = request.thinking.budget_tokens if request.thinking is not None else None
+        if budget == 0:
             kwargs["thinking"] = {"type": "disabled"}
-        elif thinking is not None:
-            budget = self.budget(thinking, max_tokens)
+        elif budget is not None:
             kwargs["thinking"] = {"type": "enabled", "budget_tokens": budget}
-            kwargs["max_tokens"] = max_tokens + budget  # max_tokens counts thinking too; the answer keeps its cap
-            if extra and temperature != 1:
-                note(self.notes, f"{self.config.id}: temperature {temperature:g} is not sent: extended thinking takes none")
+            kwargs["max_tokens"] = request.max_tokens + budget  # it counts thinking too; the answer keeps its cap
+            if extra and request.temperature != 1:
+                note(self.notes, f"{self.config.id}: temperature {request.temperature:g} is not sent: extended "
+                                 "thinking takes none")
             extra = {}
         if extra or self.config.extra_body:
             kwargs["extra_body"] = {**extra, **self.config.extra_body}
         return kwargs
-
-    def budget(self, thinking: ThinkingConfig, max_tokens: int) -> int:
-        """`budget_tokens` for a thinking setting: its cap (else the call's max_tokens), at least the API minimum."""
-        budget = max_tokens if thinking.max_tokens is None else thinking.max_tokens
-        if budget < MIN_BUDGET:
-            message = f"thinking.max_tokens={budget} raised to budget_tokens={MIN_BUDGET}, the API minimum"
-            note(self.notes, f"{self.config.id}: {message}")
-            budget = MIN_BUDGET
-        if thinking.min_tokens:
-            note(self.notes, f"{self.config.id}: a thinking minimum is not supported by extended thinking; ignored")
-        if thinking.strategy == "forced":
-            note(self.notes, f"{self.config.id}: forced thinking is not possible on Anthropic; budget_tokens used")
-        return budget
-
-    def generate(
-        self,
-        messages: list[dict],
-        *,
-        n: int,
-        max_tokens: int,
-        temperature: float,
-        stop: list[str] | None,
-        thinking: ThinkingConfig | None,
-    ) -> list[Completion]:
-        kwargs = self.request(messages, max_tokens=max_tokens, temperature=temperature, stop=stop, thinking=thinking)
-        completions = [self.parse(self.call(kwargs)) for _ in range(n)]
-        budget = kwargs.get("thinking", {}).get("budget_tokens")
-        for c in completions if budget else []:
-            c.capped = c.usage.thinking_tokens >= budget
-        return completions
 
     def call(self, kwargs: dict[str, Any]) -> Any:
         """One request; SDK errors become RetryableError or ModelError."""

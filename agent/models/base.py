@@ -1,7 +1,8 @@
 """The Model contract and the one wrapper that owns retries and usage accounting.
 
-A provider (openai.py, anthropic.py, vllm.py) only translates to and from its SDK and
-classifies errors as `RetryableError` or `ModelError`; `Model` does the rest.
+A provider (openai.py, anthropic.py, vllm.py, local/) only translates a Request (call.py) to and from its SDK and
+classifies errors as `RetryableError` or `ModelError`; the thinking policy (thinking_policy.py) decides how a
+thinking setting is honoured; `Model` does the rest.
 """
 
 from __future__ import annotations
@@ -16,32 +17,19 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
 from types import ModuleType
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_before_delay
 
+from codescale.agent.models.call import Completion, Provider, Request
 from codescale.agent.models.catalog import model_info
 from codescale.agent.models.limits import LIMITS
 from codescale.agent.models.thinking import ThinkingConfig
+from codescale.agent.models.thinking_policy import ThinkingPolicy
 from codescale.agent.records import Usage
 
 log = logging.getLogger(__name__)
-
-
-class Completion(BaseModel):
-    """One sampled reply."""
-
-    text: str
-    thinking: str = ""
-    usage: Usage = Field(default_factory=Usage)
-    """Usage of the request that produced it; with n > 1 only the first completion carries it."""
-    finish_reason: str = ""
-    """In OpenAI's words: `stop`, `length`, ... (providers map their own onto these)."""
-    extensions: int = 0
-    """Budget forcing: how many times thinking was extended."""
-    capped: bool = False
-    """Budget forcing: whether thinking was cut at its maximum."""
 
 
 class ModelError(Exception):
@@ -94,24 +82,6 @@ class ModelConfig(BaseModel):
     @property
     def name(self) -> str:
         return self.id.split("/", 1)[1] if "/" in self.id else ""
-
-
-class Provider(Protocol):
-    """Translates one call to an SDK request; raises RetryableError or ModelError."""
-
-    notes: list[str]
-    """Settings this provider could not honour, each once, in words (see `note`)."""
-
-    def generate(
-        self,
-        messages: list[dict],
-        *,
-        n: int,
-        max_tokens: int,
-        temperature: float,
-        stop: list[str] | None,
-        thinking: ThinkingConfig | None,
-    ) -> list[Completion]: ...
 
 
 PLACEHOLDER_KEY = "codescale-no-key"
@@ -184,29 +154,11 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
         return None
 
 
-_warned: set[str] = set()
-
-
-def warn_once(key: str, message: str) -> None:
-    """Log a warning the first time `key` is seen in this process."""
-    if key not in _warned:
-        _warned.add(key)
-        log.warning(message)
-
-
-def note(notes: list[str], message: str) -> None:
-    """Say that a setting could not be honoured: once in the log (per process) and once in `notes`, which
-    the Model exposes so that the run record can carry it."""
-    warn_once(message, message)
-    if message not in notes:
-        notes.append(message)
-
-
 PROVIDERS = {
     "openai": "codescale.agent.models.openai.OpenAIProvider",
     "anthropic": "codescale.agent.models.anthropic.AnthropicProvider",
     "vllm": "codescale.agent.models.vllm.VLLMProvider",
-    "local": "codescale.agent.models.local.LocalProvider",
+    "local": "codescale.agent.models.local.provider.LocalProvider",
 }
 
 
@@ -221,7 +173,8 @@ def _wait(config: RetryConfig):
 
 
 class Model:
-    """A model client: `complete()` with bounded retries, and usage summed over every call."""
+    """A model client: `complete()` with bounded retries, and usage summed over every call. Its thinking policy
+    (thinking_policy.py) decides how each call's thinking setting is honoured; its provider translates."""
 
     def __init__(self, config: ModelConfig):
         self.config = config
@@ -229,17 +182,19 @@ class Model:
             raise ValueError(
                 f"unknown model id {config.id!r}: expected BACKEND/NAME with BACKEND one of {', '.join(sorted(PROVIDERS))}"
             )
+        self._notes: list[str] = []
         module, _, cls = PROVIDERS[config.backend].rpartition(".")
-        self.provider: Provider = getattr(importlib.import_module(module), cls)(config)
+        self.provider: Provider = getattr(importlib.import_module(module), cls)(config, self._notes)
         self.info = model_info(config.name)
         """Price and capability row from configs/models.yaml (an empty row for unknown models)."""
+        self.policy = ThinkingPolicy(config.id, self.info, self.provider, self._notes)
         self.usage = Usage()
         self._lock = threading.Lock()
 
     @property
     def notes(self) -> list[str]:
         """Settings the backend could not honour so far (e.g. a thinking minimum on Anthropic), each once."""
-        return list(self.provider.notes)
+        return list(self._notes)
 
     def complete(
         self,
@@ -253,6 +208,13 @@ class Model:
     ) -> list[Completion]:
         if isinstance(thinking, dict):
             thinking = ThinkingConfig.model_validate(thinking)
+        request = Request(
+            messages=messages,
+            n=n,
+            max_tokens=max_tokens or self.config.max_tokens,
+            temperature=self.config.temperature if temperature is None else temperature,
+            stop=stop,
+        )
         retry = Retrying(
             retry=retry_if_exception_type(RetryableError),
             stop=stop_after_attempt(self.config.retries.attempts) | stop_before_delay(self.config.retries.max_seconds),
@@ -261,15 +223,7 @@ class Model:
             reraise=True,
         )
         try:
-            completions = retry(
-                self._generate,
-                messages,
-                n=n,
-                max_tokens=max_tokens or self.config.max_tokens,
-                temperature=self.config.temperature if temperature is None else temperature,
-                stop=stop,
-                thinking=thinking,
-            )
+            completions = retry(self._generate, request, thinking)
         except RetryableError as e:
             raise ModelError(f"{self.config.id}: gave up after retries: {e}") from e
         with self._lock:
@@ -280,7 +234,7 @@ class Model:
             LIMITS.record(c.usage)
         return completions
 
-    def _generate(self, messages: list[dict], **kwargs: Any) -> list[Completion]:
+    def _generate(self, request: Request, thinking: ThinkingConfig | None) -> list[Completion]:
         """One attempt, holding a process-wide request slot (agent/models/limits.py) while it is in flight."""
         with LIMITS.request():
-            return self.provider.generate(messages, **kwargs)
+            return self.policy.complete(request, thinking)

@@ -5,29 +5,13 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from codescale.agent.models.base import (
-    Completion,
-    ModelConfig,
-    ModelError,
-    RetryableError,
-    api_key,
-    note,
-    sdk_errors,
-    warn_once,
-)
+from codescale.agent.models.base import ModelConfig, ModelError, RetryableError, api_key, sdk_errors
+from codescale.agent.models.call import Completion, Request, ThinkingControl
 from codescale.agent.models.catalog import model_info
 from codescale.agent.models.chat_template import chat_template
+from codescale.agent.models.notes import warn_once
 from codescale.agent.models.raw import RawCompletions, usage_of
-from codescale.agent.models.thinking import Continue, Segment, ThinkingConfig, force, reasoning_effort
-
-NO_THINKING = "this model does not think"
-"""Start of the note for a model that does not think (said once per model in the run record)."""
-
-
-def cut_at_stop(text: str, stop: list[str] | None) -> str:
-    """`text` up to the first of the stop strings (the server was not given them during thinking)."""
-    cuts = [text.index(s) for s in stop or [] if s and s in text]
-    return text[: min(cuts)] if cuts else text
+from codescale.agent.models.thinking import Continue, Segment
 
 
 _http: Any = None
@@ -51,124 +35,50 @@ class OpenAIProvider(RawCompletions):
     """Translates a call to `chat.completions.create`; the SDK's own retries are off."""
 
     key_variable = "OPENAI_API_KEY"
-    found_not_thinking = False
-    """Set when the model ended its turn inside the thinking phase (class default: subclasses may skip __init__)."""
+    thinking_control = "effort"
+    continues = "row"
 
-    @property
-    def thinks(self) -> bool:
-        """Whether a thinking setting is attempted: not for a `thinks: false` row or a model found not to think."""
-        return self.info.thinks and not self.found_not_thinking
-
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, notes: list[str]):
         import openai
 
         self.config = config
         self.info = model_info(config.name)
-        self.notes: list[str] = []
+        self.notes = notes
         self.client = openai.OpenAI(
             api_key=api_key(config, self.key_variable), base_url=config.base_url, timeout=config.timeout, max_retries=0,
             http_client=shared_http_client(),
         )
 
-    def request(
-        self,
-        messages: list[dict],
-        *,
-        n: int,
-        max_tokens: int,
-        temperature: float,
-        stop: list[str] | None,
-        extra: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Keyword arguments of one `chat.completions.create` call; `extra` adds request fields (its
-        `extra_body` is merged over the configured one)."""
-        kwargs: dict[str, Any] = {"model": self.config.name, "messages": messages, self.info.max_tokens_field: max_tokens}
+    def generate(self, request: Request) -> list[Completion]:
+        completions: list[Completion] = []
+        while len(completions) < request.n:  # a server that ignores `n` is asked again for the rest
+            completions += self.parse(self.call(self.request(request, n=request.n - len(completions))))
+        return completions
+
+    def request(self, request: Request, n: int) -> dict[str, Any]:
+        """Keyword arguments of one `chat.completions.create` call for `n` of the request's samples; the thinking
+        control's fields are added (their `extra_body` merged over the configured one)."""
+        kwargs: dict[str, Any] = {
+            "model": self.config.name, "messages": request.messages, self.info.max_tokens_field: request.max_tokens,
+        }
         if n != 1:
             kwargs["n"] = n
         if self.info.temperature is not False:
-            kwargs["temperature"] = temperature
-        if stop and self.info.stop:
-            kwargs["stop"] = stop
-        elif stop:
+            kwargs["temperature"] = request.temperature
+        if request.stop and self.info.stop:
+            kwargs["stop"] = request.stop
+        elif request.stop:
             warn_once(f"{self.config.id}:stop", f"{self.config.id} takes no stop sequences; they are not sent")
-        extra = dict(extra or {})
-        extra_body = {**self.config.extra_body, **extra.pop("extra_body", {})}
-        kwargs.update(extra)
+        fields = self.thinking_fields(request.thinking) if request.thinking is not None else {}
+        extra_body = {**self.config.extra_body, **fields.pop("extra_body", {})}
+        kwargs.update(fields)
         if extra_body:
             kwargs["extra_body"] = extra_body
         return kwargs
 
-    def generate(
-        self,
-        messages: list[dict],
-        *,
-        n: int,
-        max_tokens: int,
-        temperature: float,
-        stop: list[str] | None,
-        thinking: ThinkingConfig | None,
-    ) -> list[Completion]:
-        if thinking is not None and self.forces(thinking) and not self.thinks:
-            if not self.info.thinks:  # else noted when found out
-                note(self.notes, f"{self.config.id}: {NO_THINKING} (`thinks: false` in configs/models.yaml); the "
-                                 "thinking setting is not applied")
-            thinking = None
-        if thinking is not None and self.forces(thinking):
-            return [
-                self.forced(messages, max_tokens=max_tokens, temperature=temperature, stop=stop, thinking=thinking)
-                for _ in range(n)
-            ]
-        extra = self.thinking_fields(thinking) if thinking is not None else {}
-        completions: list[Completion] = []
-        while len(completions) < n:  # a server that ignores `n` is asked again for the rest
-            left = n - len(completions)
-            kwargs = self.request(
-                messages, n=left, max_tokens=max_tokens, temperature=temperature, stop=stop, extra=extra
-            )
-            completions += self.parse(self.call(kwargs))
-        return completions
-
-    def forces(self, thinking: ThinkingConfig) -> bool:
-        """Whether this setting is honoured by budget forcing: for models whose row names a chat template and
-        no other means (`thinking`)."""
-        return self.info.thinking is None and self.info.chat_template is not None
-
-    def thinking_fields(self, thinking: ThinkingConfig) -> dict[str, Any]:
-        """Request fields for a thinking setting: `reasoning_effort` mapped from the cap on reasoning models
-        (configs/models.yaml); other models cannot take one, which is noted."""
-        if self.info.thinking != "effort":
-            note(
-                self.notes,
-                f"{self.config.id}: the openai backend cannot control this model's thinking (no `thinking: effort` "
-                "row in configs/models.yaml); the thinking setting is not applied (the vllm backend can force it)",
-            )
-            return {}
-        effort = reasoning_effort(thinking.max_tokens, self.info.efforts)
-        note(
-            self.notes,
-            f"{self.config.id}: thinking.max_tokens={thinking.max_tokens} is sent as reasoning_effort={effort}, "
-            "a coarse level, not an exact cap",
-        )
-        if thinking.min_tokens:
-            note(self.notes, f"{self.config.id}: a thinking minimum is not supported (reasoning_effort); ignored")
-        return {"reasoning_effort": effort}
-
-    def forced(
-        self, messages: list[dict], *, max_tokens: int, temperature: float, stop: list[str] | None, thinking: ThinkingConfig
-    ) -> Completion:
-        """One reply under s1 budget forcing (agent/models/thinking.py), generated by `continuation`. The prefill
-        opens thinking unless the generation prompt already ends in the open tag."""
-        open_tag = thinking.think_open or self.info.think_open
-        generate, prompt = self.continuation(messages, temperature)
-        head = "" if prompt.rstrip().endswith(open_tag) else open_tag + "\n"
-        close_tag = thinking.think_close or self.info.think_close
-        result = force(generate, thinking, max_tokens=max_tokens, head=head, close_tag=close_tag, stop=stop)
-        if not result.thinks:
-            self.found_not_thinking = True
-            note(self.notes, f"{self.config.id}: {NO_THINKING}: it ended its turn inside the thinking phase, so its "
-                             "reply is the answer and the thinking setting is not applied")
-            result.text = cut_at_stop(result.text, stop)
-        return Completion(**result.model_dump(exclude={"thinks"}))
+    def thinking_fields(self, control: ThinkingControl) -> dict[str, Any]:
+        """Request fields of a thinking control: `reasoning_effort`."""
+        return {"reasoning_effort": control.effort}
 
     def continuation(self, messages: list[dict], temperature: float) -> tuple[Continue, str]:
         """Generation after a prefilled assistant text, and the generation prompt it follows: the raw completions

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from codescale.agent.models.base import ModelError, RetryableError, note, status_error
+from codescale.agent.models.base import ModelError, RetryableError, status_error
+from codescale.agent.models.notes import note
 from codescale.agent.models.thinking import Segment
 from codescale.agent.records import Usage
 

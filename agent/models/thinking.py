@@ -3,8 +3,9 @@
 `ThinkingConfig` is the setting of one call site (agent steps, summarizer, judge). `force()` is s1's two-phase
 procedure over a raw prompt: the chat template's generation prompt (rendered by the server's own template on vLLM,
 by the model row's template for llama.cpp) followed by the prefill; a provider only supplies `Continue`, one
-generation from a prefill. Anthropic and OpenAI reasoning models translate the setting
-into their own request fields (anthropic.py, openai.py); `reasoning_effort()` reads the documented mapping table.
+generation from a prefill. Which route a call's setting takes (this procedure, a server's native cap, Anthropic's
+budget_tokens, OpenAI's reasoning_effort) is decided by thinking_policy.py; `reasoning_effort()` reads the
+documented mapping table.
 
 Token counts are the server's: thinking tokens are the tokens the server reports as generated during the
 thinking phase (the close tag a phase stopped at included, as the server counts it); inserted text (the open

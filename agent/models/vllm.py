@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from codescale.agent.models.base import Completion, ModelConfig, ModelError, RetryableError, note
+from codescale.agent.models.base import ModelConfig, ModelError, RetryableError
+from codescale.agent.models.call import ThinkingControl
 from codescale.agent.models.openai import OpenAIProvider
-from codescale.agent.models.thinking import Continue, Segment, ThinkingConfig
+from codescale.agent.models.thinking import Continue, Segment
 from codescale.agent.records import Usage
 
 RAW = {"skip_special_tokens": False, "include_stop_str_in_output": False, "add_special_tokens": False}
@@ -22,51 +23,17 @@ class VLLMProvider(OpenAIProvider):
     (the variable vLLM's own server reads), so that an OpenAI key never goes to a local server."""
 
     key_variable = "VLLM_API_KEY"
+    thinking_control = "native"
+    continues = "server"
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, notes: list[str]):
         if not config.base_url:
             raise ModelError(f"{config.id}: the vllm backend needs a base_url, e.g. http://localhost:8000/v1")
-        super().__init__(config)
+        super().__init__(config, notes)
 
-    def generate(
-        self,
-        messages: list[dict],
-        *,
-        n: int,
-        max_tokens: int,
-        temperature: float,
-        stop: list[str] | None,
-        thinking: ThinkingConfig | None,
-    ) -> list[Completion]:
-        completions = super().generate(
-            messages, n=n, max_tokens=max_tokens, temperature=temperature, stop=stop, thinking=thinking
-        )
-        if thinking is not None and self.native(thinking):
-            for c in completions:
-                self.count_native(c, thinking.max_tokens)
-        return completions
-
-    def forces(self, thinking: ThinkingConfig) -> bool:
-        return not self.native(thinking)
-
-    def native(self, thinking: ThinkingConfig) -> bool:
-        """Whether this setting goes to the server's own cap (`thinking_token_budget`) in one request."""
-        if thinking.strategy == "forced" or thinking.max_tokens is None:
-            return False
-        if thinking.strategy == "native" or (self.info.thinking == "native" and not thinking.min_tokens):
-            if thinking.min_tokens:
-                note(self.notes, f"{self.config.id}: a thinking minimum is not possible with the native cap; ignored")
-            return True
-        return False
-
-    def thinking_fields(self, thinking: ThinkingConfig) -> dict[str, Any]:
-        return {"extra_body": {"thinking_token_budget": thinking.max_tokens}}
-
-    def count_native(self, completion: Completion, cap: int) -> None:
-        """Thinking tokens of a natively capped reply: the server's reasoning count, else its tokenizer's."""
-        if completion.thinking and not completion.usage.thinking_tokens and completion.usage.requests:
-            completion.usage.thinking_tokens = self.count_tokens(completion.thinking)
-        completion.capped = completion.usage.thinking_tokens >= cap
+    def thinking_fields(self, control: ThinkingControl) -> dict[str, Any]:
+        """Request fields of a thinking control: the server's own cap, `thinking_token_budget`."""
+        return {"extra_body": {"thinking_token_budget": control.native_cap}}
 
     def continuation(self, messages: list[dict], temperature: float) -> tuple[Continue, str]:
         """Generation after a prefilled assistant text: the generation prompt rendered by the server's own chat

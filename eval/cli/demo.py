@@ -25,8 +25,8 @@ def demo(
     from rich.console import Console
 
     from codescale.agent.models.base import ModelError
-    from codescale.agent.models.local_package import ModelPackageError
-    from codescale.agent.models.local_server import LocalServerError
+    from codescale.agent.models.local.package import ModelPackageError
+    from codescale.agent.models.local.server import LocalServerError
     from codescale.eval.analysis.demo_table import print_table
     from codescale.eval.runs.demo import run_demo
 

@@ -20,8 +20,8 @@ def serve_local(
     threads: Annotated[int, typer.Option("--threads", help="CPU threads for generation; 0: one less than the cores (at least 1).")] = 0,
 ) -> None:
     """Serve a local model (the `local` extra) on loopback with an OpenAI-compatible API; prints the base URL."""
-    from codescale.agent.models.local_package import ModelPackageError, default_local_model
-    from codescale.agent.models.local_server import LocalServer, LocalServerError
+    from codescale.agent.models.local.package import ModelPackageError, default_local_model
+    from codescale.agent.models.local.server import LocalServer, LocalServerError
 
     name = (model or default_local_model()).removeprefix("local/")
     stop = threading.Event()

@@ -78,8 +78,8 @@ def run_demo(*, model: str, task_ids: list[str], n: int | None, sandbox: str | N
     """PDR+RTV on the easy bundled tasks (or `task_ids`) with the embedded model, then every rollout graded.
 
     Bad input raises ConfigError before anything runs; a model server that cannot start raises LocalServerError."""
-    from codescale.agent.models.local_package import default_local_model
-    from codescale.agent.models.local_server import LocalServer
+    from codescale.agent.models.local.package import default_local_model
+    from codescale.agent.models.local.server import LocalServer
     from codescale.eval.runs.config import load_config
     from codescale.eval.runs.opening import check_model, open_run
     from codescale.eval.tasks.load import load_tasks

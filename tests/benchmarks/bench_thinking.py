@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--base-image", default=None, help="base of the task images (default: eval.tasks.images.base_image)")
     args = parser.parse_args()
 
-    from codescale.agent.models.local_server import LocalServer
+    from codescale.agent.models.local.server import LocalServer
     from codescale.eval.tasks.grading import grade_patches
     from codescale.eval.tasks.kinds import ensure_images
     from codescale.eval.tasks.load import load_tasks

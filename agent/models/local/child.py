@@ -1,7 +1,7 @@
 """The local model server's child process: llama.cpp's server, leaving as soon as its parent is gone.
 
-Run as `python -m codescale.agent.models.local_child [--codescale-no-extra-buffers] <llama_cpp.server flags>`
-by agent/models/local_server.py; it exits when its stdin (a pipe from the parent) reaches end-of-file.
+Run as `python -m codescale.agent.models.local.child [--codescale-no-extra-buffers] <llama_cpp.server flags>`
+by agent/models/local/server.py; it exits when its stdin (a pipe from the parent) reaches end-of-file.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """`local/<name>`: a small model shipped in PyPI packages, served on the CPU by llama.cpp.
 
 Without a base_url the provider talks to the process's shared server for <name>, started on the
-first call and stopped at exit (agent.models.local_server); with one (e.g. from `codescale
-serve-local`) it talks to that server. Requests are plain OpenAI chat completions.
+first call and stopped at exit (server.py); with one (e.g. from `codescale serve-local`) it talks to
+that server. Requests are plain OpenAI chat completions.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 
 from codescale.agent.models.base import ModelConfig, ModelError
 from codescale.agent.models.catalog import model_info
-from codescale.agent.models.local_package import ModelPackageError, local_model, model_file
-from codescale.agent.models.local_server import LocalServerError, llama_cpp_installed, shared_server
+from codescale.agent.models.local.package import ModelPackageError, local_model, model_file
+from codescale.agent.models.local.server import LocalServerError, llama_cpp_installed, shared_server
 from codescale.agent.models.openai import OpenAIProvider
 
 
@@ -23,7 +23,7 @@ class LocalProvider(OpenAIProvider):
 
     key_variable = "CODESCALE_LOCAL_API_KEY"  # read only if set; local servers accept the placeholder
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, notes: list[str]):
         try:
             row = local_model(config.name)
             if not config.base_url:
@@ -34,7 +34,7 @@ class LocalProvider(OpenAIProvider):
             raise ModelError(str(e)) from None
         self.config = config
         self.info = model_info(config.name)
-        self.notes: list[str] = []
+        self.notes = notes
         self.client = None
         self.server = None
         self._connect_lock = threading.Lock()
@@ -51,9 +51,7 @@ class LocalProvider(OpenAIProvider):
                     config = config.model_copy(update={"base_url": self.server.base_url})
                 except (ModelPackageError, LocalServerError) as e:
                     raise ModelError(f"{config.id}: {e}") from None
-            notes = self.notes
-            super().__init__(config)
-            self.notes = notes
+            super().__init__(config, self.notes)
 
     def call(self, kwargs: dict[str, Any]) -> Any:
         """One request; when the server we started has died, the error says why (not worth retrying)."""

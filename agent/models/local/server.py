@@ -9,7 +9,7 @@ Weights stay out of llama.cpp's "extra buffer types" (the CPU_REPACK and AMX buf
 `repack_weights`: a llama.cpp built on a CPU that reports AMX (the source build compiles for the
 building CPU) moves weights into its AMX buffer, and on virtual machines the first matrix multiply
 there crashes with SIGSEGV. Plain CPU buffers run on every x86-64 CPU. The child dies with us however we end (Ctrl-C,
-SIGTERM, an exception, even SIGKILL): its main (agent/models/local_child.py) exits as soon as its
+SIGTERM, an exception, even SIGKILL): its main (agent/models/local/child.py) exits as soon as its
 stdin, a pipe from us, reaches end-of-file. `shared_server(name)` gives the one server of a process
 that `local/<name>` model ids use, stopped at exit.
 """
@@ -31,9 +31,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from codescale.agent.models.local_child import NO_EXTRA_BUFFERS
-from codescale.agent.models.local_failure import exit_cause, memory_problem, port_problem
-from codescale.agent.models.local_package import ModelPackageError, local_model, model_file
+from codescale.agent.models.local.child import NO_EXTRA_BUFFERS
+from codescale.agent.models.local.failure import exit_cause, memory_problem, port_problem
+from codescale.agent.models.local.package import ModelPackageError, local_model, model_file
 
 
 class LocalServerError(Exception):
@@ -99,7 +99,7 @@ class LocalServer:
         }
         if self.row.chat_format:
             settings["chat_format"] = self.row.chat_format
-        args = [sys.executable, "-m", "codescale.agent.models.local_child"]
+        args = [sys.executable, "-m", "codescale.agent.models.local.child"]
         if not self.row.repack_weights:
             args.append(NO_EXTRA_BUFFERS)
         for key, value in settings.items():
