@@ -40,9 +40,9 @@ class RawCompletions:
         text = choice.text or ""
         ended = False
         if choice.finish_reason != "length":
-            extra = choice.model_extra or {}
-            if "stop_reason" in extra:
-                ended = extra["stop_reason"] not in stop
+            fields = choice.to_dict()  # the SDK keeps fields it does not know, such as vLLM's stop_reason
+            if "stop_reason" in fields:
+                ended = fields["stop_reason"] not in stop
             else:
                 try:
                     ended = usage.output_tokens <= self.text_tokens(text)
