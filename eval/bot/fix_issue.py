@@ -129,7 +129,7 @@ def sandbox_image(repo: Path, *, image: str | None, dockerfile: Path | None, bas
 
 def fix_issue_in_repo(repo: Path, issue: str, out: Path, *, title: str | None, image: str | None,
                       dockerfile: Path | None, base_image: str | None, setup: list[str], test_cmd: str | None,
-                      test_timeout: float, config: list[str], flags: dict, strategy: str | None, apply: bool,
+                      test_timeout: float, config: list[str], flags: dict, apply: bool,
                       allow_dirty: bool, overwrite: bool, say) -> tuple[Task, FixResult]:
     """`codescale fix-issue`: check the input, build the sandbox image, solve, check the patch, write OUT/patch.diff,
     OUT/result.json and OUT/pr_body.md. Bad input raises ConfigError (or a subclass) before anything runs."""
@@ -149,7 +149,7 @@ def fix_issue_in_repo(repo: Path, issue: str, out: Path, *, title: str | None, i
         raise ConfigError("--image is used as it is: it cannot be combined with --dockerfile, --base-image or --setup")
     if dockerfile and not dockerfile.is_file():
         raise ConfigError(f"--dockerfile {dockerfile}: no such file")
-    resolved = load_config(config, flags, strategy=strategy)
+    resolved = load_config(config, flags)
     check_config(resolved)
     if apply and not allow_dirty and (changed := dirty(repo)):
         raise ConfigError(f"--apply: {repo} has uncommitted changes ({', '.join(changed[:5])}); commit or stash "

@@ -1,5 +1,8 @@
-"""The one config merge: configs/default.yaml (+ agent prompts), a strategy preset, `-c` files and
-`-c key.path=value` overrides, then CLI flags that were actually given. Errors name the key at fault."""
+"""The one config merge: configs/default.yaml (+ agent prompts), the preset of the strategy the run names, `-c` files
+and `-c key.path=value` overrides, then CLI flags that were actually given. Errors name the key at fault.
+
+A run directory's run.yaml is a `-c` file too: its resolved configuration (`config:`) is what it gives, so a run
+replays another's configuration exactly."""
 
 from __future__ import annotations
 
@@ -35,6 +38,19 @@ class ConfigError(ValueError):
     """A configuration that cannot be used; the message says which file or key."""
 
 
+FLAG_KEYS = {"model": "model.id", "base_url": "model.base_url", "sandbox": "sandbox.kind", "strategy": "scaling.strategy",
+             "ray": "cluster.address"}
+"""Option (a CLI flag, a keyword of codescale.eval.api) -> the config key it sets. The one place this is written."""
+
+
+def flags(**given: Any) -> dict[str, Any]:
+    """The config keys of the options a command took (None: not given, so the config decides)."""
+    unknown = set(given) - set(FLAG_KEYS)
+    if unknown:
+        raise TypeError(f"no config key for flag(s) {sorted(unknown)}")
+    return {FLAG_KEYS[name]: value for name, value in given.items()}
+
+
 def merge(base: dict, update: dict) -> dict:
     """Deep-merge `update` into `base` (mappings merge, everything else replaces)."""
     for key, value in update.items():
@@ -65,16 +81,23 @@ def apply_override(tree: dict, item: str) -> None:
             raise ConfigError(f"-c {item}: the value is not valid YAML ({e.problem})") from None
         set_path(tree, key.strip(), value)
         return
-    path = Path(item)
+    merge(tree, config_file(Path(item)))
+
+
+def config_file(path: Path) -> dict:
+    """The configuration a `-c` file holds: the file itself, or, for a run directory's run.yaml (which keeps the
+    run's metadata beside it), its `config:`."""
     if not path.is_file():
-        raise ConfigError(f"-c {item}: no such file (and not a key.path=value override)")
+        raise ConfigError(f"-c {path}: no such file (and not a key.path=value override)")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    merge(tree, data)
+    if "run_id" in data and isinstance(data.get("config"), dict):
+        return data["config"]
+    return data
 
 
 def strategy_preset(name: str) -> dict:
@@ -112,9 +135,24 @@ def run_warnings(config: RunConfig) -> list[str]:
     return [w for w in found if w]
 
 
-def load_config(overrides: list[str] = (), flags: dict[str, Any] | None = None, strategy: str | None = None) -> RunConfig:
-    """Resolve the run configuration. `flags` maps dotted keys to values of CLI flags that were given."""
+def named_strategy(overrides: list[str] = (), flags: dict[str, Any] | None = None) -> str | None:
+    """The strategy the `-c` items and flags name (a flag wins, as in the merge), or None when none does."""
+    named = apply({}, overrides, flags).get("scaling")
+    return named.get("strategy") if isinstance(named, dict) else None
+
+
+def load_config(overrides: list[str] = (), flags: dict[str, Any] | None = None) -> RunConfig:
+    """Resolve the run configuration. `flags` maps dotted keys to values of CLI flags that were given.
+
+    The strategy's preset (configs/strategies/<name>.yaml) goes under the `-c` items and flags, however the strategy
+    was named: `--strategy rtv` and `-c scaling.strategy=rtv` resolve alike. A preset named after what it runs (its
+    own `scaling.strategy` differs from its name) gives that strategy."""
     tree = merge(configs.load("default"), configs.load("agent"))
-    if strategy:
-        merge(tree, strategy_preset(strategy))
-    return validate(apply(tree, overrides, flags))
+    name = named_strategy(overrides, flags)
+    preset = strategy_preset(name) if name else {}
+    merge(tree, preset)
+    apply(tree, overrides, flags)
+    runs = (preset.get("scaling") or {}).get("strategy")
+    if runs and tree["scaling"].get("strategy") == name:
+        tree["scaling"]["strategy"] = runs
+    return validate(tree)

@@ -82,7 +82,7 @@ def child(n: int, url: str, out: str, base_image: str) -> None:
         timers.wrap(box, "close", "removal")
     task = load_tasks(TASK, base_image=base_image)[0]
     overrides = [f"scaling.n={n}", f"scaling.concurrency={n}", "agent.step_limit=20"]
-    config = load_config(overrides, {"model.id": "openai/fake", "model.base_url": url}, strategy="best_of_n")
+    config = load_config(overrides, {"model.id": "openai/fake", "model.base_url": url, "scaling.strategy": "best_of_n"})
     cpu, start = time.process_time(), time.monotonic()
     result = run_task(task, config, Path(out))
     solved = time.monotonic() - start
