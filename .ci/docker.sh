@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install and start a Docker engine, then make the base image the tests use (.ci/base_image.sh, which the
+# Install and start a Docker engine, then make the base image the tests use (eval/tasks/base_image.sh, which the
 # test suite also runs when the image is missing). Idempotent: every step is skipped when its result is there.
 set -euo pipefail
 
@@ -17,5 +17,5 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /tmp/dockerd.log" >&2; tail -20 /tmp/dockerd.log >&2; exit 1; }
 fi
 
-bash "$(dirname "$0")/base_image.sh"                # the base image: built once per machine
+bash "$(dirname "$0")/../eval/tasks/base_image.sh"  # the base image: built once per machine
 echo "docker ready"

@@ -19,6 +19,7 @@ from codescale.agent.models.thinking import ThinkingConfig
 from codescale.agent.records import ExitStatus, Step, Task, Trajectory, now
 from codescale.agent.templates import render
 from codescale.sandboxes.base import Output, Sandbox, SandboxError
+from codescale.sandboxes.lifecycle import Stopped, shutting_down
 
 
 def _prompts() -> dict:
@@ -113,6 +114,8 @@ class Agent:
         except ModelError as e:
             self.finish("model_error", str(e))
         except SandboxError as e:
+            if shutting_down():  # removed by an interrupt: what was saved stays unfinished, so a resume runs it again
+                raise Stopped(str(e)) from None
             self.finish("sandbox_error", str(e))
         return traj
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
@@ -15,6 +16,9 @@ from codescale.agent.loop import Agent, AgentConfig
 from codescale.agent.models.base import Model, ModelConfig
 from codescale.agent.records import Task, Trajectory
 from codescale.sandboxes.base import Sandbox, SandboxConfig, SandboxError, sandbox_class
+from codescale.sandboxes.lifecycle import Stopped, shutting_down
+
+log = logging.getLogger(__name__)
 
 
 class RolloutConfig(BaseModel):
@@ -108,8 +112,20 @@ def run_rollout(
             traj = Agent(config.agent, model, sandbox, traj, path).run(task, getattr(sandbox, "workdir", ""))
             if after is not None:
                 after(sandbox, traj, Path(task_dir))
-            return traj
     except SandboxError as e:
+        if shutting_down():  # removed by an interrupt: what was saved stays unfinished, so a resume runs it again
+            raise Stopped(str(e)) from None
         traj.exit_status, traj.error = "sandbox_error", str(e)
         traj.save(path)
-        return traj
+    log_end(traj)
+    return traj
+
+
+def log_end(traj: Trajectory) -> None:
+    """A line in the log for each rollout's end; a warning when it ended on a model or sandbox failure."""
+    where = f"rollout {traj.task_id}/{traj.rollout_id}"
+    if traj.exit_status in ("model_error", "sandbox_error"):
+        log.warning("%s: %s after %d steps: %s", where, traj.exit_status, len(traj.steps), traj.error)
+    else:
+        log.info("%s: %s after %d steps, %.1f s, %d tokens", where, traj.exit_status, len(traj.steps), traj.seconds,
+                 traj.usage.tokens)

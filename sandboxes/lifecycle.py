@@ -20,6 +20,11 @@ class ShuttingDown(Exception):
     """A start refused because the process is shutting down."""
 
 
+class Stopped(BaseException):
+    """A sandbox lost because the process is shutting down (its run was interrupted): what uses it records nothing
+    more. A BaseException, so that no handler of failed work (`except Exception`) records it as a failure."""
+
+
 class Jobs:
     """A bounded pool of background jobs: `workers` run at once, at most `backlog` wait (submit blocks beyond)."""
 
@@ -65,6 +70,11 @@ def check_open() -> None:
     """Raise ShuttingDown once `shutdown()` has begun (called by a start before it makes anything)."""
     if _closing.is_set():
         raise ShuttingDown("the process is shutting down; no new sandbox is started")
+
+
+def shutting_down() -> bool:
+    """Whether `shutdown()` has begun: a sandbox failing now was most likely removed by it."""
+    return _closing.is_set()
 
 
 def settle(timeout: float | None = None) -> int:

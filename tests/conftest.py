@@ -64,14 +64,14 @@ def docker_client():
 
 @pytest.fixture(scope="session")
 def base_image(docker_client, pytestconfig) -> str:
-    """The base image, made on first need by .ci/base_image.sh (the script CI uses too: pulled and extended
+    """The base image, made on first need by eval/tasks/base_image.sh (the script CI uses too: pulled and extended
     where a registry answers, else built with debootstrap; once per machine), its progress shown as it goes."""
     try:
         docker_client.images.get(BASE_IMAGE)
         return BASE_IMAGE
     except Exception:
         pass
-    script = Path(__file__).resolve().parent.parent / ".ci" / "base_image.sh"
+    script = Path(__file__).resolve().parent.parent / "eval" / "tasks" / "base_image.sh"
     capture = pytestconfig.pluginmanager.getplugin("capturemanager")
     with capture.global_and_fixture_disabled():
         print(f"\nbase image {BASE_IMAGE} is missing: making it with {script.name} (once per machine)", flush=True)

@@ -161,3 +161,35 @@ def test_interrupting_a_run_leaves_no_container(docker_client, repo_image, tmp_p
     assert run_containers(docker_client, tmp_path / "o") == []
     partial = Trajectory.load(tmp_path / "o" / "tasks" / "calc-1" / "g0-r0.traj.json")
     assert partial.exit_status is None  # what was written before the interrupt is kept, marked unfinished
+
+
+THERMO_FIX = "sed -i 's/^ZERO_CELSIUS_IN_KELVIN = 273$/ZERO_CELSIUS_IN_KELVIN = 273.15/' thermo/scales.py"
+
+
+@pytest.mark.slow
+def test_run_makes_a_bundled_tasks_image_on_the_base_image_given(own_base, docker_client, tmp_path):
+    from codescale.eval.tasks.images import image_exists
+    from codescale.eval.tasks.load import load_tasks
+
+    image = load_tasks("codescale__thermo-1", base_image=own_base)[0].image
+    assert not image_exists(docker_client, image)  # a base of this test's own: never built on this engine
+    out = tmp_path / "run"
+    with FakeServer(responder=script(THERMO_FIX, "echo CODESCALE_SUBMIT")) as server:
+        done = codescale("run", "--task", "codescale__thermo-1", "--base-image", own_base, "--model", "openai/fake",
+                         "--base-url", server.openai_url, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "codescale__thermo-1: submitted" in done.stderr
+    assert image_exists(docker_client, image)
+    [result] = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert "+ZERO_CELSIUS_IN_KELVIN = 273.15" in result["final_patch"]
+    assert json.loads((out / "tasks" / "codescale__thermo-1" / "task.json").read_text())["base_image"] == own_base
+
+
+def test_a_missing_base_image_names_the_command_that_makes_one(docker_client, tmp_path):
+    with FakeServer() as server:
+        done = codescale("run", "--task", "codescale__thermo-1", "--base-image", "codescale-test/absent-base:404",
+                         "--model", "openai/fake", "--base-url", server.openai_url, "--out", str(tmp_path / "o"))
+    line = one_error_line(done)
+    assert "the base image codescale-test/absent-base:404 is not here and could not be pulled" in line
+    assert "--base-image" in line and "`codescale tasks base-image` makes codescale/base:bookworm" in line
+    assert not (tmp_path / "o").exists()

@@ -11,8 +11,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 LAYERS = ["sandboxes", "agent", "scaling", "eval"]
 """Lowest first: a module may import its own layer and the ones before it. configs is data, open to all."""
-EVAL_LAYERS = [["tasks"], ["runs"], ["analysis", "bot"], ["cli"]]
-"""eval/'s own folders, lowest first; folders on one level (analysis, bot) may not import each other."""
+EVAL_LAYERS = [["tasks"], ["runs"], ["analysis", "bot"], ["cli", "api"]]
+"""eval/'s own folders (and api.py, the Python API), lowest first; those on one level (analysis and bot; cli and api)
+may not import each other."""
 
 
 def modules() -> dict[str, Path]:
@@ -68,9 +69,10 @@ def layer(module: str) -> int | None:
 
 
 def eval_layer(module: str) -> tuple[int, str] | None:
-    """(level, folder) of a module in one of eval/'s folders; None elsewhere (eval/__init__, other layers)."""
+    """(level, folder) of a module in one of eval/'s folders (or the folder itself, or api.py); None elsewhere (eval/__init__,
+    other layers)."""
     parts = module.split(".")
-    if len(parts) < 4 or parts[1] != "eval":
+    if len(parts) < 3 or parts[1] != "eval":
         return None
     return next(((level, parts[2]) for level, folders in enumerate(EVAL_LAYERS) if parts[2] in folders), None)
 
@@ -101,7 +103,8 @@ def test_an_upward_import_inside_eval_is_found():
     }
     fed = {name: {m for m in imported(ast.parse(text), name.rpartition(".")[0]) if m in known}
            for name, text in sources.items()}
-    assert sorted(upward(fed)) == ["codescale.eval.analysis.select imports codescale.eval.bot.fix_issue",
+    assert sorted(upward(fed)) == ["codescale.eval.analysis.select imports codescale.eval.bot",
+                                   "codescale.eval.analysis.select imports codescale.eval.bot.fix_issue",
                                    "codescale.eval.tasks.load imports codescale.eval.runs.rundir"]
 
 

@@ -12,10 +12,19 @@ from typing import Annotated, Optional
 import typer
 
 from codescale.eval.cli.common import (BaseImageOpt, BaseUrlOpt, ConfigOpt, LiveOpt, ModelOpt, SandboxOpt,
-                                       StrategyOpt, command, fail, flags)
+                                       StrategyOpt, TrackOpt, WorkersOpt, check_tracker, command, examples, fail,
+                                       flags, track_run)
 from codescale.eval.tasks.swebench import NAMESPACE, VERIFIED
 
 Opt = typer.Option
+BATCH_EXAMPLES = examples(
+    "codescale batch --dataset codescale --model openai/gpt-5-mini --strategy rtv -c scaling.n=8 --workers 4 --out runs/suite",
+    "codescale batch --dataset codescale-terminal --base-image codescale/base:bookworm --strategy rtv --out runs/tbsuite",
+)
+SWEBENCH_EXAMPLES = examples(
+    "codescale swebench --slice 0:50 --model anthropic/claude-sonnet-4-5 --strategy pdr+rtv --workers 8 --out runs/verified",
+    "codescale swebench --ids astropy__astropy-12907 --model openai/gpt-5-mini --out runs/one-verified",
+)
 
 
 def _command(default_dataset: str | None, doc: str, needs_harness: bool = False):
@@ -32,7 +41,7 @@ def _command(default_dataset: str | None, doc: str, needs_harness: bool = False)
         sandbox: SandboxOpt = None,
         strategy: StrategyOpt = None,
         config: ConfigOpt = [],
-        workers: Annotated[int, Opt("--workers", help="Tasks in flight at once.")] = 1,
+        workers: WorkersOpt = 1,
         max_rollouts: Annotated[int, Opt("--max-rollouts", help="Rollouts in flight over all tasks (0: "
                                          "workers x scaling.concurrency).")] = 0,
         max_requests: Annotated[int, Opt("--max-requests", help="Model requests in flight (0: no cap).")] = 0,
@@ -50,6 +59,7 @@ def _command(default_dataset: str | None, doc: str, needs_harness: bool = False)
         pull_ahead: Annotated[int, Opt("--pull-ahead", help="Images of the next tasks made present while the "
                                        "current ones run.")] = 2,
         remove_images: Annotated[bool, Opt("--remove-images", help="Remove a task's image once it is finished.")] = False,
+        track: TrackOpt = None,
     ) -> None:
         from codescale.eval.runs.launch import launch_batch
         from codescale.eval.tasks.grading import require_harness
@@ -58,15 +68,17 @@ def _command(default_dataset: str | None, doc: str, needs_harness: bool = False)
             require_harness("codescale swebench")
         if not dataset:
             raise fail("--dataset is required")
+        check_tracker(track)
         outcome = launch_batch(
             dataset=dataset, split=split, slice_=slice_, ids=[i.strip() for i in ids.split(",") if i.strip()] if ids else None,
             flags=flags(model=model, base_url=base_url, sandbox=sandbox, strategy=strategy, ray=ray),
-            strategy=strategy, config=config, out=out, overwrite=overwrite, base_image=base_image, live=live,
+            config=config, out=out, overwrite=overwrite, base_image=base_image, live=live,
             batch={"workers": workers, "max_rollouts": max_rollouts, "max_requests": max_requests,
                    "budget": {"max_cost": max_cost, "max_tokens": max_tokens}, "retry_errors": retry_errors,
                    "image_namespace": image_namespace, "image_cache_gb": image_cache_gb, "pull_ahead": pull_ahead,
                    "remove_images": remove_images},
         )
+        track_run(out, track)
         code = 1 if outcome.disk_full else 3 if outcome.stopped + outcome.not_started else 1 if outcome.failed else 0
         if code:
             raise typer.Exit(code)

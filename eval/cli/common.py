@@ -1,16 +1,20 @@
-"""What every command shares: the options that carry the same name everywhere, the flag -> config key mapping,
-and one way to report a user error (`error: ...` on stderr, exit 2)."""
+"""What every command shares: the options that carry the same name everywhere (`-v`/`-q` on every command), the
+flag -> config key mapping, the examples its help ends with, and one way to report a user error (`error: ...` on
+stderr, exit 2)."""
 
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from codescale.eval.runs.terminal import plain
+from codescale.eval.runs import logs
+from codescale.eval.runs.config import flags
+from codescale.eval.runs.terminal import plain, stderr
 
 ConfigOpt = Annotated[
     list[str],
@@ -38,30 +42,47 @@ BaseImageOpt = Annotated[
     Optional[str],
     typer.Option("--base-image", help="Base image of built task images (default: $CODESCALE_BASE_IMAGE, else python:3.11-slim, or codescale/base:bookworm where only that one is present)."),
 ]
+TrackOpt = Annotated[
+    Optional[str],
+    typer.Option("--track", help="Log the run to an experiment tracker when it ends: mlflow (the `track` extra; the "
+                 "store is $MLFLOW_TRACKING_URI, else ./mlruns)."),
+]
+WorkersOpt = Annotated[int, typer.Option("--workers", help="Tasks in flight at once.")]
+VerboseOpt = Annotated[int, typer.Option("-v", "--verbose", count=True, help="More on stderr: -v the log's INFO lines "
+                                         "(each rollout's end, retries), -vv DEBUG.")]
+QuietOpt = Annotated[bool, typer.Option("-q", "--quiet", help="Only errors on stderr (a run's codescale.log still "
+                                        "keeps everything).")]
 RunDirArg = Annotated[Path, typer.Argument(help="A run directory (holds results.jsonl).", exists=True, file_okay=False)]
 
-FLAG_KEYS = {"model": "model.id", "base_url": "model.base_url", "sandbox": "sandbox.kind", "strategy": "scaling.strategy",
-             "ray": "cluster.address"}
-"""CLI flag -> the config key it sets. The one place this mapping is written."""
+say = stderr
+"""A line for the user, on stderr (stdout stays for what a script reads); the run's log keeps it too."""
 
 
-def flags(**given: Any) -> dict[str, Any]:
-    """The config keys of the flags a command took (None: not given, so the config decides)."""
-    unknown = set(given) - set(FLAG_KEYS)
-    if unknown:
-        raise TypeError(f"no config key for flag(s) {sorted(unknown)}")
-    return {FLAG_KEYS[name]: value for name, value in given.items()}
-
-
-def say(message: str) -> None:
-    """A line for the user, on stderr (stdout stays for what a script reads)."""
-    typer.echo(plain(message), err=True)
+def examples(*lines: str) -> str:
+    """The end of a command's --help: one or two command lines a user can copy."""
+    return "Examples:\n\n" + "\n\n".join(f"  {line}" for line in lines)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print `error: message` on stderr; raise the returned Exit. Code 2: the user's input was wrong."""
+    """Print `error: message` on stderr (-q too); raise the returned Exit. Code 2: the user's input was wrong."""
     typer.echo(f"error: {plain(message)}", err=True)
+    logs.SHOWN.error(plain(message))
     return typer.Exit(code)
+
+
+def check_tracker(tracker: str | None) -> None:
+    """--track's value checked (a known tracker, its extra installed) before the command runs anything."""
+    from codescale.eval.analysis.tracking import check_tracker as check
+
+    check(tracker)
+
+
+def track_run(run_dir: Path, tracker: str | None) -> None:
+    """The run logged to the tracker --track named (nothing without it)."""
+    if tracker:
+        from codescale.eval.analysis.tracking import track
+
+        say(f"tracked in {tracker}: run {track(run_dir, tracker)}")
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -78,13 +99,20 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
 
 def command(function: Callable) -> Callable:
-    """A command whose user errors end as one `error:` line and exit 2 (every command is wrapped in it)."""
+    """A command that takes `-v`/`-q` (its logging set up from them before it runs) and whose user errors end as
+    one `error:` line and exit 2 (every command is wrapped in it)."""
 
     @functools.wraps(function)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args, verbose: int = 0, quiet: bool = False, **kwargs):
+        logs.configure(-1 if quiet else verbose)
         try:
             return function(*args, **kwargs)
         except user_errors() as e:
             raise fail(str(e)) from None
 
+    signature = inspect.signature(function, eval_str=True)
+    shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+              for name, default, annotation in (("verbose", 0, VerboseOpt), ("quiet", False, QuietOpt))]
+    wrapper.__signature__ = signature.replace(parameters=[*signature.parameters.values(), *shared])
+    wrapper.__annotations__ = {**function.__annotations__, "verbose": VerboseOpt, "quiet": QuietOpt}
     return wrapper

@@ -7,7 +7,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from codescale.eval.cli.common import command
+from codescale.eval.cli.common import command, examples
+
+EXAMPLES = examples(
+    "codescale compare runs/a runs/b",
+    "codescale compare runs/a runs/b --baseline runs/b --markdown",
+)
 
 
 @command

@@ -6,7 +6,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from codescale.eval.cli.common import RunDirArg, command
+from codescale.eval.cli.common import RunDirArg, TrackOpt, check_tracker, command, examples, track_run
+
+EXAMPLES = examples(
+    "codescale evaluate runs/suite --all-candidates",
+    "codescale evaluate runs/one --tasks tasks.jsonl",
+)
 
 
 @command
@@ -17,6 +22,7 @@ def evaluate(
     tasks: Annotated[Optional[str], typer.Option("--tasks", help="Where to find tasks the run did not record "
                                                  "(default: bundled).")] = None,
     timeout: Annotated[int, typer.Option("--timeout", help="Seconds the tests of one patch may take.")] = 1800,
+    track: TrackOpt = None,
 ) -> None:
     """Grade a run with the swebench harness (Terminal-Bench tasks: their saved rewards); write RUN_DIR/eval.jsonl
     and print resolved rate, pass@1, oracle."""
@@ -24,6 +30,7 @@ def evaluate(
     from codescale.eval.runs.evaluate import evaluate as grade_run
     from codescale.eval.runs.rundir import RunDir
 
+    check_tracker(track)
     graded = grade_run(run_dir, all_candidates=all_candidates, workers=workers, tasks=tasks, timeout=timeout)
     for grade in graded:
         mark = "resolved" if grade.resolved else "unresolved"
@@ -36,3 +43,4 @@ def evaluate(
     if not all_candidates and any(run.selections(g.instance_id) for g in graded):
         typer.echo("judge accuracy on mixed groups: needs --all-candidates (every candidate graded)")
     typer.echo(f"wrote {run.grades_path}")
+    track_run(run_dir, track)

@@ -7,7 +7,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from codescale.eval.cli.common import BaseUrlOpt, ConfigOpt, ModelOpt, OverwriteOpt, StrategyOpt, command, fail, flags, say
+from codescale.eval.cli.common import (BaseUrlOpt, ConfigOpt, ModelOpt, OverwriteOpt, StrategyOpt, command, examples,
+                                       fail, flags, say)
+
+EXAMPLES = examples(
+    "codescale fix-issue --repo . --issue issue.md --model anthropic/claude-sonnet-4-5 --out fix",
+    "codescale fix-issue --repo . --issue issue.md --strategy rtv --test-cmd 'python -m pytest -q' --apply --out fix",
+)
 
 
 @command
@@ -44,7 +50,7 @@ def fix_issue(
     task, fixed = fix_issue_in_repo(
         repo, issue, out, title=title, image=image, dockerfile=dockerfile, base_image=base_image, setup=setup,
         test_cmd=test_cmd, test_timeout=test_timeout, config=config,
-        flags=flags(model=model, base_url=base_url, strategy=strategy), strategy=strategy, apply=apply,
+        flags=flags(model=model, base_url=base_url, strategy=strategy), apply=apply,
         allow_dirty=allow_dirty, overwrite=overwrite, say=say,
     )
     check = "" if fixed.check is None else f"; tests {'passed' if fixed.check.passed else 'FAILED'}"

@@ -1,9 +1,9 @@
-"""The `codescale` app: every command registered, one line each; `--version`; and the last word on errors:
-an unexpected exception prints one line naming a file that holds the full traceback."""
+"""The `codescale` app: every command registered, one line each, with the examples its help ends with; `--version`;
+shell completion (`codescale --install-completion`); and the last word on errors: an unexpected exception prints one
+line naming a file that holds the full traceback."""
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import tempfile
@@ -15,9 +15,11 @@ from typing import Annotated
 import typer
 
 from codescale.eval.cli import batch, compare, demo, evaluate, fix_issue, report, run, select, serve, tasks
+from codescale.eval.cli.common import examples
 
 HELP = "Test-time scaling for coding agents: run rollouts in sandboxes, summarize, select with tournaments."
-app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False, epilog=examples(
+    "codescale demo", "codescale run --task codescale__thermo-1 --model anthropic/claude-sonnet-4-5 --out runs/one"))
 
 
 def _version(value: bool) -> None:
@@ -38,16 +40,16 @@ def _root(
     """Test-time scaling for coding agents: run rollouts in sandboxes, summarize, select with tournaments."""
 
 
-app.command("run")(run.run)
-app.command("batch")(batch.batch_cmd)
-app.command("swebench")(batch.swebench_cmd)
-app.command("evaluate")(evaluate.evaluate)
-app.command("compare")(compare.compare)
-app.command("select")(select.select)
-app.command("report")(report.report)
-app.command("fix-issue")(fix_issue.fix_issue)
-app.command("serve-local")(serve.serve_local)
-app.command("demo")(demo.demo)
+app.command("run", epilog=run.EXAMPLES)(run.run)
+app.command("batch", epilog=batch.BATCH_EXAMPLES)(batch.batch_cmd)
+app.command("swebench", epilog=batch.SWEBENCH_EXAMPLES)(batch.swebench_cmd)
+app.command("evaluate", epilog=evaluate.EXAMPLES)(evaluate.evaluate)
+app.command("compare", epilog=compare.EXAMPLES)(compare.compare)
+app.command("select", epilog=select.EXAMPLES)(select.select)
+app.command("report", epilog=report.EXAMPLES)(report.report)
+app.command("fix-issue", epilog=fix_issue.EXAMPLES)(fix_issue.fix_issue)
+app.command("serve-local", epilog=serve.EXAMPLES)(serve.serve_local)
+app.command("demo", epilog=demo.EXAMPLES)(demo.demo)
 app.add_typer(tasks.tasks_app, name="tasks")
 
 
@@ -61,13 +63,16 @@ def crash_report(error: BaseException) -> Path:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from codescale.eval.runs import logs
+
+    logs.configure(0)  # until a command sets it from its -v/-q
     try:
         app()
     except Exception as e:  # a bug or an environment we did not foresee: one line, the details in a file
         where = crash_report(e)
         first = str(e).splitlines()[0] if str(e) else ""
         typer.echo(f"error: unexpected {type(e).__name__}: {first} (full traceback: {where})", err=True)
+        logs.SHOWN.error("unexpected %s (full traceback: %s)", type(e).__name__, where, exc_info=e)
         sys.exit(1)
 
 

@@ -7,7 +7,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from codescale.eval.cli.common import command, fail
+from codescale.eval.cli.common import command, examples, fail
+
+EXAMPLES = examples(
+    "codescale report runs/a runs/b -o report.html",
+    "codescale report runs/a --no-trajectories -o small.html",
+)
 
 
 @command

@@ -8,8 +8,14 @@ from typing import Annotated
 
 import typer
 
-from codescale.eval.cli.common import (BaseUrlOpt, ConfigOpt, ModelOpt, OverwriteOpt, SandboxOpt, StrategyOpt, command,
-                                       fail, flags, say)
+from codescale.eval.cli.common import (BaseImageOpt, BaseUrlOpt, ConfigOpt, LiveOpt, ModelOpt, OverwriteOpt, SandboxOpt,
+                                       StrategyOpt, TrackOpt, check_tracker, command, examples, fail, flags, say,
+                                       track_run)
+
+EXAMPLES = examples(
+    "codescale run --task codescale__thermo-1 --model anthropic/claude-sonnet-4-5 --strategy pdr+rtv --out runs/one",
+    "codescale run --task task.json -c runs/one/run.yaml --base-image codescale/base:bookworm --out runs/again",
+)
 
 
 @command
@@ -22,24 +28,30 @@ def run(
     strategy: StrategyOpt = None,
     config: ConfigOpt = [],
     overwrite: OverwriteOpt = False,
+    base_image: BaseImageOpt = None,
+    live: LiveOpt = None,
+    track: TrackOpt = None,
 ) -> None:
     """Solve one task: run the strategy's rollouts and write the run directory (run.yaml, results.jsonl, ...)."""
     from codescale.eval.runs.config import ConfigError, load_config
-    from codescale.eval.runs.solve import run_task
+    from codescale.eval.runs.launch import run_task
     from codescale.eval.tasks.load import load_tasks
 
-    tasks = load_tasks(task)
+    check_tracker(track)
+    tasks = load_tasks(task, base_image=base_image)
     if len(tasks) != 1:
         raise ConfigError(f"--task {task} holds {len(tasks)} tasks; `run` solves one (use `batch` for many)")
-    resolved = load_config(config, flags(model=model, base_url=base_url, sandbox=sandbox, strategy=strategy),
-                           strategy=strategy)
+    resolved = load_config(config, flags(model=model, base_url=base_url, sandbox=sandbox, strategy=strategy))
     start = time.monotonic()
-    result = run_task(tasks[0], resolved, out, overwrite=overwrite, source=task)
+    result = run_task(tasks[0], resolved, out, overwrite=overwrite, source=task, live=live)
+    if result is None:
+        raise typer.Exit(1)
     usage = result.usage.total
     cost = f"${usage.cost_usd:.4f}" if usage.cost_usd is not None else "unknown (no price for this model)"
     status = result.exit_statuses.get(result.final_rollout or "", result.status)
     say(f"{result.instance_id}: {status}; patch {len(result.final_patch.splitlines())} lines; "
         f"{usage.requests} requests, {usage.input_tokens} in / {usage.output_tokens} out tokens, cost {cost}; "
         f"{time.monotonic() - start:.1f} s\nrun directory: {out}")
+    track_run(out, track)
     if result.status == "error":
         raise fail(result.error, 1)

@@ -9,7 +9,12 @@ from typing import Annotated, Optional
 import typer
 
 from codescale.eval.analysis.select import SELECTORS
-from codescale.eval.cli.common import BaseUrlOpt, ConfigOpt, RunDirArg, command, fail, flags
+from codescale.eval.cli.common import BaseUrlOpt, ConfigOpt, RunDirArg, command, examples, fail, flags
+
+EXAMPLES = examples(
+    "codescale select runs/a -c scaling.rtv.votes=16 --out runs/a-v16",
+    "codescale select runs/a --curves",
+)
 
 
 @command

@@ -8,7 +8,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from codescale.eval.cli.common import command, fail, say
+from codescale.eval.cli.common import command, examples, fail, say
+
+EXAMPLES = examples(
+    "codescale serve-local",
+    "codescale serve-local --model smollm2-135m --port 8080",
+)
 
 
 @command

@@ -1,4 +1,4 @@
-"""`codescale tasks list|show|build`: the bundled task suite and task files."""
+"""`codescale tasks list|show|build|base-image`: the bundled task suite and task files, their images."""
 
 from __future__ import annotations
 
@@ -6,14 +6,15 @@ import time
 
 import typer
 
-from codescale.eval.cli.common import command
+from codescale.eval.cli.common import BaseImageOpt, command, examples, fail, say
 from codescale.eval.tasks import bundled, images
 from codescale.eval.tasks.load import load_tasks
 
-tasks_app = typer.Typer(help="The bundled task suite and task files: list, show, build images.", no_args_is_help=True)
+tasks_app = typer.Typer(help="The bundled task suite and task files: list, show, build images.", no_args_is_help=True,
+                        epilog=examples("codescale tasks list", "codescale tasks build --base-image codescale/base:bookworm"))
 
 
-@tasks_app.command("list")
+@tasks_app.command("list", epilog=examples("codescale tasks list", "codescale tasks list codescale-terminal"))
 @command
 def list_tasks(source: str = typer.Argument(None, help="Suite name, task id or task file (default: bundled suite).")):
     """List tasks: id, difficulty, test runner, number of FAIL_TO_PASS tests, first line of the issue."""
@@ -28,12 +29,13 @@ def list_tasks(source: str = typer.Argument(None, help="Suite name, task id or t
     Console().print(table)
 
 
-@tasks_app.command("show")
+@tasks_app.command("show", epilog=examples("codescale tasks show codescale__thermo-1",
+                                           "codescale tasks show calc-1 --tasks tasks.jsonl"))
 @command
 def show(
     instance_id: str = typer.Argument(..., help="Task id."),
     source: str = typer.Option(None, "--tasks", help="Suite name or task file holding it (default: bundled)."),
-    base_image: str = typer.Option(None, "--base-image", help="Base image the bundled image tag is computed for."),
+    base_image: BaseImageOpt = None,
 ):
     """Show one task: its issue, tests, image and harness fields."""
     task = load_tasks(source, ids=[instance_id], base_image=base_image)[0]
@@ -45,13 +47,13 @@ def show(
     typer.echo(f"problem_statement:\n{task.problem_statement.rstrip()}")
 
 
-@tasks_app.command("build")
+@tasks_app.command("build", epilog=examples("codescale tasks build --base-image codescale/base:bookworm",
+                                            "codescale tasks build codescale__thermo-1 --workers 1"))
 @command
 def build_images(
     suite: str = typer.Argument(bundled.SUITE_NAME, help="Bundled suite name or task id, the Terminal-Bench-style "
                                 "suite's name, or a folder of Harbor task directories."),
-    base_image: str = typer.Option(None, "--base-image", help="Base image (default: $CODESCALE_BASE_IMAGE or "
-                                   f"{images.DEFAULT_BASE_IMAGE})."),
+    base_image: BaseImageOpt = None,
     workers: int = typer.Option(2, "--workers", help="Images built at a time."),
 ):
     """Build one image per bundled task or Terminal-Bench task (cached by a hash of the task's content)."""
@@ -74,3 +76,20 @@ def build_images(
         for line in pool.map(build, found):
             typer.echo(line)
     typer.echo(f"{len(found)} images in {time.monotonic() - started:.1f} s")
+
+
+@tasks_app.command("base-image", epilog=examples("codescale tasks base-image",
+                                                 "codescale tasks base-image --tag my/base:bookworm"))
+@command
+def base_image(
+    tag: str = typer.Option(images.LOCAL_BASE_IMAGE, "--tag", help="The image to make."),
+):
+    """Make the base image task images are built on where no registry answers (once per machine): python:3.11-slim
+    with git and pytest where a registry answers, else a minimal Debian made with debootstrap (as root)."""
+    from codescale.eval.tasks.base_image import BaseImageError, make_base_image
+
+    try:
+        make_base_image(tag, say)
+    except BaseImageError as e:
+        raise fail(str(e), 1) from None
+    say(f"use it with --base-image {tag} (or CODESCALE_BASE_IMAGE={tag})")

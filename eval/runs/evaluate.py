@@ -1,15 +1,22 @@
 """`codescale evaluate RUN_DIR`: grade a run's final outcomes (and with `all_candidates`, every rollout's), each by its
 task's kind (eval/tasks/kinds/), and write RUN_DIR/eval.jsonl. Patches go through the swebench harness (its logs in
 RUN_DIR/logs/<run id>/codescale/<id>/); Terminal-Bench tasks were checked in their containers when each rollout
-finished: their grades are the saved rewards."""
+finished: their grades are the saved rewards. A line per graded outcome shows the progress (and goes to the run's
+codescale.log)."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+from codescale.eval.runs.logs import log_to_run
+from codescale.eval.runs.progress import clock
 from codescale.eval.runs.rundir import RunDir
+from codescale.eval.runs.terminal import stderr
 from codescale.eval.tasks.errors import TaskError
-from codescale.eval.tasks.grading import CandidateGrade, TaskGrade, judge_picks
+from codescale.eval.tasks.grading import CandidateGrade, PatchGrade, TaskGrade, judge_picks
 from codescale.eval.tasks.kinds import GradeJob, TaskKind, as_kind, grade
 from codescale.eval.tasks.load import load_tasks
 from codescale.scaling.records import TaskResult
@@ -42,18 +49,40 @@ def _candidates(run: RunDir, result: TaskResult) -> list[tuple[str, int, str, st
     return rows
 
 
+class GradingProgress:
+    """eval.tasks.grading.Graded for a whole run: one line per graded outcome, with the counts and an ETA."""
+
+    def __init__(self, total: int, say: Callable[[str], None]):
+        self.total, self.say = total, say
+        self.done = self.resolved = 0
+        self.start = time.monotonic()
+        self._lock = threading.Lock()
+
+    def __call__(self, instance_id: str, grade: PatchGrade) -> None:
+        with self._lock:
+            self.done += 1
+            self.resolved += grade.resolved
+            elapsed = time.monotonic() - self.start
+            eta = clock(elapsed / self.done * (self.total - self.done))
+            outcome = "resolved" if grade.resolved else f"not resolved ({grade.error})" if grade.error else "not resolved"
+            self.say(f"[{clock(elapsed)}] graded {self.done}/{self.total} ({self.resolved} resolved): {instance_id} "
+                     f"{outcome} | ETA {eta}")
+
+
 def evaluate(run_dir: Path, all_candidates: bool = False, workers: int = 2, tasks: str | None = None,
-             timeout: int = 1800) -> list[TaskGrade]:
+             timeout: int = 1800, say: Callable[[str], None] = stderr) -> list[TaskGrade]:
     """Grade the final outcome of every task in `run_dir` (and every rollout's, with `all_candidates`), each by its
-    task's kind; write `eval.jsonl` and return the grades."""
+    task's kind, saying each grade as it comes in; write `eval.jsonl` and return the grades."""
     run = RunDir.existing(run_dir)
+    log_to_run(run.log_path)
     results = run.results()
     task_by_id = _run_tasks(run, list(results), tasks)
     finals = [GradeJob(task_by_id[i], r.final_rollout, r.final_patch, run.files(i)) for i, r in results.items()]
     candidates = {i: _candidates(run, r) for i, r in results.items()} if all_candidates else {}
     jobs = finals + [GradeJob(task_by_id[i], rid, patch, run.files(i))
                      for i, rows in candidates.items() for rid, _, patch, _ in rows]
-    found = iter(grade(jobs, run.path / "logs", workers, timeout))
+    say(f"grading {len(jobs)} outcomes of {len(results)} tasks, {workers} at a time")
+    found = iter(grade(jobs, run.path / "logs", workers, timeout, GradingProgress(len(jobs), say)))
     final_grades = [next(found) for _ in finals]
 
     graded = []

@@ -12,6 +12,8 @@ import signal
 import sys
 from collections.abc import Callable
 
+from codescale.eval.runs.logs import SHOWN
+
 
 class Interrupt:
     """What a run does when it is interrupted or aborted: its cleanups (more can be `add`ed as the run goes on, e.g.
@@ -37,6 +39,7 @@ class Interrupt:
     def __call__(self, message: str) -> None:
         self.clean()
         print(f"error: {message}", file=sys.stderr)
+        SHOWN.error(message)
         remove_quietly(self.run_id)
         sys.stderr.flush()
         os._exit(1)
@@ -75,6 +78,7 @@ def interrupted(run_id: str) -> None:
     from codescale.sandboxes.lifecycle import shutdown
 
     print("\ninterrupted: removing this run's sandboxes", file=sys.stderr)
+    SHOWN.warning("interrupted: removing this run's sandboxes")
     try:
         shutdown(SETTLE_SECONDS)  # a start in flight could otherwise make a container after the listing below
         removed = remove_containers(run_id)

@@ -1,5 +1,6 @@
-"""A batch run from start to end: check the config, dataset and server, open or resume the run directory, clear
-what a killed session left, run the tasks with a budget and progress, and say how it went."""
+"""A run from start to end: check the config, tasks and server, open (or resume) the run directory, clear what a
+killed session left, run the tasks with a budget and progress, and say how it went. `launch_batch` is `codescale
+batch`; `run_task` is `codescale run`, a batch of one task."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def join_cluster(config, run_id: str, settings: BatchConfig, say: Callable[[str]
 
 
 def launch_batch(*, dataset: str, split: str, slice_: str | None, ids: list[str] | None, flags: dict[str, Any],
-                 strategy: str | None, config: list[str], out: Path, overwrite: bool, base_image: str | None,
+                 config: list[str], out: Path, overwrite: bool, base_image: str | None,
                  live: bool | None, batch: dict, say: Callable[[str], None] = stderr) -> BatchOutcome:
     """Run (or resume) the batch into `out`. Bad input raises before anything is written."""
     from codescale.agent.records import Task
@@ -40,7 +41,7 @@ def launch_batch(*, dataset: str, split: str, slice_: str | None, ids: list[str]
     from codescale.eval.tasks.dataset import row_id
 
     settings = BatchConfig.model_validate(batch)
-    resolved, model, rows = checked_input(dataset, split, slice_, ids, flags, strategy, config, base_image, settings)
+    resolved, model, rows = checked_input(dataset, split, slice_, ids, flags, config, base_image, settings)
     run = open_run(out, resolved, command="batch", overwrite=overwrite, resume=True, retry_errors=settings.retry_errors,
                    say=say, model=model, batch=settings.model_dump(mode="json"), dataset=dataset, split=split,
                    slice=slice_, ids=ids)
@@ -64,15 +65,43 @@ def launch_batch(*, dataset: str, split: str, slice_: str | None, ids: list[str]
     return outcome
 
 
+def run_task(task, config, out: Path, *, overwrite: bool = False, source: str = "", live: bool | None = None,
+             say: Callable[[str], None] = stderr):
+    """`codescale run`: the task's image made, everything checked, the run directory `out` opened (Ctrl-C removes its
+    sandboxes), the task solved with the batch's progress display; its TaskResult (None when a full disk stopped it)."""
+    from codescale.agent.rollout import sandbox_config
+    from codescale.eval.runs.batch import run_batch
+    from codescale.eval.runs.budget import Meter
+    from codescale.eval.runs.opening import check_model, open_run
+    from codescale.eval.runs.progress import make_progress
+    from codescale.eval.runs.solve import preflight
+    from codescale.eval.tasks.kinds import as_kind, ensure_image
+
+    task = as_kind(task)
+    model = check_model(config)
+    if sandbox_config(config.sandbox).kind == "docker" and task.image:
+        ensure_image(task)  # made by its kind (a bundled task's built on its base image, a container task's from environment/)
+    preflight(task, config)
+    run = open_run(out, config, command="run", overwrite=overwrite, say=say, model=model,
+                   task=source or task.instance_id)
+    settings = BatchConfig()
+    with Meter(settings.budget, run.dir.ledger_path) as meter:
+        with make_progress(1, 0, lambda: meter.total, live) as progress:
+            outcome = run_batch([task], config, run.dir, run.run_id, settings, meter, progress)
+    if outcome.disk_full:
+        say(f"error: {outcome.disk_full}; run the same command again once there is space")
+    return run.dir.results().get(task.instance_id)
+
+
 def checked_input(dataset: str, split: str, slice_: str | None, ids: list[str] | None, flags: dict[str, Any],
-                  strategy: str | None, config: list[str], base_image: str | None, settings: BatchConfig):
+                  config: list[str], base_image: str | None, settings: BatchConfig):
     """(the run's config, the agent's model, the dataset's rows), once the model, its server and the rows are known
     to work together; ConfigError (or a dataset error) otherwise."""
     from codescale.eval.runs.config import ConfigError, load_config
     from codescale.eval.runs.opening import check_model
     from codescale.eval.tasks.dataset import load_rows, select
 
-    resolved = load_config(config, flags, strategy=strategy)
+    resolved = load_config(config, flags)
     model = check_model(resolved)
     rows = select(load_rows(dataset, split, base_image, settings.image_namespace), slice_, ids)
     if settings.budget.max_cost and model.info.input is None:

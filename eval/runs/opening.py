@@ -3,11 +3,13 @@ select, demo).
 
 `open_run` checks the model id and its server, takes the directory (locked for this process), refuses, clears or
 resumes what an earlier run left there, mints or keeps the run id, removes the containers a killed session left,
-writes run.yaml (with the run's warnings) and installs the Ctrl-C handler. Nothing is written before the checks.
+writes run.yaml (with the run's warnings), sends the process's log to RUN/codescale.log and installs the Ctrl-C
+handler. Nothing is written before the checks.
 """
 
 from __future__ import annotations
 
+import logging
 import socket
 import uuid
 from collections.abc import Callable
@@ -19,9 +21,12 @@ from urllib.parse import urlparse
 from codescale.agent.models.base import Model, ModelError
 from codescale.eval.runs.config import ConfigError, RunConfig, run_warnings
 from codescale.eval.runs.interrupt import Interrupt, exit_on_interrupt
+from codescale.eval.runs.logs import log_to_run
 from codescale.eval.runs.resume import ResumeError, differences, finished, lock, remove_leftovers, repair
 from codescale.eval.runs.rundir import RunDir
 from codescale.eval.runs.terminal import stderr
+
+log = logging.getLogger(__name__)
 
 
 class PreflightError(Exception):
@@ -106,6 +111,7 @@ def open_run(out: Path, config: RunConfig, *, command: str, overwrite: bool | No
                                   or any(saved.get(key) != meta.get(key) for key in same)):
             run_dir.clear()  # a killed run of something else: nothing of it can be reused
             saved = None
+    log_to_run(run_dir.log_path)
     run_id = str(saved["run_id"]) if saved and saved.get("run_id") else uuid.uuid4().hex[:12]
     for old in {run_id, (saved or {}).get("run_id")} - {None}:
         if removed := remove_leftovers(str(old)):
@@ -119,6 +125,7 @@ def open_run(out: Path, config: RunConfig, *, command: str, overwrite: bool | No
         **({"warnings": warnings} if warnings else {}),
         **({"created": saved["created"]} if saved and saved.get("created") else {}),
     )
+    log.info("%s: run %s in %s, session %d", command, run_id, out, (saved or {}).get("sessions", 0) + 1)
     interrupt = exit_on_interrupt(run_id, *cleanups)
     done = finished(run_dir, retry_errors) if resume else {}
     return OpenRun(dir=run_dir, run_id=run_id, model=model, interrupt=interrupt, finished=done, saved=saved)

@@ -1,7 +1,9 @@
-"""Progress of a batch run: a live rich display on a terminal, one plain line per event otherwise (CI logs).
+"""Progress of a run (`batch`, `run`, the demo): a live rich display on a terminal, one plain line per event
+otherwise (CI logs), nothing under -q.
 
-Both count the same things (tasks done / running / failed / not started, rollouts in flight, tokens, cost,
-elapsed, ETA); they differ only in how they show them.
+All count the same things (tasks done / running / failed / not started, rollouts in flight, tokens, cost,
+elapsed, ETA); they differ only in how they show them. The run's log (RUN/codescale.log) gets every event with the
+counts, whichever is shown.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import time
 from typing import TextIO
 
 from codescale.agent.records import Usage
-from codescale.scaling.records import TaskResult
+from codescale.eval.runs import logs
 from codescale.eval.runs.terminal import plain
+from codescale.scaling.records import TaskResult
 
 
 def clock(seconds: float) -> str:
@@ -26,7 +29,7 @@ def money(usage: Usage) -> str:
 
 
 class Progress:
-    """Counts of a batch run; `usage` is read from the run's meter. Subclasses decide how to show them."""
+    """Counts of a run; `usage` is read from the run's meter. Events go to the run's log; subclasses show them."""
 
     def __init__(self, total: int, earlier: int = 0, usage=lambda: Usage()):
         self.total = total
@@ -112,7 +115,12 @@ class Progress:
             )
 
     def event(self, message: str) -> None:
-        raise NotImplementedError
+        """An event: into the run's log with the counts, and shown as the subclass shows it (here: not at all)."""
+        logs.SHOWN.info("%s | %s", plain(message), self.status())
+        self.show(message)
+
+    def show(self, message: str) -> None:
+        pass
 
     def __enter__(self) -> Progress:
         return self
@@ -128,7 +136,7 @@ class LineProgress(Progress):
         super().__init__(*args, **kwargs)
         self.stream = stream or sys.stderr
 
-    def event(self, message: str) -> None:
+    def show(self, message: str) -> None:
         line = f"[{clock(time.monotonic() - self.start)}] {plain(message)} | {self.status()}"
         with self._lock:
             print(line, file=self.stream, flush=True)
@@ -173,13 +181,15 @@ class LiveProgress(Progress):
             table.add_row("budget", f"[bold yellow]{self.stop_reason}[/]: no new work starts")
         return table
 
-    def event(self, message: str) -> None:
+    def show(self, message: str) -> None:
         if message.startswith(("done", "FAILED", "stopped")) or "budget" in message:
             self.console.print(f"[{clock(time.monotonic() - self.start)}] {plain(message)}", highlight=False, markup=False)
 
 
 def make_progress(total: int, earlier: int, usage, live: bool | None = None) -> Progress:
-    """The live display on a terminal (stderr), plain lines otherwise."""
+    """The live display on a terminal (stderr), plain lines otherwise, nothing shown under -q."""
+    if logs.quiet():
+        return Progress(total, earlier, usage=usage)
     if live is None:
         live = sys.stderr.isatty()
     return (LiveProgress if live else LineProgress)(total, earlier, usage=usage)

@@ -146,7 +146,9 @@ class RunDir:
         self.config_path = self.path / "run.yaml"
         self.grades_path = self.path / "eval.jsonl"
         self.ledger_path = self.path / "usage.jsonl"
-        """One line of Usage per model call of a batch run (its budget counts across sessions)."""
+        """One line of Usage per model call of the run (a batch's budget counts across sessions)."""
+        self.log_path = self.path / "codescale.log"
+        """The process's log while it wrote the run (eval.runs.logs), every session's."""
         self._results: dict[str, TaskResult] | None = None
         self._grades: dict[str, TaskGrade] | None = None
 
@@ -185,7 +187,7 @@ class RunDir:
 
     def clear(self) -> None:
         """Remove every result and task directory of an earlier run here (`--overwrite`); run.yaml is rewritten."""
-        for path in (self.results_path, self.preds_path, self.ledger_path):
+        for path in (self.results_path, self.preds_path, self.ledger_path, self.log_path):
             path.unlink(missing_ok=True)
         shutil.rmtree(self.path / "tasks", ignore_errors=True)
         self._results = None

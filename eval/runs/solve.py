@@ -13,10 +13,9 @@ from codescale.agent.files import TaskFiles
 from codescale.agent.records import Task, Trajectory
 from codescale.agent.rollout import RolloutConfig, run_rollout, sandbox_config
 from codescale.eval.runs.config import RunConfig
-from codescale.eval.runs.opening import PreflightError, check_model, open_run
-from codescale.eval.runs.terminal import stderr
+from codescale.eval.runs.opening import PreflightError
 from codescale.eval.runs.rundir import RunDir, disk_full
-from codescale.eval.tasks.kinds import as_kind, ensure_image
+from codescale.eval.tasks.kinds import as_kind
 from codescale.sandboxes.base import sandbox_class
 from codescale.scaling.base import make_strategy
 from codescale.scaling.records import TaskResult
@@ -112,15 +111,3 @@ def solve(
     run_dir.append_result(result, model_name=config.model.id)
     return result
 
-
-def run_task(task: Task, config: RunConfig, out: Path, *, overwrite: bool = False, source: str = "",
-             say: Callable[[str], None] = stderr) -> TaskResult:
-    """`codescale run`: check, open the run directory `out` (Ctrl-C removes its sandboxes), solve one task."""
-    task = as_kind(task)
-    model = check_model(config)
-    if sandbox_config(config.sandbox).kind == "docker" and task.image:
-        ensure_image(task)  # made by its kind (a container task's from its environment/, once per content)
-    preflight(task, config)
-    run = open_run(out, config, command="run", overwrite=overwrite, say=say, model=model,
-                   task=source or task.instance_id)
-    return solve(task, config, run.dir, run.run_id)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import sys
 
+from codescale.eval.runs import logs
+
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 """C0 controls but tab and newline (escape, carriage return, backspace, bell...), DEL, and the C1 controls (one of
 which, CSI, starts an escape sequence by itself)."""
@@ -17,5 +19,8 @@ def plain(text: str) -> str:
 
 
 def stderr(line: str) -> None:
-    """A line for the user on stderr (stdout stays for what a script reads), control characters made visible."""
-    print(plain(line), file=sys.stderr, flush=True)
+    """A line for the user on stderr (stdout stays for what a script reads), control characters made visible; not
+    shown under -q. The run's log keeps it either way."""
+    if not logs.quiet():
+        print(plain(line), file=sys.stderr, flush=True)
+    logs.SHOWN.info(plain(line))

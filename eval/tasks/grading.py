@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -61,6 +62,10 @@ class TaskGrade(PatchGrade):
     """Per mixed group the judge decided (with --all-candidates): whether its pick resolved the task."""
 
 
+Graded = Callable[[str, PatchGrade], None]
+"""Told of each outcome as soon as it is graded: (instance id, its grade), from any thread (a grading progress)."""
+
+
 def run_id_for(patch: str) -> str:
     return "p" + hashlib.sha256(patch.encode()).hexdigest()[:16]
 
@@ -110,16 +115,25 @@ def grade_patch(task: Task, patch: str, log_dir: Path, client, timeout: int = 18
     return PatchGrade(resolved=bool(report["resolved"]), failed_tests=failed)
 
 
-def grade_patches(items: list[tuple[Task, str]], log_dir: Path, workers: int = 2, timeout: int = 1800) -> list[PatchGrade]:
-    """Grades of (task, patch) pairs, in order; each distinct pair is graded once, `workers` at a time."""
+def grade_patches(items: list[tuple[Task, str]], log_dir: Path, workers: int = 2, timeout: int = 1800,
+                  graded: Graded | None = None) -> list[PatchGrade]:
+    """Grades of (task, patch) pairs, in order; each distinct pair is graded once, `workers` at a time. `graded` is told
+    of every item as its pair's grade comes in."""
     import docker
 
     require_harness()
     client = docker.from_env(timeout=DOCKER_TIMEOUT, max_pool_size=max(10, 4 * workers))
     unique = {(task.instance_id, patch): task for task, patch in items}
+    copies = {key: sum((task.instance_id, patch) == key for task, patch in items) for key in unique}
+    done = {}
     with _harness_logs(log_dir), ThreadPoolExecutor(max(1, workers)) as pool:
-        futures = {key: pool.submit(grade_patch, task, key[1], log_dir, client, timeout) for key, task in unique.items()}
-        done = {key: future.result() for key, future in futures.items()}
+        futures = {pool.submit(grade_patch, task, key[1], log_dir, client, timeout): key for key, task in unique.items()}
+        for future in as_completed(futures):
+            key = futures[future]
+            done[key] = future.result()
+            if graded:
+                for _ in range(copies[key]):
+                    graded(key[0], done[key])
     return [done[(task.instance_id, patch)] for task, patch in items]
 
 

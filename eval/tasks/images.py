@@ -20,7 +20,8 @@ from codescale.eval.tasks.errors import TaskError
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim"
 LOCAL_BASE_IMAGE = "codescale/base:bookworm"
-"""The base image .ci/base_image.sh makes where no registry answers."""
+"""The base image eval/tasks/base_image.sh makes (`codescale tasks base-image`), from python:3.11-slim where a registry
+answers, else by debootstrap."""
 WORKDIR = "/testbed"
 RECIPE_VERSION = "1"
 """Bump when the Dockerfile below changes, so every task image is rebuilt."""
@@ -56,7 +57,7 @@ def base_image(explicit: str | None = None) -> str:
 @cache
 def default_base_image() -> str:
     """The public Python image; but where only the locally made base image is present (a machine without a
-    registry, where .ci/base_image.sh built it), that one, so that the demo and `tasks build` work there as they are."""
+    registry, where base_image.sh made it), that one, so that the demo and `tasks build` work there as they are."""
     try:
         import docker
 
@@ -146,18 +147,46 @@ def build_image(client, tag: str, text: str, files: dict[str, bytes], *, owner: 
     run_build(client, tag, owner=owner, base=base, fileobj=context, custom_context=True, nocache=no_cache)
 
 
+MAKE_BASE = ("pass --base-image with an image present here that has python3 (or set $CODESCALE_BASE_IMAGE); "
+             f"`codescale tasks base-image` makes {LOCAL_BASE_IMAGE}")
+"""What to do when a task image's base image is missing: the option that names another, the command that makes one."""
+
+
 def run_build(client, tag: str, *, owner: str, base: str, **options) -> None:
-    """`client.images.build(tag=tag, **options)`; a failure raises TaskError naming `owner`, with the log's tail."""
+    """`client.images.build(tag=tag, **options)`; a failure raises TaskError naming `owner`, with the log's tail, or,
+    when the base image is what is missing, in one line saying how to make or name one."""
     import docker
 
     try:
         client.images.build(tag=tag, rm=True, forcerm=True, **options)
     except docker.errors.BuildError as e:
-        log = "".join(chunk.get("stream", "") + chunk.get("error", "") for chunk in e.build_log)
-        tail = "\n".join(log.strip().splitlines()[-8:])
+        log = "".join(chunk.get("stream", "") + chunk.get("error", "") for chunk in e.build_log).strip().splitlines()
+        if base_missing(client, base):
+            raise TaskError(owner, "image", f"building {tag}: the base image {base} is not here and could not be "
+                            f"pulled ({log[-1] if log else e}); {MAKE_BASE}") from None
+        tail = "\n".join(log[-8:])
         raise TaskError(owner, "image", f"building {tag} from base image {base} failed:\n{tail}") from None
     except docker.errors.APIError as e:
+        if base_missing(client, base):
+            raise TaskError(owner, "image", f"building {tag}: the base image {base} is not here and could not be "
+                            f"pulled ({e}); {MAKE_BASE}") from None
         raise TaskError(owner, "image", f"building {tag} from base image {base} failed: {e}") from None
+
+
+def base_missing(client, base: str) -> bool:
+    """Whether `base`, an image name, is absent from the engine (False for what is not an image name, e.g. "the
+    Dockerfile's FROM")."""
+    import docker
+
+    if not base or " " in base:
+        return False
+    try:
+        client.images.get(base)
+        return False
+    except docker.errors.ImageNotFound:
+        return True
+    except docker.errors.APIError:
+        return False
 
 
 def image_exists(client, tag: str) -> bool:

@@ -57,15 +57,16 @@ def as_kind(record: Task | dict[str, Any], name: str = "") -> TaskKind:
         raise TaskError(label, field, "missing (required)" if error["type"] == "missing" else error["msg"]) from None
 
 
-def grade(jobs: list[GradeJob], log_dir, workers: int = 2, timeout: int = 1800) -> list:
+def grade(jobs: list[GradeJob], log_dir, workers: int = 2, timeout: int = 1800, graded=None) -> list:
     """The grade of every job, in order: each kind grades its own jobs at once (the harness grades patches in
-    parallel; a container task's grade is the reward its tests wrote)."""
+    parallel; a container task's grade is the reward its tests wrote). `graded` (eval.tasks.grading.Graded) is told
+    of each grade as it comes in."""
     grades: dict[int, Any] = {}
     by_kind: dict[type, list[int]] = {}
     for index, job in enumerate(jobs):
         by_kind.setdefault(type(job.task), []).append(index)
     for cls, indexes in by_kind.items():
-        for index, found in zip(indexes, cls.grade([jobs[i] for i in indexes], log_dir, workers, timeout)):
+        for index, found in zip(indexes, cls.grade([jobs[i] for i in indexes], log_dir, workers, timeout, graded)):
             grades[index] = found
     return [grades[i] for i in range(len(jobs))]
 

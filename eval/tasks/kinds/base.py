@@ -47,6 +47,7 @@ class TaskKind(Task):
         raise NotImplementedError
 
     @classmethod
-    def grade(cls, jobs: list[GradeJob], log_dir: Path, workers: int, timeout: int) -> list:
-        """A grade (eval.tasks.grading.PatchGrade) per job, in order, for tasks of this kind."""
+    def grade(cls, jobs: list[GradeJob], log_dir: Path, workers: int, timeout: int, graded=None) -> list:
+        """A grade (eval.tasks.grading.PatchGrade) per job, in order, for tasks of this kind; `graded` (an
+        eval.tasks.grading.Graded) is told of each as it comes in."""
         raise NotImplementedError

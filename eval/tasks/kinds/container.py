@@ -98,8 +98,12 @@ class ContainerTask(TaskKind):
         return harbor_images.build(self, client)
 
     @classmethod
-    def grade(cls, jobs: list[GradeJob], log_dir: Path, workers: int, timeout: int) -> list:
-        return [verifier.reward_grade(job.files, job.rollout_id) for job in jobs]
+    def grade(cls, jobs: list[GradeJob], log_dir: Path, workers: int, timeout: int, graded=None) -> list:
+        grades = [verifier.reward_grade(job.files, job.rollout_id) for job in jobs]
+        if graded:
+            for job, found in zip(jobs, grades):
+                graded(job.task.instance_id, found)
+        return grades
 
 
 def _swap(config: BaseModel, templates: dict[str, str]) -> BaseModel:

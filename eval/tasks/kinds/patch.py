@@ -33,7 +33,9 @@ class PatchTask(TaskKind):
         except docker.errors.APIError as e:
             reason = getattr(e, "explanation", None) or str(e)
             raise TaskError(self.instance_id, "image",
-                            f"image {self.image!r} does not exist locally and could not be pulled ({reason})") from None
+                            f"image {self.image!r} does not exist locally and could not be pulled ({reason}); make it "
+                            f"present (`docker pull {self.image}`, or `docker build -t {self.image} ...`), or name "
+                            "another in the task's `image`") from None
         return True
 
     def check_gradable(self) -> None:
@@ -48,7 +50,7 @@ class PatchTask(TaskKind):
             raise TaskError(self.instance_id, "workdir", f"is {self.workdir!r}; the harness applies patches in /testbed")
 
     @classmethod
-    def grade(cls, jobs: list[GradeJob], log_dir: Path, workers: int, timeout: int) -> list:
+    def grade(cls, jobs: list[GradeJob], log_dir: Path, workers: int, timeout: int, graded=None) -> list:
         """The harness on every job's patch (each distinct one once), `workers` at a time, after every task was
         checked and its image made present."""
         from codescale.eval.tasks.grading import grade_patches, require_harness
@@ -59,4 +61,4 @@ class PatchTask(TaskKind):
         for task in tasks:
             task.check_gradable()
         ensure_images(tasks, workers)
-        return grade_patches([(job.task, job.patch) for job in jobs], log_dir, workers, timeout)
+        return grade_patches([(job.task, job.patch) for job in jobs], log_dir, workers, timeout, graded)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make sure the base image the tests and task images build on ($CODESCALE_BASE_IMAGE, default
 # codescale/base:bookworm) exists in the running Docker engine; build it once per machine when it does not.
-# The one place this image is made: .ci/docker.sh and the test suite (tests/conftest.py) both run this.
+# The one place this image is made, shipped with the package: `codescale tasks base-image` and the demo run it
+# (eval/tasks/base_image.py), and so do .ci/docker.sh and the test suite (tests/conftest.py).
 #
 #   1. the image is there: nothing to do;
 #   2. a registry answers: pull python:3.11-slim and add git, patch, procps and pytest to it;
@@ -33,7 +34,7 @@ debian_mirror() {
 }
 
 from_debootstrap() {
-  [ "$(id -u)" = 0 ] || { echo "base image: building it with debootstrap needs root; run: sudo bash .ci/base_image.sh" >&2; return 1; }
+  [ "$(id -u)" = 0 ] || { echo "base image: building it with debootstrap needs root; run it as root" >&2; return 1; }
   if ! command -v debootstrap >/dev/null 2>&1; then
     echo "base image: installing debootstrap"
     DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
