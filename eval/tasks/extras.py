@@ -7,6 +7,7 @@ import importlib.util
 EXTRAS = {
     "swebench": "the official SWE-bench grading harness",
     "datasets": "Hugging Face datasets and .parquet task files",
+    "track": "experiment tracking with MLflow",
 }
 """Extra name -> what it brings (pyproject.toml's optional-dependencies are the packages)."""
 
