@@ -1,12 +1,16 @@
 """The demo: the whole pipeline on the embedded local model, no keys, no GPU.
 
-PDR+RTV at small N (configs/demo.yaml) over the easy bundled tasks, in Docker when an engine and the base
-image are there and in the local sandbox otherwise; live progress; then every rollout is graded and a table
-shows, per task, the rollouts resolved and the RTV pick, and overall pass@1 vs selected vs oracle.
+PDR+RTV at small N (configs/demo.yaml) over the easy bundled tasks, in Docker (its base image made first when it is
+missing: pulled and extended where a registry answers, else made with debootstrap); the local sandbox, which is not
+isolated, only when asked for with `--sandbox local`. The agent's replies are held to the wire format by a llama.cpp
+grammar (configs/demo.yaml, sent in the request's `grammar` field); the summarizer and the judge write free text.
+Live progress; then every rollout is graded and a table shows, per task, the rollouts resolved and the RTV pick, and
+overall pass@1 vs selected vs oracle.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -28,17 +32,23 @@ REFERENCE_SPEED = 19.0
 """Tokens/s that `measure_speed` gave when the figures above were measured; the estimate scales by it."""
 
 
-def docker_ready(base_image: str) -> str | None:
-    """Why Docker cannot be used (no engine, no base image), or None when it can."""
+def docker_problem() -> str | None:
+    """Why no Docker engine can be used here (none answers, no permission), or None when one can."""
     try:
         import docker
 
-        client = docker.from_env()
-        client.ping()
-        client.images.get(base_image)
-    except Exception as e:  # no engine, no permission, no image: the local sandbox it is
+        docker.from_env().ping()
+    except Exception as e:  # no SDK, no engine, no permission
         return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     return None
+
+
+def present(image: str) -> bool:
+    import docker
+
+    from codescale.eval.tasks.images import image_exists
+
+    return image_exists(docker.from_env(), image)
 
 
 def measure_speed(base_url: str, model: str) -> float:
@@ -74,7 +84,7 @@ class Demo:
 
 
 def run_demo(*, model: str, task_ids: list[str], n: int | None, sandbox: str | None, out: Path | None,
-             config: list[str], live: bool | None, say: Callable[[str], None]) -> Demo:
+             config: list[str], live: bool | None, say: Callable[[str], None], base_image: str | None = None) -> Demo:
     """PDR+RTV on the easy bundled tasks (or `task_ids`) with the embedded model, then every rollout graded.
 
     Bad input raises ConfigError before anything runs; a model server that cannot start raises LocalServerError."""
@@ -85,14 +95,16 @@ def run_demo(*, model: str, task_ids: list[str], n: int | None, sandbox: str | N
     from codescale.eval.tasks.load import load_tasks
 
     model = model or f"local/{default_local_model()}"
-    tasks = load_tasks(None, ids=task_ids or None)
+    if sandbox not in (None, "docker", "local"):
+        raise ConfigError(f"--sandbox {sandbox}: not a sandbox of the demo (docker or local)")
+    resolved = load_config([str(PRESET), *config], {"model.id": model, "sandbox.kind": sandbox or "docker",
+                                                    "scaling.n": n})
+    free_text_for_summaries_and_votes(resolved)
+    check_model(resolved)
+    kind, base = choose_sandbox(sandbox, base_image, say)
+    tasks = load_tasks(None, ids=task_ids or None, base_image=base)
     if not task_ids:
         tasks = [t for t in tasks if t.difficulty == "easy"]
-    kind, why = choose_sandbox(sandbox)
-    resolved = load_config([str(PRESET), *config], {"model.id": model, "sandbox.kind": kind, "scaling.n": n},
-                           strategy="pdr+rtv")
-    check_model(resolved)
-    say(why)
 
     out = out or Path("codescale-demo") / time.strftime("%Y%m%d-%H%M%S")
     server: LocalServer | None = None
@@ -105,7 +117,7 @@ def run_demo(*, model: str, task_ids: list[str], n: int | None, sandbox: str | N
             say(f"starting the local model server for {resolved.model.id} ...")
             server = LocalServer(resolved.model.name).start()
             server.watch(lambda error: run.interrupt(f"{error} (the demo stopped; its run directory: {out})"))
-            resolved.model.base_url = server.base_url
+            point_at(resolved, server.base_url)
         speed = measure_speed(resolved.model.base_url, resolved.model.name) if resolved.model.base_url else REFERENCE_SPEED
         c = resolved.scaling
         expected = estimate_seconds(len(tasks), c.n, resolved.agent.step_limit, c.rtv.votes, speed)
@@ -123,24 +135,51 @@ def run_demo(*, model: str, task_ids: list[str], n: int | None, sandbox: str | N
                 sandbox=kind, speed=speed)
 
 
-def choose_sandbox(sandbox: str | None) -> tuple[str, str]:
-    """The demo's sandbox kind (`sandbox`, else Docker where it can run, else local) and a line saying which and
-    why; ConfigError when Docker is asked for and cannot run."""
-    from codescale.eval.tasks.images import base_image
+def free_text_for_summaries_and_votes(resolved) -> None:
+    """The summarizer and the judge call the agent's model unless told otherwise; here they get it without the
+    agent's grammar, which would hold their replies to a bash block."""
+    extra = {key: value for key, value in resolved.model.extra_body.items() if key != "grammar"}
+    for part in (resolved.scaling.summarizer, resolved.scaling.judge):
+        if part.model is None:
+            part.model = resolved.model.model_copy(update={"extra_body": extra}, deep=True)
 
-    if sandbox not in (None, "docker", "local"):
-        raise ConfigError(f"--sandbox {sandbox}: not a sandbox of the demo (docker or local)")
-    base = base_image()
-    problem = docker_ready(base) if sandbox in (None, "docker") else None
-    if sandbox == "docker" and problem:
-        raise ConfigError(f"--sandbox docker: Docker cannot run here ({problem})")
-    if (sandbox or ("local" if problem else "docker")) == "local":
-        return "local", ("sandbox: local, NOT isolated: commands run on this machine in temporary clones"
-                         f"{f' (Docker unavailable: {problem})' if problem else ''}")
+
+def point_at(resolved, base_url: str) -> None:
+    """The agent's model, and the summarizer's and judge's when they are the same model, served at `base_url`."""
+    for config in (resolved.model, resolved.scaling.summarizer.model, resolved.scaling.judge.model):
+        if config is not None and config.id == resolved.model.id and not config.base_url:
+            config.base_url = base_url
+
+
+def choose_sandbox(sandbox: str | None, base_image: str | None, say: Callable[[str], None]) -> tuple[str, str | None]:
+    """(the demo's sandbox kind, the base image of its task images): Docker unless `--sandbox local` says otherwise,
+    with the base image made first when it is missing (once per machine). ConfigError when Docker cannot run here,
+    naming the way out; a line says which sandbox it is."""
+    from codescale.eval.tasks import images
+    from codescale.eval.tasks.base_image import BaseImageError, make_base_image
     from codescale.eval.tasks.grading import require_harness
 
+    if sandbox == "local":
+        say("sandbox: local, NOT isolated: the model's commands run on this machine, in temporary clones")
+        return "local", None
+    if problem := docker_problem():
+        raise ConfigError(f"the demo runs in Docker, and no Docker engine answers here ({problem}); start one, or pass "
+                          "--sandbox local to run the model's commands on this machine, NOT isolated")
     require_harness("the demo in Docker (it grades with the harness)")
-    return "docker", f"sandbox: docker (base image {base})"
+    base = images.base_image(base_image)
+    if not present(base):
+        chosen = base_image or os.environ.get("CODESCALE_BASE_IMAGE")
+        if chosen and chosen != images.LOCAL_BASE_IMAGE:
+            raise ConfigError(f"the base image {chosen} is not here: {images.MAKE_BASE}")
+        base = images.LOCAL_BASE_IMAGE
+        say(f"making the base image {base} (once per machine: a few minutes) ...")
+        try:
+            make_base_image(base, say)
+        except BaseImageError as e:
+            raise ConfigError(f"{e}; or pass --sandbox local to run the model's commands on this machine, NOT "
+                              "isolated") from None
+    say(f"sandbox: docker (base image {base})")
+    return "docker", base
 
 
 def remove_grading_containers(run_dir) -> None:
