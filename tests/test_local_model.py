@@ -309,6 +309,7 @@ def test_a_small_demo_prints_the_table(tmp_path, docker_client, base_image):
     assert [cell.strip() for cell in row.split("│")[1:4]] in (
         ["thermo-1", "0/1", "0/1"], ["thermo-1", "1/1", "0/1"], ["thermo-1", "0/1", "1/1"], ["thermo-1", "1/1", "1/1"])
     assert any(line.startswith("pass@1 (generation 0 rollouts) ") for line in lines)
+    assert any(line.startswith("What it shows: pass@1 is what one attempt resolves on average") for line in lines)
     assert (tmp_path / "demo" / "eval.jsonl").is_file()
     assert marked_processes(marker) == []
 

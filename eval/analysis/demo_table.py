@@ -11,6 +11,12 @@ from codescale.eval.tasks.grading import TaskGrade
 from codescale.eval.runs.rundir import RunDir
 
 
+EXPLAINED = ("What it shows: pass@1 is what one attempt resolves on average; selected is what the method answers "
+             "(PDR's refined generation, then the tournament's pick); oracle is the tasks some rollout resolved, the "
+             "most any selection could reach. Selected above pass@1 is the method's gain; below oracle, the judge's "
+             "misses.")
+
+
 def resolved_of(grade: TaskGrade, generation: int) -> str:
     mine = [c.resolved for c in grade.candidates if c.generation == generation]
     return f"{sum(mine)}/{len(mine)}" if mine else "-"
@@ -40,6 +46,7 @@ def print_table(console, run_dir: RunDir, grades: list[TaskGrade], seconds: floa
         f"oracle (any rollout) {pct(m.oracle)}   over {m.tasks} tasks",
         highlight=False, soft_wrap=True,
     )
+    console.print(EXPLAINED, highlight=False, soft_wrap=True)
     line = (f"wall time {seconds / 60:.1f} min; {usage.requests} model requests, {usage.input_tokens} input and "
             f"{usage.output_tokens} output tokens")
     if speed:
