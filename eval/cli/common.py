@@ -80,9 +80,12 @@ def check_tracker(tracker: str | None) -> None:
 def track_run(run_dir: Path, tracker: str | None) -> None:
     """The run logged to the tracker --track named (nothing without it)."""
     if tracker:
-        from codescale.eval.analysis.tracking import track
+        from codescale.eval.analysis.tracking import TrackingError, track
 
-        say(f"tracked in {tracker}: run {track(run_dir, tracker)}")
+        try:
+            say(f"tracked in {tracker}: run {track(run_dir, tracker)}")
+        except TrackingError as e:
+            raise fail(f"{e} (the run itself is in {run_dir})", 1) from None
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
