@@ -34,6 +34,7 @@ def test_wheel_holds_nothing_but_codescale(wheel):
     assert "codescale/eval/tasks/terminal_suite/make-build/environment/Dockerfile" in paths
     assert "codescale/eval/tasks/terminal_suite/make-build/solution/solve.sh" in paths
     assert "codescale/configs/terminal.yaml" in paths
+    assert "codescale/eval/tasks/base_image.sh" in paths  # the demo makes its base image from an installed package
 
 
 def test_the_installed_wheel_runs_without_the_source_tree(wheel, tmp_path):
@@ -53,6 +54,8 @@ def test_the_installed_wheel_runs_without_the_source_tree(wheel, tmp_path):
     assert "fix-issue" in shown.stdout and "evaluate" in shown.stdout
     where = python("-c", "import codescale.eval.cli.main as m; print(m.__file__)")
     assert where.stdout.strip().startswith(str(target)), where.stderr
+    script = python("-c", "from codescale.eval.tasks.base_image import SCRIPT; print(SCRIPT, SCRIPT.is_file())")
+    assert script.stdout.split() == [str(target / "codescale/eval/tasks/base_image.sh"), "True"], script.stderr
     for old in ("eval.cli", "agent", "scaling", "sandboxes", "configs"):
         gone = python("-c", f"import {old}")
         assert gone.returncode != 0 and "ModuleNotFoundError" in gone.stderr, old
