@@ -36,6 +36,7 @@ def test_the_grammar_allows_one_bash_block_after_a_line_of_reasoning():
     grammar = configs.load("demo")["model"]["extra_body"]["grammar"]
     rules = dict(line.split(" ::= ", 1) for line in grammar.strip().splitlines())
     assert rules["root"] == '(reasoning "\\n")? "```bash\\n" command "\\n```"'
+    assert rules["reasoning"] == "[^`\\n]{1,200}"  # bounded: a reply cannot reason past max_tokens without a block
     assert rules["line"] == "[^`\\n] [^\\n]*"  # no line of the command opens a fence: exactly one block
 
 
