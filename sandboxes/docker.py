@@ -31,6 +31,8 @@ GRACE = 5.0
 """Seconds past a command's timeout after which the client stops waiting for its output stream."""
 DISK_POLL = 5.0
 """Seconds between two looks at the container's writable layer while a command runs."""
+COMMAND_STATE = "/tmp/.codescale-commands"
+"""Where COMMAND_SCRIPT keeps the process groups of earlier commands (its `state`)."""
 COMMAND_SCRIPT = r"""
 exec 3>&2 2>/dev/null
 events=/sys/fs/cgroup/pids/pids.events; [ -r "$events" ] || events=/sys/fs/cgroup/pids.events
@@ -164,6 +166,7 @@ class DockerSandbox:
             name=self.container_name,
             detach=True,
             labels={RUN_LABEL: self.run_id, SANDBOX_LABEL: self.name},
+            working_dir=self.workdir or None,  # the container's own, as `docker inspect` shows it
             mem_limit=self.config.memory,
             memswap_limit=self.config.memory,
             nano_cpus=int(self.config.cpus * 1e9),
@@ -304,6 +307,18 @@ class DockerSandbox:
             if time.monotonic() > deadline:
                 return TIMEOUT_RETURNCODE
             time.sleep(0.02)
+
+    def end_processes(self) -> None:
+        """Stop every process in the container, those its commands left running included (a restart: no process
+        survives, whatever session or user it runs as; the files stay). The next command starts afresh."""
+        self.ready()
+        api = self._client.api
+        try:
+            self._container.restart(timeout=0)
+            cleared = api.exec_create(self._container.id, ["rm", "-f", COMMAND_STATE])["Id"]  # its groups are gone
+            api.exec_start(cleared)
+        except engine_errors() as e:
+            raise SandboxError(f"cannot restart container {self.container_name}: {e}") from e
 
     def close(self) -> None:
         """Remove (or, with `remove_on_exit: false`, stop) the container in the background; safe to call twice.
