@@ -68,6 +68,9 @@ class Task(BaseModel):
     """Whether a rollout's outcome is the repository's diff (the agent takes it when it ends)."""
     empty_reason: ClassVar[str] = "empty patch"
     """Why a rollout whose `outcome_text` is empty is left out of a selection."""
+    capabilities: ClassVar[tuple[str, ...]] = ()
+    """The Linux capabilities a sandbox of this kind of task may hold, at most (none for a patch task); the sandbox
+    settings may give it fewer."""
 
     def outcome_text(self, traj: Trajectory) -> str:
         """What a selection compares and a judge is shown of a rollout's outcome: its patch."""

@@ -56,6 +56,9 @@ class Sandbox(Protocol):
         """Write a file (parents made); a relative `path` is taken from the work directory."""
     def read_file(self, path: str) -> bytes:
         """A file's bytes; SandboxError when it cannot be read (missing, a directory)."""
+    def end_processes(self) -> None:
+        """Stop every process the commands started, those left running in the background included; the files stay.
+        SandboxError when this sandbox cannot."""
     def close(self) -> None:
         """End the sandbox; safe to call twice. What it leaves may go in the background:
         `sandboxes.lifecycle.settle()` waits until it is gone."""

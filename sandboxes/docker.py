@@ -12,7 +12,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from codescale.sandboxes.base import TIMEOUT_RETURNCODE, CappedReader, Output, SandboxError, git_diff
-from codescale.sandboxes.command_script import command_argv
+from codescale.sandboxes.command_script import COMMAND_STATE, command_argv
 from codescale.sandboxes.docker_config import DockerSandboxConfig, lockdown, to_bytes
 from codescale.sandboxes.docker_engine import (
     RUN_LABEL,
@@ -130,6 +130,7 @@ class DockerSandbox:
             name=self.container_name,
             detach=True,
             labels={RUN_LABEL: self.run_id, SANDBOX_LABEL: self.name},
+            working_dir=self.workdir or None,  # the container's own, as `docker inspect` shows it
             mem_limit=self.config.memory,
             memswap_limit=self.config.memory,
             nano_cpus=int(self.config.cpus * 1e9),
@@ -270,6 +271,18 @@ class DockerSandbox:
             if time.monotonic() > deadline:
                 return TIMEOUT_RETURNCODE
             time.sleep(0.02)
+
+    def end_processes(self) -> None:
+        """Stop every process in the container, those its commands left running included (a restart: no process
+        survives, whatever session or user it runs as; the files stay). The next command starts afresh."""
+        self.ready()
+        api = self._client.api
+        try:
+            self._container.restart(timeout=0)
+            cleared = api.exec_create(self._container.id, ["rm", "-f", COMMAND_STATE])["Id"]  # its groups are gone
+            api.exec_start(cleared)
+        except engine_errors() as e:
+            raise SandboxError(f"cannot restart container {self.container_name}: {e}") from e
 
     def close(self) -> None:
         """Remove (or, with `remove_on_exit: false`, stop) the container in the background; safe to call twice.

@@ -147,6 +147,10 @@ class LocalSandbox:
         reader.wait(OUTPUT_GRACE)
         return Output(returncode=TIMEOUT_RETURNCODE if timed_out else proc.returncode, output=reader.text(), timed_out=timed_out)
 
+    def end_processes(self) -> None:
+        """Not possible here: a process that left its command's group is one of this machine's like any other."""
+        raise SandboxError("the local sandbox cannot stop the processes its commands left running (it is not isolated)")
+
     def close(self) -> None:
         """Delete the temporary directory; safe to call twice."""
         if self.root is not None:

@@ -16,6 +16,7 @@ from conftest import BASE_IMAGE
 from fake_server import FakeServer
 
 from codescale.eval.tasks import harbor
+from codescale.eval.tasks.kinds.container_sandbox import CAPABILITIES
 from codescale.eval.tasks.load import load_tasks
 
 TB2_TASK = Path(__file__).parent / "data" / "terminal_bench_2" / "hello-world"
@@ -79,7 +80,7 @@ def test_a_task_in_the_public_terminal_bench_2_layout_loads_unchanged():
     assert task.problem_statement.startswith("Create a file called hello.txt in /app")
     assert task.workdir == "/app" and task.image.startswith("codescale-tasks/hello-world:")
     assert task.verifier_timeout == 900.0 and task.agent_timeout == 900.0
-    assert [t.instance_id for t in load_tasks(str(TB2_TASK.parent))] == ["hello-world"]
+    assert [t.instance_id for t in load_tasks(str(TB2_TASK.parent))] == ["hello-world", "notes-v2-1", "personal-site"]
 
 
 def test_the_bundled_suite_has_eight_tasks_each_with_a_reference_solution():
@@ -138,7 +139,8 @@ def test_the_verifier_reads_reward_json_and_ignores_a_reward_the_agent_planted(d
     reward, settings = verified(folder, planted)
     assert reward.reward == 0.5 and reward.error == "" and reward.returncode == 0
     assert reward.output == "cwd=/app\ntest.sh\n"
-    assert settings == {"kind": "docker", "memory": "512m", "cpus": float(os.cpu_count())}
+    assert settings == {"kind": "docker", "memory": "512m", "cpus": float(os.cpu_count()), "network": "bridge",
+                        "cap_drop": ["ALL"], "cap_add": list(CAPABILITIES), "no_new_privileges": True, "env": {}}
 
 
 @pytest.mark.slow

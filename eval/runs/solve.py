@@ -23,8 +23,9 @@ from codescale.scaling.records import TaskResult
 
 
 def preflight(task: Task, config: RunConfig) -> None:
-    """Check that the task's sandbox can be made (an engine, its image, its repository) before a run writes anything."""
-    settings = sandbox_config(config.sandbox)
+    """Check that the task's sandbox can be made (an engine, its image, its repository), with its kind's settings,
+    before a run writes anything (TaskError when the settings give the task more than its kind allows)."""
+    settings = sandbox_config(as_kind(task).overlay(config).sandbox)
     problem = sandbox_class(settings.kind).check(
         settings, image=task.image, repo_dir=task.repo_dir, base_commit=task.base_commit
     )

@@ -1,7 +1,9 @@
 """Grading a Terminal-Bench task: its tests run in the rollout's own container once the agent has finished.
 
-The tests are copied in only then (to /tests, never visible to the agent; /tests and /logs/verifier are emptied
-first, so nothing the agent left there counts), `bash /tests/test.sh` runs in the work directory within the task's
+First every process the agent started is stopped (the sandbox's `end_processes`: the container restarts, its files
+stay), so that nothing the agent left running in the background can write the reward or change what the tests see
+while they run. Then the tests are copied in (to /tests, never visible to the agent; /tests and /logs/verifier are
+emptied first, so nothing the agent left there counts), `bash /tests/test.sh` runs in the work directory within the task's
 verifier timeout, and the reward it wrote to /logs/verifier/reward.txt (a number) or reward.json
 (`{"reward": x}`) is saved as `<rollout id>.reward.json` beside the trajectory (eval/tasks/kinds/container.py).
 `codescale evaluate` reads it.
@@ -71,13 +73,14 @@ def read_reward(sandbox: Sandbox) -> tuple[float | None, str]:
 
 
 def verify(sandbox: Sandbox, traj: Trajectory, tests: Path, timeout: float, env: dict[str, str]) -> Reward:
-    """Run the tests in the folder `tests` in `sandbox` (the rollout's container, the agent finished) within
-    `timeout` seconds, with `env` set, and read the reward."""
+    """Run the tests in the folder `tests` in `sandbox` (the rollout's container, the agent finished, no process of its
+    left) within `timeout` seconds, with `env` set, and read the reward."""
     exports = "".join(f"export {k}={shlex.quote(v)}; " for k, v in env.items())
     start = time.monotonic()
     if not (tests / "test.sh").is_file():
         return Reward(rollout_id=traj.rollout_id, error=f"no test.sh in the task's tests folder {str(tests)!r}")
     try:
+        sandbox.end_processes()
         copy_tests(tests, sandbox)
         out = sandbox.execute(f"{exports}bash {TESTS_DIR}/test.sh", timeout=timeout)
         reward, problem = read_reward(sandbox)

@@ -33,6 +33,15 @@ class TaskKind(Task):
         limits where the user kept the defaults. Applied once per task, where the run engine resolves its config."""
         return config
 
+    def shown(self) -> list[str]:
+        """The lines `codescale tasks show` prints between the id and the problem statement: a patch task's."""
+        lists = [f"{name}:\n" + "".join(f"  - {t}\n" for t in getattr(self, name)).rstrip()
+                 for name in ("FAIL_TO_PASS", "PASS_TO_PASS")]
+        return [f"repo: {self.repo}", f"base_commit: {self.base_commit}",
+                f"difficulty: {getattr(self, 'difficulty', '')}", f"image: {self.image}", f"workdir: {self.workdir}",
+                f"test_runner: {self.test_runner}", f"log_parser: {self.log_parser}", f"eval_type: {self.eval_type}",
+                *lists]
+
     def after_rollout(self, sandbox: Sandbox, traj: Trajectory, task_dir: Path) -> None:
         """Runs when the agent has finished, while the rollout's container still lives (agent.rollout.run_rollout's
         `after`); what it finds is saved in `task_dir`."""
