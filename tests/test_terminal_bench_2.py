@@ -141,6 +141,41 @@ def test_a_background_process_the_agent_left_cannot_change_the_reward(docker_cli
 
 
 @pytest.mark.slow
+def test_a_service_the_agent_left_running_is_seen_by_the_tests_only_with_agent_processes_keep(
+        docker_client, base_image, tmp_path):
+    from codescale.agent.files import TaskFiles
+    from codescale.agent.records import Trajectory
+    from codescale.agent.rollout import open_sandbox
+    from codescale.eval.runs.config import RunConfig
+    from codescale.eval.tasks.kinds import ensure_image
+    from codescale.eval.tasks.verifier import load_reward
+
+    folder = tmp_path / "service"
+    for part in ("environment", "tests"):
+        (folder / part).mkdir(parents=True)
+    (folder / "instruction.md").write_text("Serve /app on port 8080.\n")
+    (folder / "task.toml").write_text('version = "1.0"\n[verifier]\ntimeout_sec = 60\n')
+    (folder / "environment" / "Dockerfile").write_text(f"FROM {BASE_IMAGE}\nWORKDIR /app\n")
+    (folder / "tests" / "test.sh").write_text(
+        "#!/bin/bash\npython3 -c 'import urllib.request; urllib.request.urlopen(\"http://127.0.0.1:8080/\", timeout=5)' "
+        "&& echo 1 > /logs/verifier/reward.txt || echo 0 > /logs/verifier/reward.txt\n")
+    serve = ("setsid nohup python3 -m http.server 8080 >/dev/null 2>&1 </dev/null & "
+             "for _ in $(seq 50); do python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 8080))' "
+             "2>/dev/null && break; sleep 0.1; done")
+    [task] = load_tasks(str(folder))
+    ensure_image(task)
+    rewards = {}
+    for mode in ("stop", "keep"):
+        config = task.overlay(RunConfig(sandbox={"kind": "docker"}, verifier={"agent_processes": mode}))
+        traj = Trajectory(task_id=task.instance_id, rollout_id=f"r-{mode}", model="none")
+        with open_sandbox(task, config.sandbox, run_id="test-tb2", name=task.instance_id) as sandbox:
+            assert sandbox.execute(serve).returncode == 0
+            task.after_rollout(sandbox, traj, tmp_path / "out", config=config)
+        rewards[mode] = load_reward(TaskFiles(tmp_path / "out"), traj.rollout_id).reward
+    assert rewards == {"stop": 0.0, "keep": 1.0}
+
+
+@pytest.mark.slow
 def test_a_task_that_installs_a_debian_package_scores_1_with_its_network_and_0_without(
         docker_client, base_image, tmp_path, monkeypatch):
     monkeypatch.setenv("CODESCALE_BASE_IMAGE", BASE_IMAGE)

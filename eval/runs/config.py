@@ -12,6 +12,7 @@ from pydantic import ConfigDict, Field, ValidationError, model_validator
 from codescale import configs
 from codescale.agent.rollout import RolloutConfig
 from codescale.eval.runs.cluster import ClusterConfig
+from codescale.eval.tasks.verifier import VerifierConfig
 from codescale.scaling.base import ScalingConfig
 
 
@@ -23,6 +24,8 @@ class RunConfig(RolloutConfig):
     scaling: ScalingConfig = Field(default_factory=ScalingConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     """Where rollouts run (a Ray cluster, or this process); never changes a result."""
+    verifier: VerifierConfig = Field(default_factory=VerifierConfig)
+    """How a container task's tests run after its rollout."""
 
     @model_validator(mode="after")
     def _evidence_sandbox(self) -> RunConfig:

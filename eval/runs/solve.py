@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager, nullcontext
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -98,7 +99,7 @@ def solve(
                 task_dir=task_dir,
                 generation=generation,
                 refinement_context=refinement_context,
-                after=task.after_rollout,
+                after=partial(task.after_rollout, config=config),
             )
 
     strategy = make_strategy(config.scaling, rollout=rollout, model=config.model, task_dir=Path(task_dir), run_id=run_id)

@@ -42,9 +42,9 @@ class TaskKind(Task):
                 f"test_runner: {self.test_runner}", f"log_parser: {self.log_parser}", f"eval_type: {self.eval_type}",
                 *lists]
 
-    def after_rollout(self, sandbox: Sandbox, traj: Trajectory, task_dir: Path) -> None:
+    def after_rollout(self, sandbox: Sandbox, traj: Trajectory, task_dir: Path, config: BaseModel) -> None:
         """Runs when the agent has finished, while the rollout's container still lives (agent.rollout.run_rollout's
-        `after`); what it finds is saved in `task_dir`."""
+        `after`, with the run's `config` bound); what it finds is saved in `task_dir`."""
 
     def rollout_complete(self, files: TaskFiles, rollout_id: str) -> bool:
         """Whether a finished rollout saved by an earlier session has everything its kind needs (else it is run

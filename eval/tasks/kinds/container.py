@@ -84,12 +84,13 @@ class ContainerTask(TaskKind):
 
     def overlay(self, config: C) -> C:
         """configs/terminal.yaml's prompts where the agent's, summarizer's and judge's are still the defaults (the
-        system prompt saying whether there is network); a time limit within the agent timeout; the task's sandbox
+        system prompt saying whether there is network and whether the processes it starts outlive it); a time limit within the agent timeout; the task's sandbox
         (container_sandbox.py) where the settings name none. TaskError when the settings would open it wider."""
         sandbox = sandbox_settings(self, config.sandbox)
         terminal = configs.load("terminal")["terminal"]
         prompts = dict(terminal["agent"])
-        prompts["system_template"] = render(prompts["system_template"], network=sandbox.get("network") != "none")
+        prompts["system_template"] = render(prompts["system_template"], network=sandbox.get("network") != "none",
+                                            processes_kept=config.verifier.agent_processes == "keep")
         agent = _swap(config.agent, prompts)
         if self.agent_timeout and (not agent.time_limit or agent.time_limit > self.agent_timeout):
             agent = agent.model_copy(update={"time_limit": self.agent_timeout})
@@ -113,9 +114,12 @@ class ContainerTask(TaskKind):
                 f"agent_timeout: {self.agent_timeout:g} s", f"verifier_timeout: {self.verifier_timeout:g} s",
                 "verifier_env:" + "".join(f"\n  {k}={v}" for k, v in self.verifier_env.items())]
 
-    def after_rollout(self, sandbox: Sandbox, traj: Trajectory, task_dir: Path) -> None:
-        """The task's tests in the rollout's container; the reward they wrote saved beside the trajectory."""
-        found = verifier.verify(sandbox, traj, Path(self.task_dir) / "tests", self.verifier_timeout, self.verifier_env)
+    def after_rollout(self, sandbox: Sandbox, traj: Trajectory, task_dir: Path, config: BaseModel) -> None:
+        """The task's tests in the rollout's container (the agent's processes stopped first unless the run's
+        `verifier.agent_processes` is `keep`); the reward they wrote saved beside the trajectory."""
+        stop = config.verifier.agent_processes == "stop"
+        found = verifier.verify(sandbox, traj, Path(self.task_dir) / "tests", self.verifier_timeout, self.verifier_env,
+                                stop_processes=stop)
         files = TaskFiles(task_dir)
         files.save(files.reward(traj.rollout_id), found)
 
