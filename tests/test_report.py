@@ -64,7 +64,9 @@ def test_the_file_is_self_contained(report):
     references = re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)["']""", html)
     assert references and all(ref.startswith(("data:", "#")) for ref in references)
     assert "url(" not in html and "@import" not in html and "<script src" not in html
-    assert len(re.findall(r'<img src="data:image/png;base64,', html)) == 4
+    assert len(re.findall(r'<img src="data:image/png;base64,', html)) == 5
+    assert '<figcaption>Resolved rate of RTV survivors per round</figcaption>' in html
+    assert "<h4>The paper&#39;s quantities (Kim et al. 2026)</h4>" in html and "<td>context-g0</td>" in html
     assert "Compared on 2 shared tasks (single: 2, pdr: 2); baseline: single." in html
     assert "Issue 0: add() subtracts instead of adding." in html
 
