@@ -166,6 +166,16 @@ def test_rtv_strategy_lets_identical_patches_all_enter_and_judges_only_different
     assert all("plan fix" in r["messages"][-1]["content"] for r in judged)
 
 
+def test_identical_patches_still_fill_k_contexts_without_a_judge(fake_server, calc_task, tmp_path):
+    plans = ["fix"] * 4 + ["wrong"] * 4
+    result, script = solve(fake_server, calc_task, tmp_path, plans, strategy="pdr", n=4, concurrency=1,
+                           rtv={"votes": 2}, pdr={"k": 2})
+    context = load(tmp_path / "selection.context-g0.json", Selection)
+    assert len(context.candidates) == 4 and len(context.winners) == 2
+    assert all(m.identical for r in context.rounds for m in r.matches) and "judge" not in script.kinds
+    assert all(ids == context.winners for ids in result.contexts.values())
+
+
 def test_rtv_strategy_merges_duplicates_when_asked(fake_server, calc_task, tmp_path):
     plans = ["wrong", "wrong", "fix", "empty"]
     result, _ = solve(fake_server, calc_task, tmp_path, plans, strategy="rtv", n=4, concurrency=1,
