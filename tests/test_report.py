@@ -94,9 +94,11 @@ def test_the_report_opens_in_headless_chromium_without_errors(report, tmp_path):
         q = lambda selector: browser.evaluate(f"document.querySelectorAll({json.dumps(selector)}).length")  # noqa: E731
         assert browser.evaluate("document.title") == "codescale report: single, pdr"
         images = browser.evaluate("[...document.querySelectorAll('figure.plot img')].map(i => [i.alt, i.naturalWidth])")
-        assert [alt for alt, _ in images] == ["Resolved vs cost", "Resolved vs N", "Judge accuracy per round", "Tokens per phase"]
+        assert [alt for alt, _ in images] == ["Resolved vs cost", "Resolved vs N", "Judge accuracy per round",
+                                             "Resolved rate of RTV survivors per round", "Tokens per phase"]
         assert all(width > 300 for _, width in images)  # decoded, not broken
-        assert q("#runs tbody tr") == 2 and q("table.numbers") == 4  # resolved, cost, judge, per generation
+        # resolved, cost, judge, per generation; the paper's quantities, rounds and context buckets
+        assert q("#runs tbody tr") == 2 and q("table.numbers") == 7
         assert q("section.task") == 2 and q("details.run") == 4
         assert q("details.rollout") == expected["rollouts"] and q("details.step") == expected["steps"]
         assert q("details.summary") == expected["summaries"] and q("table.round") == expected["rounds"]
