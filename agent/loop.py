@@ -17,7 +17,7 @@ from codescale import configs
 from codescale.agent.models.base import Model, ModelError
 from codescale.agent.models.thinking import ThinkingConfig
 from codescale.agent.records import ExitStatus, Step, Task, Trajectory, now
-from codescale.agent.templates import render
+from codescale.agent.templates import fresh_key, render
 from codescale.sandboxes.base import Output, Sandbox, SandboxError
 
 
@@ -98,6 +98,7 @@ class Agent:
                     task=task,
                     refinement_context=traj.refinement_context,
                     workdir=workdir or task.workdir,
+                    key=fresh_key(task.problem_statement, traj.refinement_context),
                 ),
             },
         ]

@@ -1,4 +1,8 @@
-"""The LLM judge of RTV: one prompt per ordering of a group, votes parsed from `ANSWER: <n>` lines."""
+"""The LLM judge of RTV: one prompt per ordering of a group, votes parsed from `ANSWER: <n>` lines.
+
+Each request's prompt delimits the issue and every candidate with tags carrying a fresh random key that none of
+their texts contains (agent/templates.py), so a candidate cannot forge another candidate's block or end its own.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from codescale import configs
 from codescale.agent.models.base import Model, ModelConfig, ModelError
 from codescale.agent.models.thinking import ThinkingConfig
 from codescale.agent.records import Task, Trajectory, Usage
-from codescale.agent.templates import render
+from codescale.agent.templates import fresh_key, render
 from codescale.scaling.compression import clip, compress
 from codescale.scaling.limits import reply_cap
 from codescale.scaling.records import Summary, Vote
@@ -105,7 +109,9 @@ class Judge:
              "evidence": self.evidence.get(rid, "")}
             for i, rid in enumerate(order, 1)
         ]
-        prompt = render(self.config.instance_template, task=task, candidates=candidates,
+        texts = [task.problem_statement] + [c["patch"] + c["trajectory"] + c["evidence"] for c in candidates]
+        texts += [c["summary"].markdown() for c in candidates if c["summary"]]
+        prompt = render(self.config.instance_template, task=task, candidates=candidates, key=fresh_key(*texts),
                         show_diff=kind == "summary+diff", show_trajectory=kind == "trajectory")
         return [{"role": "system", "content": render(self.config.system_template)}, {"role": "user", "content": prompt}]
 

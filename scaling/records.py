@@ -80,6 +80,8 @@ class Match(BaseModel):
     note: str = ""
     """Why the tie rule picked although no plain tie was seen (no valid vote, one ordering unanswered)."""
     bye: bool = False
+    identical: bool = False
+    """Its candidates' outcomes were identical (normalised): decided by the tie rule without a judge request."""
 
 
 class Round(BaseModel):
@@ -97,9 +99,10 @@ class Selection(BaseModel):
     seed: int = 0
     stop_at: int = 1
     candidates: list[str] = []
-    """Rollout ids that entered the bracket (after dropping empty patches and merging duplicates)."""
+    """Rollout ids that entered the bracket (after dropping empty patches, and merging duplicates when
+    `rtv.duplicates` is `merge`)."""
     dropped: dict[str, str] = {}
-    """Rollout id -> why it did not enter (empty patch, duplicate of X)."""
+    """Rollout id -> why it did not enter (empty patch; duplicate of X with `duplicates: merge`)."""
     rounds: list[Round] = []
     winners: list[str] = []
     usage: Usage = Field(default_factory=Usage)
@@ -156,6 +159,8 @@ class TaskResult(BaseModel):
     final_patch: str = ""
     rollouts: list[list[str]] = []
     """Rollout ids per generation."""
+    contexts: dict[str, list[str]] = {}
+    """PDR: refined rollout id -> the rollout ids whose summaries it was given, in the order shown."""
     exit_statuses: dict[str, str] = {}
     """Rollout id -> exit status."""
     diversity: list[float] = []

@@ -11,7 +11,7 @@ from codescale import configs
 from codescale.agent.models.base import Model, ModelConfig, ModelError
 from codescale.agent.models.thinking import ThinkingConfig
 from codescale.agent.records import Task, Trajectory
-from codescale.agent.templates import render
+from codescale.agent.templates import fresh_key, render
 from codescale.scaling.compression import clip, compress, last_test_step
 from codescale.scaling.limits import reply_cap
 from codescale.scaling.records import SUMMARY_SECTIONS, Summary
@@ -107,10 +107,12 @@ class Summarizer:
         self.max_tokens = reply_cap(config.max_tokens, self.model.info, config.thinking)
 
     def messages(self, task: Task, traj: Trajectory) -> list[dict]:
+        trajectory = compress(traj, max_tokens=self.config.max_input_tokens, with_diff=task.takes_diff)
         prompt = render(
             self.config.instance_template,
             task=task,
-            trajectory=compress(traj, max_tokens=self.config.max_input_tokens, with_diff=task.takes_diff),
+            trajectory=trajectory,
+            key=fresh_key(task.problem_statement, trajectory),
             max_words=self.config.max_words,
             sections=list(SUMMARY_SECTIONS.values()),
         )

@@ -31,9 +31,10 @@ def calc_tasks(root: Path, count: int) -> list[Task]:
                  repo_dir=str(repo), base_commit=commit) for i in range(count)]
 
 
-def make_run(server, out: Path, tasks: list[Task], plans: dict[str, list[str]], **scaling) -> tuple[RunDir, ScalingScript]:
+def make_run(server, out: Path, tasks: list[Task], plans: dict[str, list[str]], script_class=ScalingScript,
+             commands: dict[str, list[str]] = COMMANDS, **scaling) -> tuple[RunDir, ScalingScript]:
     """Solve each task with `plans[instance_id]` (one plan per rollout, in order); rollouts run one at a time."""
-    script = ScalingScript([p for t in tasks for p in plans[t.instance_id]], COMMANDS)
+    script = script_class([p for t in tasks for p in plans[t.instance_id]], commands)
     server.responder = script
     config = RunConfig.model_validate({
         "model": {"id": "openai/fake", "base_url": server.openai_url, "retries": {"attempts": 1}},

@@ -4,6 +4,7 @@ huge output, format errors, model errors, and the trajectory written as it grows
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -103,7 +104,7 @@ def test_prompts_follow_the_templates(task, tmp_path):
     messages = server.requests[0].json["messages"]
     assert [m["role"] for m in messages] == ["system", "user"]
     assert "exactly ONE command" in messages[0]["content"]
-    assert "<issue>\nadd() subtracts\n</issue>" in messages[1]["content"]
+    assert re.search(r"^<issue-([0-9a-f]{12})>\nadd\(\) subtracts\n</issue-\1>$", messages[1]["content"], re.MULTILINE)
     assert "Earlier attempts" not in messages[1]["content"]
 
 

@@ -195,3 +195,95 @@ def test_compare_two_strategies_over_bundled_tasks_graded_by_the_harness(fake_se
     comparison = json.loads(result.output)
     check(comparison, by_hand(tmp_path / "single", tmp_path / "best"))
     assert comparison["runs"][1]["oracle"]["value"] == 1.0  # every task had a fixing rollout
+
+
+# ---- the paper's quantities -------------------------------------------------------------------------
+
+PLANS_PDR = {  # generation 0 (4 rollouts), then generation 1 (4 refined rollouts); only `fix` resolves
+    "calc-0": ["fix", "wrong", "other", "fix"] + ["fix", "fix", "wrong", "fix"],
+    "calc-1": ["wrong", "other", "wrong", "empty"] + ["wrong", "other", "other", "wrong"],
+    "calc-2": ["fix", "fix", "fix", "wrong"] + ["fix", "fix", "fix", "fix"],
+    "calc-3": ["other", "fix", "empty", "wrong"] + ["wrong", "fix", "fix", "other"],
+}
+
+
+@pytest.fixture(scope="module")
+def pdr_run(tmp_path_factory):
+    """`pdr+rtv` (N=4, K=2, V=2) on calc-0..3, graded by plan."""
+    root = tmp_path_factory.mktemp("paper")
+    with FakeServer() as server:
+        run, _ = make_run(server, root / "pdr", calc_tasks(root, 4), PLANS_PDR, strategy="pdr+rtv", n=4,
+                          rtv={"votes": 2}, pdr={"k": 2})
+    grade_by_plan(run)
+    return run.path
+
+
+def paper_by_hand(run_dir) -> dict:
+    """The paper's quantities from results.jsonl, eval.jsonl and the selection files alone."""
+    results = {r["instance_id"]: r for r in lines(run_dir / "results.jsonl")}
+    resolved = {g["instance_id"]: {c["rollout_id"]: c["resolved"] for c in g["candidates"]}
+                for g in lines(run_dir / "eval.jsonl")}
+    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    sel_k, buckets, rounds, fail, full = [], {b: [] for b in range(3)}, {}, 0, 0
+    for i, result in sorted(results.items()):
+        ok = resolved[i]
+        refined = result["contexts"]
+        assert sorted(refined) == result["rollouts"][1] and all(len(ctx) == 2 for ctx in refined.values())
+        sel_k.append(mean([mean([ok[c] for c in ctx]) for ctx in refined.values()]))
+        per = {}
+        for rid, ctx in refined.items():
+            per.setdefault(sum(ok[c] for c in ctx), []).append(ok[rid])
+        for b, flags in per.items():
+            buckets[b].append(mean(flags))
+        last = [ok[rid] for rid in result["rollouts"][-1]]
+        fail, full = fail + (not any(last)), full + all(last)
+        for name in ("selection.context-g0.json", "selection.json"):
+            sel = json.loads((run_dir / "tasks" / i / name).read_text())
+            alive = [sel["candidates"]] + [[w for m in r["matches"] for w in m["winners"]] for r in sel["rounds"]]
+            for k, ids in enumerate(alive):
+                rounds.setdefault((sel["stage"], k), []).append((len(ids), mean([ok[c] for c in ids])))
+    tokens = sum(r["usage"][p]["input_tokens"] + r["usage"][p]["output_tokens"] for r in results.values()
+                 for p in ("rollouts", "summaries", "judge"))
+    answered = sum(g["resolved"] for g in lines(run_dir / "eval.jsonl"))
+    return {
+        "sel_k": mean(sel_k),
+        "rounds": [{"stage": s, "round": k, "survivors": mean([n for n, _ in v]), "resolved_rate": mean([r for _, r in v])}
+                   for (s, k), v in sorted(rounds.items(), key=lambda kv: (kv[0][0] != "final", kv[0]))],
+        "context_buckets": {f"{b}/2": {"tasks": len(v), "refined_pass_at_1": mean(v) if v else None}
+                            for b, v in buckets.items()},
+        "all_fail": fail, "all_pass": full,
+        "cost_per_resolved": {"usd": None, "tokens": tokens / answered},
+    }
+
+
+def test_the_paper_fields_equal_a_hand_computation_from_the_run_files(pdr_run):
+    result = CliRunner().invoke(app, ["compare", str(pdr_run), "--json"])
+    assert result.exit_code == 0, result.output
+    paper = json.loads(result.output)["runs"][0]["paper"]
+    hand = paper_by_hand(pdr_run)
+    assert set(paper) == {"sel_k", "rounds", "context_buckets", "all_fail", "all_pass", "cost_per_resolved"}
+    assert paper["sel_k"] == pytest.approx(hand["sel_k"])
+    assert [(r["stage"], r["round"]) for r in paper["rounds"]] == [(r["stage"], r["round"]) for r in hand["rounds"]]
+    for got, want in zip(paper["rounds"], hand["rounds"]):
+        assert (got["survivors"], got["resolved_rate"]) == pytest.approx((want["survivors"], want["resolved_rate"]))
+    assert paper["context_buckets"] == hand["context_buckets"]
+    assert paper["cost_per_resolved"]["usd"] is None and paper["cost_per_resolved"]["tokens"] == pytest.approx(
+        hand["cost_per_resolved"]["tokens"])
+    # what the plans fix whatever the judge does: calc-1's refined rollouts all fail, calc-2's all resolve; the final
+    # bracket starts from every non-empty refined rollout (16, of which fix: 3 + 0 + 4 + 2)
+    assert (paper["all_fail"], paper["all_pass"]) == (hand["all_fail"], hand["all_pass"]) == (1, 1)
+    first = next(r for r in paper["rounds"] if r["stage"] == "final" and r["round"] == 0)
+    assert first["survivors"] == 4 and first["resolved_rate"] == pytest.approx((3 / 4 + 0 + 1 + 2 / 4) / 4)
+    context = next(r for r in paper["rounds"] if r["stage"] == "context-g0" and r["round"] == 0)
+    assert context["survivors"] == (4 + 3 + 4 + 3) / 4  # empty patches do not enter
+    assert [r["round"] for r in paper["rounds"] if r["stage"] == "final"] == [0, 1, 2]
+
+
+def test_unknown_paper_fields_are_null_and_markdown_shows_the_tables(two_runs, pdr_run):
+    single, _ = two_runs
+    paper = json.loads(CliRunner().invoke(app, ["compare", str(single), "--json"]).output)["runs"][0]["paper"]
+    # a single rollout per task: no context, no bracket; its one rollout is its final generation
+    assert paper["sel_k"] is None and paper["rounds"] is None and paper["context_buckets"] is None
+    assert (paper["all_fail"], paper["all_pass"]) == (2, 2)
+    text = CliRunner().invoke(app, ["compare", str(pdr_run), "--markdown"]).output
+    assert "The paper's quantities (Kim et al. 2026):" in text and "| 0/2 |" in text and "| context-g0 | 0 |" in text

@@ -119,5 +119,8 @@ def load_config(overrides: list[str] = (), flags: dict[str, Any] | None = None, 
     """Resolve the run configuration. `flags` maps dotted keys to values of CLI flags that were given."""
     tree = merge(configs.load("default"), configs.load("agent"))
     if strategy:
-        merge(tree, strategy_preset(strategy))
+        preset = strategy_preset(strategy)
+        merge(tree, preset)
+        if (flags or {}).get("scaling.strategy") == strategy:  # a preset named after what it runs (kim2026: pdr+rtv)
+            flags = {**flags, "scaling.strategy": preset["scaling"]["strategy"]}
     return validate(apply(tree, overrides, flags))
