@@ -158,6 +158,14 @@ class RunDir:
             raise RecordError(f"{run.path}: not a run directory (no results.jsonl)")
         return run
 
+    @classmethod
+    def begun(cls, path: Path) -> RunDir:
+        """A run directory that a run has opened (run.yaml), finished or still running (for the viewer)."""
+        run = cls(path)
+        if not run.config_path.is_file() and not run.results_path.is_file():
+            raise RecordError(f"{run.path}: not a run directory (no run.yaml or results.jsonl)")
+        return run
+
     # writing
 
     def task_dir(self, instance_id: str) -> Path:
@@ -259,6 +267,13 @@ class RunDir:
             return as_kind(data)
         except ValueError as e:
             raise RecordError(f"{path}: {e}") from None
+
+    def task_ids(self) -> list[str]:
+        """Every task the run has begun (a folder under tasks/) or finished, sorted (names only: never a path)."""
+        folders = self.path / "tasks"
+        begun = {p.name for p in folders.iterdir() if p.is_dir()} if folders.is_dir() else set()
+        names = begun | set(self.results())
+        return sorted(i for i in names if "/" not in i and "\\" not in i and i not in (".", ".."))
 
     def trajectory(self, instance_id: str, rollout_id: str) -> Trajectory | None:
         path = self.files(instance_id).trajectory(rollout_id)
