@@ -12,10 +12,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from codescale.agent.files import BASE_EVIDENCE
 from codescale.agent.records import Trajectory
 from codescale.eval.analysis.viewer import answer, data_file, make_server, write_static
 from codescale.eval.cli.main import app
 from codescale.eval.runs.rundir import RunDir
+from codescale.eval.tasks.verifier import Reward
+from codescale.scaling.execution import Evidence
 from codescale.scaling.records import Selection, Summary, TaskResult
 from saved_runs import pdr_run
 
@@ -156,6 +159,20 @@ def test_a_run_in_progress_shows_with_running_tasks_and_rollouts(scripted, tmp_p
     assert [t["status"] for t in answer(RunDir(live.path), "run", [])["tasks"]] == ["running", "running"]
 
 
+def test_one_tasks_result_is_its_last_complete_line_read_without_the_others(scripted, tmp_path):
+    run, _ = scripted
+    copy = RunDir(tmp_path / "lines")
+    shutil.copytree(run.path, copy.path)
+    first, second = copy.results_path.read_text().splitlines()
+    again = json.loads(first) | {"final_rollout": "g1-r3"}  # calc-0 run again
+    torn = json.dumps(json.loads(second) | {"instance_id": "calc-1", "final_rollout": "g0-r0"})[:-40]
+    copy.results_path.write_text("\n".join([first, second, json.dumps(again), torn]))
+    assert copy.result("calc-0").final_rollout == "g1-r3" == RunDir(copy.path).results()["calc-0"].final_rollout
+    assert copy.result("calc-1").final_rollout == json.loads(second)["final_rollout"]  # the torn line is skipped
+    assert copy.result("calc-9") is None and copy.grade("calc-0").resolved is run.grades()["calc-0"].resolved
+    assert not copy.has_task("..") and not copy.has_task("calc-0/../..") and copy.has_task("calc-0")
+
+
 def test_the_server_reads_the_run_anew_for_every_request(scripted, tmp_path):
     run, _ = scripted
     live = tmp_path / "live"
@@ -225,6 +242,29 @@ def test_view_and_export_refuse_bad_input_in_one_line(scripted, tmp_path):
         assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], (args, result.output)
     assert sorted(p.relative_to(run.path) for p in run.path.rglob("*")) == before
     assert (tmp_path / "other" / "notes.txt").read_text() == "mine" and not (tmp_path / "x").exists()
+
+
+def test_execution_evidence_and_a_container_tasks_reward_are_shown_check_by_check(scripted, tmp_path):
+    run, _ = scripted
+    copy = RunDir(tmp_path / "evidence")
+    shutil.copytree(run.path, copy.path)
+    files = copy.files("calc-0")
+    files.save(files.evidence("g0-r1"), Evidence(rollout_id="g0-r1", digest="d", timed_out=["repro:t.py"], results={
+        "existing": {"tests/test_ops.py::test_add": False, "tests/test_ops.py::test_mul": True},
+        "repro:t.py": {"t.py": False}}))
+    files.save(files.evidence(BASE_EVIDENCE), Evidence(rollout_id=BASE_EVIDENCE, digest="b", applied=True,
+                                                        results={"existing": {"tests/test_ops.py::test_mul": True}}))
+    files.save(files.evidence("g0-r3"), Evidence(rollout_id="g0-r3", digest="c", applied=False))
+    files.save(files.reward("g0-r1"), Reward(rollout_id="g0-r1", reward=0.0, returncode=1, output="1 failed"))
+    page = answer(copy, "task", ["calc-0"])
+    rollouts = {r["id"]: r for r in page["rollouts"]}
+    assert rollouts["g0-r1"]["evidence"] == {"applied": True, "error": "", "timed_out": ["repro:t.py"], "checks": [
+        {"key": "existing", "passed": 1, "total": 2, "failed": ["tests/test_ops.py::test_add"]},
+        {"key": "repro:t.py", "passed": 0, "total": 1, "failed": ["t.py"]}]}
+    assert rollouts["g0-r3"]["evidence"]["applied"] is False and rollouts["g0-r0"]["evidence"] is None
+    assert page["base_evidence"]["checks"] == [{"key": "existing", "passed": 1, "total": 1, "failed": []}]
+    reward = answer(copy, "rollout", ["calc-0", "g0-r1"])["reward"]
+    assert (reward["reward"], reward["returncode"], reward["output"]) == (0.0, 1, "1 failed")
 
 
 def test_records_other_than_trajectories_are_read_through_the_run_directory(scripted):

@@ -22,12 +22,12 @@ def rollout_page(run: RunDir, instance_id: str, traj: Trajectory) -> dict:
     """One rollout of a task. A step's messages as sent are the opening messages, then every earlier step's
     `response` (assistant) and `observation` (user): the page puts them together the way `Trajectory.messages` does."""
     summary = run.summary(instance_id, traj.rollout_id)
-    result = run.results().get(instance_id)
-    grade = run.grades().get(instance_id)
+    result = run.result(instance_id)
+    grade = run.grade(instance_id) if result else None  # a task running again: its grade is of an old answer
     candidate = next((c for c in grade.candidates if c.rollout_id == traj.rollout_id), None) if grade else None
     if candidate is None and grade is not None and grade.final_rollout == traj.rollout_id:
         candidate = grade
-    sources = context_sources(generations_of(run, instance_id), run.selections(instance_id))
+    sources = context_sources(generations_of(run, instance_id, result), run.selections(instance_id))
     start = opening(run, traj)
     return {
         "run": run.name, "task": instance_id, "id": traj.rollout_id, "generation": traj.generation, "model": traj.model,

@@ -15,7 +15,7 @@ from codescale.eval.analysis.bracket import selection_view
 from codescale.eval.runs.rundir import RunDir, read_json
 from codescale.eval.tasks.verifier import Reward
 from codescale.scaling.execution import Evidence
-from codescale.scaling.records import Selection
+from codescale.scaling.records import Selection, TaskResult
 
 RUNNING = "running"
 """The status shown for a rollout without an exit status, and for a task without a result line."""
@@ -89,10 +89,10 @@ def reward_view(run: RunDir, instance_id: str, rollout_id: str) -> dict | None:
     return read_json(Reward, path).model_dump(exclude={"rollout_id"}) if path.is_file() else None
 
 
-def generations_of(run: RunDir, instance_id: str, trajs: list[Trajectory] | None = None) -> list[list[str]]:
-    """Rollout ids per generation: the result's, else the trajectories' own (a task still running; `trajs` when
-    already read)."""
-    result = run.results().get(instance_id)
+def generations_of(run: RunDir, instance_id: str, result: TaskResult | None,
+                   trajs: list[Trajectory] | None = None) -> list[list[str]]:
+    """Rollout ids per generation: the task's result's, else the trajectories' own (a task still running; `trajs`
+    when already read)."""
     if result is not None and result.rollouts:
         return result.rollouts
     if trajs is None:
@@ -110,12 +110,12 @@ def task_page(run: RunDir, instance_id: str) -> dict:
     """One task: its statement, every rollout by generation, the brackets, which summaries fed which refined
     rollout, and the execution evidence."""
     files = run.files(instance_id)
-    task, result, grade = run.task(instance_id), run.results().get(instance_id), run.grades().get(instance_id)
+    task, result, grade = run.task(instance_id), run.result(instance_id), run.grade(instance_id)
     trajs = {t.rollout_id: t for t in (read_json(Trajectory, p) for p in files.trajectories())}
     selections = run.selections(instance_id)
-    generations = generations_of(run, instance_id, list(trajs.values()))
+    generations = generations_of(run, instance_id, result, list(trajs.values()))
     sources = context_sources(generations, selections)
-    graded = run.graded_candidates(instance_id)
+    graded = {c.rollout_id: c.resolved for c in grade.candidates} if grade and result else {}
     rollouts = []
     for g, ids in enumerate(generations):
         for rid in ids:

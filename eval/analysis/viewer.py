@@ -56,7 +56,7 @@ def answer(run: RunDir, kind: str, ids: list[str]) -> dict:
     """The API's answer: `run`, `task` [TASK] or `rollout` [TASK, ROLLOUT]; NotFound for anything else."""
     if kind == "run" and not ids:
         return run_page(run)
-    if not ids or ids[0] not in run.task_ids():
+    if not ids or not run.has_task(ids[0]):
         raise NotFound(f"no task {ids[0] if ids else ''!r} in this run")
     if kind == "task" and len(ids) == 1:
         return task_page(run, ids[0])
