@@ -6,6 +6,9 @@ from __future__ import annotations
 import http.client
 import json
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -14,6 +17,7 @@ from typer.testing import CliRunner
 
 from codescale.agent.files import BASE_EVIDENCE
 from codescale.agent.records import Trajectory
+from codescale.eval.analysis.run_pages import context_sources
 from codescale.eval.analysis.viewer import answer, data_file, make_server, write_static
 from codescale.eval.cli.main import app
 from codescale.eval.runs.rundir import RunDir
@@ -115,6 +119,14 @@ def test_a_rollout_page_gives_every_step_the_messages_the_model_was_sent(scripte
     assert checked == len(sent)  # every agent request belongs to exactly one step
 
 
+def test_with_each_rollouts_own_predecessor_as_context_the_sources_follow_the_index():
+    generations = [["g0-r0", "g0-r1"], ["g1-r0", "g1-r1"], ["g2-r0", "g2-r1"]]
+    assert context_sources(generations, []) == {"g1-r0": ["g0-r0"], "g1-r1": ["g0-r1"], "g2-r0": ["g1-r0"],
+                                                "g2-r1": ["g1-r1"]}
+    shared = Selection(stage="context-g1", winners=["g1-r1"])
+    assert context_sources(generations, [shared])["g2-r0"] == ["g1-r1"]
+
+
 def test_a_trajectory_from_before_prompts_were_kept_gets_them_rebuilt_from_the_run(scripted, tmp_path):
     run, _ = scripted
     copy = RunDir(tmp_path / "old")
@@ -197,7 +209,7 @@ def test_the_server_answers_the_api_and_the_page_and_nothing_else(scripted, serv
     assert status == 200 and headers["Content-Type"] == "application/json; charset=utf-8"
     assert json.loads(body) == json.loads(json.dumps(answer(run, "task", ["calc-0"])))
     assert "script-src 'self'" in headers["Content-Security-Policy"] and headers["X-Content-Type-Options"] == "nosniff"
-    assert get(served, "/")[0] == get(served, "/viewer.js")[0] == get(served, "/viewer.css")[0] == 200
+    assert {get(served, path)[0] for path in ("/", "/dom.js", "/bracket.js", "/viewer.js", "/viewer.css")} == {200}
     for path in ("/api/task?id=../../..", "/api/task?id=nope", "/api/rollout?task=calc-0&id=../task",
                  "/api/rollout?task=calc-0&id=g0-r0.summary", "/api/rollout?task=..&id=run", "/run.yaml",
                  "/tasks/calc-0/task.json", "/../run.yaml", "/api/nothing"):
@@ -217,7 +229,7 @@ def read_static(out: Path, kind: str, ids: list[str]) -> dict:
 def test_the_static_copy_holds_every_answer_the_page_can_ask_for(scripted, tmp_path):
     run, _ = scripted
     written = write_static(run, tmp_path / "static")
-    assert written == 3 + 1 + 2 * (1 + 8)
+    assert written == 5 + 1 + 2 * (1 + 8)
     assert 'data-static="1"' in (tmp_path / "static" / "index.html").read_text()
     for kind, ids in (("run", []), ("task", ["calc-1"]), ("rollout", ["calc-0", "g1-r1"])):
         assert read_static(tmp_path / "static", kind, ids) == json.loads(json.dumps(answer(run, kind, ids)))
@@ -276,3 +288,22 @@ def test_records_other_than_trajectories_are_read_through_the_run_directory(scri
     for r in page["rollouts"]:
         path = run.files("calc-1").summary(r["id"])
         assert r["summary"] == (Summary.model_validate_json(path.read_text()).markdown() if path.is_file() else None)
+
+
+def test_the_view_command_serves_until_interrupted_and_writes_a_static_copy(scripted, tmp_path):
+    run, _ = scripted
+    process = subprocess.Popen([sys.executable, "-m", "codescale.eval.cli", "view", str(run.path), "--port", "0"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/"), process.stderr.read()
+        status, _, body = get(int(url.rsplit(":", 1)[1].strip("/")), "/api/run")
+        assert status == 200 and [t["id"] for t in json.loads(body)["tasks"]] == ["calc-0", "calc-1"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0 and err.strip().endswith("stopped"), err
+    for _ in range(2):  # the second time over the first copy
+        result = CliRunner().invoke(app, ["view", str(run.path), "--static", str(tmp_path / "copy")])
+        assert result.exit_code == 0 and result.output.startswith("wrote 24 files; open file://"), result.output
+    assert read_static(tmp_path / "copy", "task", ["calc-0"])["final"] == run.results()["calc-0"].final_rollout

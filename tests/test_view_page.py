@@ -121,8 +121,9 @@ def test_a_rollout_page_shows_the_messages_each_step_was_sent(scripted, tmp_path
             assert shown == [[m["role"], m["content"]] for m in messages], k
         summary = Summary.model_validate_json(run.files("calc-0").summary("g1-r1").read_text())
         assert summary.lessons in browser.evaluate("document.querySelector('details.summary').textContent")
-        browser.evaluate("document.querySelector('details.sent[data-step=\"2\"]').scrollIntoView()")
         screenshot(browser, tmp_path / "rollout-page.png")
+        browser.evaluate("document.querySelector('details.sent[data-step=\"2\"]').scrollIntoView()")
+        screenshot(browser, tmp_path / "rollout-messages.png", full_page=False)
         assert browser.errors == []
 
 

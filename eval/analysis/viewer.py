@@ -1,6 +1,6 @@
 """`codescale view RUN`: a web viewer over one run directory, served on 127.0.0.1 or written as static files.
 
-The page (configs/viewer/: index.html, viewer.js, viewer.css) asks a small JSON API for one thing at a time:
+The page (configs/viewer/: index.html, dom.js, bracket.js, viewer.js, viewer.css) asks a small JSON API for one thing at a time:
 
     GET /api/run                          the run and its tasks (eval/analysis/run_pages.py, run_page)
     GET /api/task?id=TASK                 one task: rollouts, brackets, refinement contexts, evidence (task_page)
@@ -32,9 +32,10 @@ from codescale.eval.runs.rundir import RecordError, RunDir
 log = logging.getLogger(__name__)
 
 ASSETS = configs.DIR / "viewer"
-FILES = {"/": ("index.html", "text/html"), "/index.html": ("index.html", "text/html"),
-         "/viewer.js": ("viewer.js", "text/javascript"), "/viewer.css": ("viewer.css", "text/css")}
-"""The only files served: request path -> (file in configs/viewer/, content type)."""
+PAGE = {"index.html": "text/html", "dom.js": "text/javascript", "bracket.js": "text/javascript",
+        "viewer.js": "text/javascript", "viewer.css": "text/css"}
+"""The page's files in configs/viewer/ and their content types: the only files served (`/` is index.html)."""
+FILES = {"/": ("index.html", "text/html"), **{f"/{name}": (name, kind) for name, kind in PAGE.items()}}
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
                                "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
@@ -152,9 +153,9 @@ def write_static(run: RunDir, out: Path, say: Callable[[str], None] = lambda _: 
     out = Path(out)
     html = (ASSETS / "index.html").read_text().replace("<html lang=\"en\">", "<html lang=\"en\" data-static=\"1\">", 1)
     write_atomic(out / "index.html", html)
-    for name in ("viewer.js", "viewer.css"):
+    for name in PAGE.keys() - {"index.html"}:
         write_atomic(out / name, (ASSETS / name).read_text())
-    written = 3
+    written = len(PAGE)
     requests = [("run", [])]
     for instance_id in run.task_ids():
         requests.append(("task", [instance_id]))

@@ -11,7 +11,7 @@ import typer
 
 from codescale.eval.cli.common import command, fail, say
 
-STATIC_FILES = {"index.html", "viewer.js", "viewer.css", "data"}
+STATIC_FILES = {"index.html", "dom.js", "bracket.js", "viewer.js", "viewer.css", "data"}
 """What a static copy holds: a folder with only these may be written over."""
 
 
