@@ -87,6 +87,17 @@ def test_a_trajectory_from_before_prompts_were_kept_exports_with_rebuilt_opening
         assert [s["source"] for s in atif["steps"][:3]] == ["system", "user", "agent"]
 
 
+def test_a_rollout_that_never_sent_a_message_is_left_out_of_atif_and_named(scripted, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(scripted.path, run)
+    (run / "tasks" / "calc-1" / "task.json").unlink()  # nothing to rebuild its opening messages from
+    Trajectory(task_id="calc-1", rollout_id="g9-r9", model="openai/fake", exit_status="sandbox_error",
+               error="image not found").save(run / "tasks" / "calc-1" / "g9-r9.traj.json")
+    result = CliRunner().invoke(app, ["export", str(run), "--format", "atif", "--out", str(tmp_path / "atif")])
+    assert result.exit_code == 0 and "left out 1 rollout(s) that sent no message: calc-1/g9-r9" in result.output
+    assert len(list((tmp_path / "atif").rglob("*.json"))) == 16 and not (tmp_path / "atif" / "calc-1" / "g9-r9.json").exists()
+
+
 INSPECT = textwrap.dedent("""
     import asyncio, json, sys
     from pathlib import Path

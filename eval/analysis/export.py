@@ -52,13 +52,14 @@ def rollouts(run: RunDir, final_only: bool) -> list[tuple[str, str, Trajectory]]
     return found
 
 
-def export(run: RunDir, fmt: str, out: Path, final_only: bool = False) -> list[Path]:
-    """Write `run` in format `fmt` into `out`; the files written."""
+def export(run: RunDir, fmt: str, out: Path, final_only: bool = False) -> tuple[list[Path], list[str]]:
+    """Write `run` in format `fmt` into `out`: the files written, and the rollouts left out (`task/rollout`: no
+    message was ever sent, e.g. its sandbox failed at the start of a trajectory from before prompts were kept)."""
     out = Path(out)
     if fmt == "preds":
         path = out / "preds.jsonl"
         write_atomic(path, "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in predictions(run)))
-        return [path]
+        return [path], []
     convert: Callable[[Trajectory], dict]
     if fmt == "atif":
         session, version = run.config().get("run_id") or run.name, _version()
@@ -67,13 +68,17 @@ def export(run: RunDir, fmt: str, out: Path, final_only: bool = False) -> list[P
         convert, suffix = (lambda t: to_mini_swe_agent(t, opening(run, t))), ".traj.json"
     else:
         raise ValueError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
-    written = []
+    written, skipped = [], []
     for task, rid, traj in rollouts(run, final_only):
+        record = convert(traj)
+        if not record.get("steps", record.get("messages")):
+            skipped.append(f"{task}/{rid}")
+            continue
         path = out / task / f"{rid}{suffix}"
-        write_atomic(path, json.dumps(convert(traj), indent=1, ensure_ascii=False))
+        write_atomic(path, json.dumps(record, indent=1, ensure_ascii=False))
         written.append(path)
     if fmt == "mini-swe-agent":
         path = out / "preds.json"
         write_atomic(path, json.dumps({p["instance_id"]: p for p in predictions(run)}, indent=1, ensure_ascii=False))
         written.append(path)
-    return written
+    return written, skipped

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from codescale.eval.cli.common import command, fail
+from codescale.eval.cli.common import command, fail, say
 
 
 @command
@@ -27,5 +27,7 @@ def export(
         raise fail(f"unknown --format {fmt!r}; known: {', '.join(FORMATS)}")
     if out.resolve().is_relative_to(run.resolve()):
         raise fail(f"{out}: inside the run directory; export into a folder of its own")
-    written = export_run(RunDir.begun(run), fmt, out, final_only)
+    written, skipped = export_run(RunDir.begun(run), fmt, out, final_only)
     typer.echo(f"wrote {len(written)} file{'' if len(written) == 1 else 's'} into {out}")
+    if skipped:
+        say(f"left out {len(skipped)} rollout(s) that sent no message: {', '.join(skipped[:5])}")
