@@ -1,4 +1,4 @@
-// The codescale viewer's DOM helpers: every string from a run becomes a text node; nothing here parses HTML.
+// How the codescale viewer builds its DOM: every string from a run becomes a text node; nothing here parses HTML.
 "use strict";
 
 window.codescaleDom = (function () {
