@@ -1,7 +1,9 @@
 """The agent loop: ask the model, run its one bash command, send the output back, until it submits.
 
 Control flow is carried by exceptions (`Submitted`, `LimitReached`, `FormatError`), each holding what to record.
-The trajectory is saved after every step, so a crash loses at most the step in flight.
+The trajectory is saved after every step, so a crash loses at most the step in flight. Each model call is sent the
+trajectory's own messages (`Trajectory.messages`: its opening prompt, then every step's reply and what was sent back),
+so what a step was sent is always recoverable from the file.
 """
 
 from __future__ import annotations
@@ -80,7 +82,6 @@ class Agent:
         self.sandbox = sandbox
         self.trajectory = trajectory
         self.path = path
-        self.messages: list[dict] = []
         self.format_errors = 0
         self.takes_diff = True
         """Whether the task's outcome is a diff (its kind's `takes_diff`); a container task has no repository."""
@@ -89,7 +90,7 @@ class Agent:
     def run(self, task: Task, workdir: str = "") -> Trajectory:
         traj = self.trajectory
         self.takes_diff = task.takes_diff
-        self.messages = [
+        traj.prompt = [
             {"role": "system", "content": render(self.config.system_template)},
             {
                 "role": "user",
@@ -130,7 +131,7 @@ class Agent:
 
     def step(self) -> None:
         started, t0 = now(), time.monotonic()
-        completion = self.model.complete(self.messages, thinking=self.config.thinking)[0]
+        completion = self.model.complete(self.trajectory.messages(), thinking=self.config.thinking)[0]
         model_seconds = time.monotonic() - t0
         step = Step(
             index=len(self.trajectory.steps),
@@ -142,7 +143,6 @@ class Agent:
             started_at=started,
             model_seconds=model_seconds,
         )
-        self.messages.append({"role": "assistant", "content": completion.text})
         try:
             step.action = self.parse_action(completion.text)
         except FormatError as e:
@@ -189,7 +189,6 @@ class Agent:
 
     def record(self, step: Step, t0: float) -> None:
         step.seconds = time.monotonic() - t0
-        self.messages.append({"role": "user", "content": step.observation})
         traj = self.trajectory
         traj.steps.append(step)
         traj.usage = traj.usage + step.usage

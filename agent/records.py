@@ -158,8 +158,20 @@ class Trajectory(BaseModel):
     seconds: float = 0.0
     refinement_context: str = ""
     """The summaries this rollout was given (PDR), rendered as sent."""
+    prompt: list[dict[str, str]] = []
+    """The messages the rollout opened with (system, then instance), as sent; empty in trajectories written before
+    they were kept (eval/analysis/messages.py rebuilds them from the run's configuration)."""
     notes: list[str] = []
     """Settings the model backend could not honour (e.g. a thinking minimum on Anthropic), each once."""
+
+    def messages(self, step: int | None = None, opening: list[dict[str, str]] | None = None) -> list[dict[str, str]]:
+        """The messages as sent in step `step`'s model call (every message so far when None): the opening messages
+        (`prompt`, or `opening` when given), then each earlier step's reply and what was sent back for it."""
+        earlier = self.steps if step is None else self.steps[:step]
+        sent = [dict(m) for m in (self.prompt if opening is None else opening)]
+        for s in earlier:
+            sent += [{"role": "assistant", "content": s.response}, {"role": "user", "content": s.observation}]
+        return sent
 
     def save(self, path: Path) -> None:
         write_atomic(path, self.model_dump_json(indent=1))

@@ -109,6 +109,32 @@ def _last_by_id(records: list[R]) -> dict[str, R]:
     return {r.instance_id: r for r in records}  # a re-run task's last line wins
 
 
+def _last_of(cls: type[R], path: Path, instance_id: str) -> R | None:
+    """The last record of one task in a JSONL file, found by searching for its id from the end: only lines that name
+    it are parsed (a large run's viewer reads one task's line, not every task's). A torn last line is skipped."""
+    if not path.is_file():
+        return None
+    data, needle = path.read_bytes(), json.dumps(instance_id, ensure_ascii=False).encode()
+    end = len(data)
+    while (at := data.rfind(needle, 0, end)) >= 0:
+        start, stop = data.rfind(b"\n", 0, at) + 1, data.find(b"\n", at)
+        end = start
+        try:
+            row = json.loads(data[start: len(data) if stop < 0 else stop])
+        except json.JSONDecodeError:
+            if stop < 0 or not data[stop:].strip():
+                continue  # a torn last line
+            raise RecordError(f"{path}: a line naming {instance_id} is not JSON") from None
+        if isinstance(row, dict) and row.get("instance_id") == instance_id:
+            return parse(cls, row, f"{path} (the last line of {instance_id})")
+    return None
+
+
+def is_name(text: str) -> bool:
+    """Whether `text` can name a file in a folder (a task id, a rollout id): never a path."""
+    return bool(text) and "/" not in text and "\\" not in text and text not in (".", "..")
+
+
 def versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
     for dist in ("codescale", "openai", "anthropic", "docker", "swebench", "pydantic"):
@@ -156,6 +182,14 @@ class RunDir:
         run = cls(path)
         if not run.results_path.is_file():
             raise RecordError(f"{run.path}: not a run directory (no results.jsonl)")
+        return run
+
+    @classmethod
+    def begun(cls, path: Path) -> RunDir:
+        """A run directory that a run has opened (run.yaml), finished or still running (for the viewer)."""
+        run = cls(path)
+        if not run.config_path.is_file() and not run.results_path.is_file():
+            raise RecordError(f"{run.path}: not a run directory (no run.yaml or results.jsonl)")
         return run
 
     # writing
@@ -216,6 +250,14 @@ class RunDir:
             self._results = _last_by_id(read_jsonl(TaskResult, self.results_path))
         return self._results
 
+    def result(self, instance_id: str) -> TaskResult | None:
+        """One task's TaskResult (its last line), or None while it has none; reads no other task's record."""
+        return _last_of(TaskResult, self.results_path, instance_id)
+
+    def grade(self, instance_id: str) -> TaskGrade | None:
+        """One task's TaskGrade from eval.jsonl, or None; reads no other task's record."""
+        return _last_of(TaskGrade, self.grades_path, instance_id)
+
     def grades(self) -> dict[str, TaskGrade]:
         """instance id -> its TaskGrade from eval.jsonl; empty when the run was not evaluated."""
         if self._grades is None:
@@ -259,6 +301,16 @@ class RunDir:
             return as_kind(data)
         except ValueError as e:
             raise RecordError(f"{path}: {e}") from None
+
+    def task_ids(self) -> list[str]:
+        """Every task the run has begun (a folder under tasks/) or finished, sorted (names only: never a path)."""
+        folders = self.path / "tasks"
+        begun = {p.name for p in folders.iterdir() if p.is_dir()} if folders.is_dir() else set()
+        return sorted(i for i in begun | set(self.results()) if is_name(i))
+
+    def has_task(self, instance_id: str) -> bool:
+        """Whether the run has begun the task (its folder is there); reads no record."""
+        return is_name(instance_id) and self.task_dir(instance_id).is_dir()
 
     def trajectory(self, instance_id: str, rollout_id: str) -> Trajectory | None:
         path = self.files(instance_id).trajectory(rollout_id)
