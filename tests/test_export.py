@@ -79,7 +79,8 @@ def test_a_trajectory_from_before_prompts_were_kept_exports_with_rebuilt_opening
         del record["prompt"]
         path.write_text(json.dumps(record))
     files = export(old, "atif", tmp_path / "atif", "--final-only")
-    assert [p.name for p in files] == ["g1-r1.json", "g1-r2.json"]  # each task's answer only
+    answers = [RunDir(old).results()[task].final_rollout for task in ("calc-0", "calc-1")]
+    assert [p.name for p in files] == [f"{rid}.json" for rid in answers]  # each task's answer only
     for path in files:
         assert validate(harbor, path).returncode == 0
         atif = json.loads(path.read_text())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -81,7 +82,8 @@ def test_the_task_page_holds_every_bracket_as_the_selection_files_record_it(scri
                 for o in m["orderings"]:
                     votes = [v for v in match.votes if v.order == o["order"]]
                     assert o["votes"] == len(votes) and o["choices"] == {c: sum(v.choice == c for v in votes) for c in match.candidates}
-                assert len(m["orderings"]) == (0 if match.bye else 2)
+                assert len(m["orderings"]) == (0 if match.bye or match.identical else 2)
+                assert m["identical"] == match.identical
     assert page["selections"][0]["dropped"] == {"g0-r2": "empty patch"}
 
 
@@ -141,9 +143,10 @@ def test_a_trajectory_from_before_prompts_were_kept_gets_them_rebuilt_from_the_r
     assert opening["source"] == "rebuilt" and "local sandbox's working directory was not recorded" in opening["note"]
     task = copy.task("calc-0")
     assert opening["messages"][0] == stored.prompt[0]
-    clone = stored.prompt[1]["content"].split("repository at ", 1)[1].split(":\n", 1)[0]
-    assert opening["messages"][1]["content"] == stored.prompt[1]["content"].replace(clone, task.workdir)
-    assert "<attempt number=\"2\">" in opening["messages"][1]["content"]  # the refinement context, as it was given
+    clone = re.search(r"repository at (/\S+?)[.:]\s", stored.prompt[1]["content"])[1]
+    unkeyed = lambda text: re.sub(r"-[0-9a-f]{12}\b", "-KEY", text)  # noqa: E731 (the delimiters' key is drawn anew)
+    assert unkeyed(opening["messages"][1]["content"]) == unkeyed(stored.prompt[1]["content"].replace(clone, task.workdir))
+    assert re.search(r'<attempt-[0-9a-f]{12} number="2">', opening["messages"][1]["content"])  # the context as given
 
 
 def test_a_run_in_progress_shows_with_running_tasks_and_rollouts(scripted, tmp_path):

@@ -62,7 +62,8 @@ window.codescaleBracket = (function () {
     const standing = Object.entries(m.standing);
     if (standing.length) box.append(el("div", { class: "how" }, "standing votes from evidence: ",
       standing.map(([rid, n]) => `${rid} +${n}`).join(", ")));
-    if (!m.judged) box.append(el("div", { class: "how" }, "decided without the judge"));
+    if (m.identical) box.append(el("div", { class: "how" }, "identical outcomes: the tie rule picked, no judge request"));
+    else if (!m.judged) box.append(el("div", { class: "how" }, "decided without the judge"));
     if (m.tie_break) box.append(el("div", { class: "how tie" }, m.tie_break === "revote" ? "tie: voted again" : `tie broken by rule: ${m.tie_break}`));
     if (m.note) box.append(el("div", { class: "how tie" }, m.note));
     if (m.votes.length) {

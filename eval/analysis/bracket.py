@@ -27,7 +27,7 @@ def match_view(match: Match) -> dict:
         "tally": match.tally, "standing": {rid: match.tally.get(rid, 0) - n for rid, n in counted.items()
                                            if match.tally.get(rid, 0) - n},
         "orderings": ordering_counts(match), "tie_break": match.tie_break, "note": match.note,
-        "judged": bool(match.votes),
+        "judged": bool(match.votes), "identical": match.identical,
         "votes": [{"order": v.order, "choice": v.choice, "response": v.response, "failed": v.failed,
                    "empty": v.empty} for v in match.votes],
     }

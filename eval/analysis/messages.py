@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from codescale.agent.records import Trajectory
-from codescale.agent.templates import render
+from codescale.agent.templates import fresh_key, render
 from codescale.eval.runs.config import RunConfig
 from codescale.eval.runs.rundir import RunDir
 
@@ -42,9 +42,11 @@ def opening(run: RunDir, traj: Trajectory) -> Opening:
     messages = [
         {"role": "system", "content": render(agent.system_template)},
         {"role": "user", "content": render(agent.instance_template, task=task,
-                                           refinement_context=traj.refinement_context, workdir=task.workdir)},
+                                           refinement_context=traj.refinement_context, workdir=task.workdir,
+                                           key=fresh_key(task.problem_statement, traj.refinement_context))},
     ]
-    note = "rebuilt from run.yaml and task.json (the trajectory predates stored prompts)"
+    note = ("rebuilt from run.yaml and task.json (the trajectory predates stored prompts; the random key of the "
+            "prompt's delimiters, where its templates have one, is drawn anew)")
     if config.sandbox.get("kind", "docker") != "docker":
         note += f"; the {config.sandbox['kind']} sandbox's working directory was not recorded, {task.workdir} is shown"
     return Opening(messages, "rebuilt", note)
