@@ -7,17 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from codescale.agent.records import Usage
-
-SUMMARY_SECTIONS = {
-    "understanding": "Understanding",
-    "hypotheses": "Hypotheses",
-    "actions": "Actions",
-    "evidence": "Evidence",
-    "failure_modes": "Failure modes",
-    "final_state": "Final state",
-    "lessons": "Lessons",
-}
-"""Summary field -> its `## ` heading in the summarizer's reply and in prompts."""
+from codescale.agent.sections import SUMMARY_SECTIONS, sections_markdown
 
 
 class Summary(BaseModel):
@@ -41,11 +31,7 @@ class Summary(BaseModel):
     usage: Usage = Field(default_factory=Usage)
 
     def markdown(self) -> str:
-        return "\n\n".join(
-            f"## {heading}\n{getattr(self, field).strip()}"
-            for field, heading in SUMMARY_SECTIONS.items()
-            if getattr(self, field).strip()
-        )
+        return sections_markdown(self.model_dump(include=set(SUMMARY_SECTIONS)))
 
 
 class Vote(BaseModel):

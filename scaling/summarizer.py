@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import logging
-import re
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from codescale import configs
 from codescale.agent.models.base import Model, ModelConfig, ModelError
 from codescale.agent.models.thinking import ThinkingConfig
+from codescale.agent.compact import clip
 from codescale.agent.records import Task, Trajectory
+from codescale.agent.sections import SUMMARY_SECTIONS, THINK, bound_words, parse_sections
 from codescale.agent.templates import render
-from codescale.scaling.compression import clip, compress, last_test_step
+from codescale.scaling.compression import compress, last_test_step
 from codescale.scaling.limits import reply_cap
-from codescale.scaling.records import SUMMARY_SECTIONS, Summary
+from codescale.scaling.records import Summary
 
 log = logging.getLogger(__name__)
-
-HEADING = re.compile(r"^##\s+(.+?)\s*$")
-THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL)
 
 
 def _prompts() -> dict:
@@ -45,39 +43,6 @@ class SummarizerConfig(BaseModel):
     """Budget forcing of summarizer calls; None = the model's default thinking."""
     system_template: str = Field(default_factory=lambda: _prompts()["system_template"])
     instance_template: str = Field(default_factory=lambda: _prompts()["instance_template"])
-
-
-def parse_sections(text: str) -> dict[str, str]:
-    """Summary fields from `## <heading>` sections (headings matched case-insensitively; unknown ones
-    and text before the first heading are ignored). Thinking in `<think>` tags is dropped first."""
-    by_heading = {heading.lower(): field for field, heading in SUMMARY_SECTIONS.items()}
-    sections: dict[str, list[str]] = {}
-    current = None
-    for line in THINK.sub("", text).splitlines():
-        match = HEADING.match(line)
-        if match:
-            name = re.sub(r"[^a-z ]", "", match.group(1).lower()).strip()
-            current = by_heading.get(name)
-            if current:
-                sections.setdefault(current, [])
-            continue
-        if current:
-            sections[current].append(line)
-    return {field: "\n".join(lines).strip() for field, lines in sections.items()}
-
-
-def bound_words(fields: dict[str, str], max_words: int) -> dict[str, str]:
-    """Trim every field in proportion so that the total is at most about `max_words` words."""
-    total = sum(len(v.split()) for v in fields.values())
-    if total <= max_words:
-        return fields
-    scale = max_words / total
-    out = {}
-    for field, value in fields.items():
-        words = value.split()
-        keep = max(10, int(len(words) * scale))
-        out[field] = value if len(words) <= keep else " ".join(words[:keep]) + " [...]"
-    return out
 
 
 def fallback_summary(task: Task, traj: Trajectory, error: str) -> Summary:
