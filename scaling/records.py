@@ -29,6 +29,18 @@ class Summary(BaseModel):
     empty_reply: bool = False
     """The summarizer answered with no text (a reasoning model that spent its cap thinking, say)."""
     usage: Usage = Field(default_factory=Usage)
+    """The summarizer's calls, chunks included."""
+    trajectory_tokens: int = 0
+    """Estimated tokens of the rollout's steps in full (replies, thinking, observations)."""
+    summary_tokens: int = 0
+    """Estimated tokens of this summary (its Markdown)."""
+    chunks: int = 0
+    """Calls that condensed the rollout's earlier steps chunk by chunk before it was summarized (scaling/chunks.py)."""
+
+    @property
+    def compression(self) -> float | None:
+        """Summary tokens / trajectory tokens (both estimated the same way); None for a rollout without steps."""
+        return self.summary_tokens / self.trajectory_tokens if self.trajectory_tokens else None
 
     def markdown(self) -> str:
         return sections_markdown(self.model_dump(include=set(SUMMARY_SECTIONS)))
