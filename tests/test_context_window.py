@@ -111,3 +111,13 @@ def test_vllm_counts_a_request_with_its_tokenizer():
 def test_other_servers_count_nothing(fake_server):
     assert model(fake_server).count_tokens(LONG) is None
     assert fake_server.requests == []
+
+
+def test_a_server_is_asked_once_per_process_and_a_refusal_teaches_every_model():
+    with FakeServer(window=6000, replies=["never sent"]) as server:
+        assert [model(server).context_window for _ in range(3)] == [6000] * 3
+        server.window = 100  # restarted smaller, say: the next long request is refused
+        with pytest.raises(ContextLengthError):
+            model(server).complete(LONG, max_tokens=10)
+        assert model(server).window_source == (100, "refusal")
+    assert [r.path for r in server.requests] == ["/v1/models", "/v1/chat/completions"]

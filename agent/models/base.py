@@ -27,7 +27,7 @@ from codescale.agent.models.catalog import model_info
 from codescale.agent.models.limits import LIMITS
 from codescale.agent.models.thinking import ThinkingConfig
 from codescale.agent.models.thinking_policy import ThinkingPolicy
-from codescale.agent.models.window import context_refusal, find_window
+from codescale.agent.models.window import context_refusal, find_window, learn_window
 from codescale.agent.records import Usage
 
 log = logging.getLogger(__name__)
@@ -227,13 +227,20 @@ class Model:
         """The window and where it came from: `config`, `row`, `server`, `default` or `refusal`."""
         with self._window_lock:
             if self._window is None:
-                self._window = find_window(self.config.context_window, self.info.context_window, self.provider)
+                self._window = find_window(self.config.context_window, self.info.context_window, self.provider,
+                                           self.server)
             return self._window
 
+    @property
+    def server(self) -> tuple[str, str]:
+        """Which server this model is: (base_url, model id)."""
+        return self.config.base_url or "", self.config.id
+
     def learn_window(self, tokens: int) -> None:
-        """A server's refusal named its window: use it from now on."""
+        """A server's refusal named its window: used from now on, by every Model of this server in the process."""
         with self._window_lock:
             self._window = (tokens, "refusal")
+        learn_window(self.server, tokens)
 
     def count_tokens(self, messages: list[dict]) -> int | None:
         """Tokens of a request holding `messages`, by the server's tokenizer where it has one (vLLM's /tokenize,

@@ -52,15 +52,25 @@ def context_refusal(message: str) -> tuple[bool, int | None]:
     return False, None
 
 
-def find_window(configured: int | None, row: int | None, provider: object) -> tuple[int, str]:
-    """The window and where it came from (`config`, `row`, `server`, `default`); the provider is asked only when
-    neither the config nor the row says (its `server_window()`, where it has one)."""
+_FOUND: dict[tuple[str, str], tuple[int, str]] = {}
+"""Windows servers said, or their refusals named, by (base_url, model id): asked once per process, not per rollout."""
+
+
+def find_window(configured: int | None, row: int | None, provider: object, server: tuple[str, str]) -> tuple[int, str]:
+    """The window and where it came from (`config`, `row`, `server`, `refusal`, `default`); the `server` (base_url,
+    model id) is asked only when neither the config nor the row says (the provider's `server_window()`, where it has
+    one), once per process."""
     if configured:
         return configured, "config"
     if row:
         return row, "row"
-    ask = getattr(provider, "server_window", None)
-    served = ask() if ask is not None else None
-    if served:
-        return served, "server"
-    return DEFAULT_WINDOW, "default"
+    if server not in _FOUND:
+        ask = getattr(provider, "server_window", None)
+        served = ask() if ask is not None else None
+        _FOUND[server] = (served, "server") if served else (DEFAULT_WINDOW, "default")
+    return _FOUND[server]
+
+
+def learn_window(server: tuple[str, str], tokens: int) -> None:
+    """A refusal by `server` (base_url, model id) named its window: every Model of the process uses it from now on."""
+    _FOUND[server] = (tokens, "refusal")
