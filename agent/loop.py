@@ -39,7 +39,8 @@ class AgentConfig(BaseModel):
     cost_limit: float = 0.0
     """USD per rollout; 0 = no limit."""
     token_limit: int = 0
-    """Input plus output tokens per rollout; 0 = no limit. Reaching it ends with exit status token_limit."""
+    """Input plus output tokens per rollout, its condensations' included; 0 = no limit. Reaching it ends with exit
+    status token_limit."""
     time_limit: float = 3600.0
     """Wall seconds per rollout; 0 = no limit."""
     thinking: ThinkingConfig | None = None

@@ -8,6 +8,7 @@ import pytest
 from conftest import CALC_FILES, make_repo
 from fake_server import FakeServer, words
 from long_rollout import LONG_OUTPUT, SUBMIT, LongRollout
+from thinking_server import ThinkingServer
 
 from codescale.agent.condense import CondenseConfig
 from codescale.agent.loop import AgentConfig
@@ -155,3 +156,17 @@ def test_the_summarizer_model_condenses_unless_told_otherwise():
     assert load_config().agent.condense.model is None  # the agent's own
     own = "agent.condense.model={id: openai/gpt-5-nano}"
     assert load_config([summarizer, own]).agent.condense.model.id == "openai/gpt-5-nano"
+
+
+def test_vllm_counts_each_long_request_with_its_tokenizer(local_task, tmp_path):
+    script = LongRollout(["seq 1000 1199"] * 14 + [FIX])
+    with ThinkingServer(answer=lambda messages: script({"messages": messages}), thinker=False, models=["fake"]) as server:
+        config = RolloutConfig(
+            model=ModelConfig(id="vllm/fake", base_url=server.openai_url, max_tokens=REPLY_CAP, context_window=3000),
+            sandbox={"kind": "local"}, agent=AgentConfig(),
+        )
+        traj = run_rollout(local_task, config, run_id="test-long", rollout_id="r0", task_dir=tmp_path / "out")
+        counts = [server.tokenize(r.json)["count"] for r in server.requests if r.path == "/tokenize"]
+    assert traj.exit_status == "submitted" and traj.condensations
+    assert all(c.tokens_before in counts and c.tokens_after in counts for c in traj.condensations)
+    assert all(c.tokens_before + REPLY_CAP > 0.8 * 3000 >= c.tokens_after + REPLY_CAP for c in traj.condensations)

@@ -25,6 +25,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 from codescale.agent.models.call import Completion, Provider, Request
 from codescale.agent.models.catalog import model_info
 from codescale.agent.models.limits import LIMITS
+from codescale.agent.models.notes import warn_once
 from codescale.agent.models.thinking import ThinkingConfig
 from codescale.agent.models.thinking_policy import ThinkingPolicy
 from codescale.agent.models.window import context_refusal, find_window, learn_window
@@ -251,7 +252,8 @@ class Model:
         try:
             return count(messages)
         except ModelError as e:
-            log.warning("%s: counting a request's tokens failed (%s); estimated instead", self.config.id, e)
+            warn_once(f"{self.config.id}:count", f"{self.config.id}: counting a request's tokens failed ({e}); they "
+                                                  "are estimated instead")
             return None
 
     def complete(
