@@ -110,7 +110,10 @@ class Context:
         """The server refused the request as longer than its window: condensed in place, or ContextFull."""
         if self.policy == "stop":
             raise ContextFull(f"the server refused the request as longer than the model's window: {error}")
-        self.condense(messages, "refusal", self.count(messages, exact=True))
+        tokens, window = self.count(messages, exact=True), self.model.context_window
+        if error.window is None and tokens + self.reserve(window) < window:  # it holds less than this request
+            self.model.learn_window(tokens + self.reserve(window))
+        self.condense(messages, "refusal", tokens)
 
     def condense(self, messages: list[dict], reason: Literal["threshold", "refusal"], tokens: int) -> None:
         """Fold the steps since the last condensation into a new one, keeping the latest `keep_steps` verbatim; again

@@ -23,9 +23,9 @@ Anthropic's `input_tokens` excludes the cached ones, as the real API does. `stop
 reply text; `max_tokens` is not enforced.
 
 With a `window` (tokens), a request longer than it is refused with HTTP 400 as a real server refuses it
-(`window_error`: `vllm`, `openai`, `llama.cpp`; the Anthropic route always answers as Anthropic does; see
-`check_window`), before any scripted reply is taken, and GET /v1/models lists the window as vLLM does
-(`max_model_len`).
+(`window_error`: `vllm`, `openai`, `openai-unnamed` (OpenAI's newer wording, which names no number), `llama.cpp`;
+the Anthropic route always answers as Anthropic does; see `check_window`), before any scripted reply is taken,
+and GET /v1/models lists the window as vLLM does (`max_model_len`).
 
 Every request is recorded in `server.requests` as a `Request(method, path, headers, json, time)`; with a
 `chat_template`, the prompt each chat request renders to (as a real server renders it) in `server.prompts`.
@@ -137,7 +137,7 @@ class FakeServer:
         self.window = window
         """Tokens a request may hold; None: no limit."""
         self.window_error = window_error
-        """Whose words refuse a longer request: `vllm`, `openai` or `llama.cpp`."""
+        """Whose words refuse a longer request: `vllm`, `openai`, `openai-unnamed` or `llama.cpp`."""
         self.prompts: list[str] = []
         self.requests: list[Request] = []
         self.routes: dict[tuple[str, str], Callable[[dict], dict]] = {
@@ -226,7 +226,8 @@ class FakeServer:
             return
         reply = body.get("max_tokens") or body.get("max_completion_tokens") or 0
         kind = "anthropic" if anthropic else self.window_error
-        length = {"vllm": prompt + 1, "openai": prompt + reply, "llama.cpp": prompt + 1, "anthropic": prompt}[kind]
+        length = {"vllm": prompt + 1, "openai": prompt + reply, "openai-unnamed": prompt + reply, "llama.cpp": prompt + 1,
+                  "anthropic": prompt}[kind]
         if length <= self.window:
             return
         w = self.window
@@ -237,6 +238,8 @@ class FakeServer:
             "openai": f"This model's maximum context length is {w} tokens. However, you requested {prompt + reply} "
                       f"tokens ({prompt} in the messages, {reply} in the completion). Please reduce the length of the "
                       "messages or completion.",
+            "openai-unnamed": "Your input exceeds the context window of this model. Please adjust your input and try "
+                              "again.",
             "llama.cpp": f"request ({prompt} tokens) exceeds the available context size ({w} tokens), try increasing it",
             "anthropic": f"prompt is too long: {prompt} tokens > {w} maximum",
         }[kind])

@@ -170,3 +170,13 @@ def test_vllm_counts_each_long_request_with_its_tokenizer(local_task, tmp_path):
     assert traj.exit_status == "submitted" and traj.condensations
     assert all(c.tokens_before in counts and c.tokens_after in counts for c in traj.condensations)
     assert all(c.tokens_before + REPLY_CAP > 0.8 * 3000 >= c.tokens_after + REPLY_CAP for c in traj.condensations)
+
+
+def test_a_refusal_that_names_no_window_teaches_an_upper_bound(local_task, tmp_path):
+    script = LongRollout([LONG_OUTPUT] * 30 + [FIX])
+    with FakeServer(responder=script, window=WINDOW, window_error="openai-unnamed") as server:
+        traj = rollout(local_task, server, tmp_path, model={"context_window": 100_000})
+    assert traj.exit_status == "submitted", traj.error
+    assert refused(server, script) == 1
+    first = traj.condensations[0]
+    assert first.reason == "refusal" and WINDOW < first.window < WINDOW + 1000  # the refused request's length
