@@ -49,6 +49,7 @@ class AgentConfig(BaseModel):
     """Near the model's context window: `condense` older steps into a structured summary and go on (`condense`
     says when and how), or `stop` with exit status context_limit (the patch so far is kept)."""
     condense: CondenseConfig = Field(default_factory=CondenseConfig)
+    """When and how older steps are condensed, and by which model (agent/condense.py)."""
     max_format_errors: int = 3
     """Consecutive replies without exactly one command before the rollout ends with format_error."""
     extra_actions: Literal["error", "first"] = "error"
