@@ -1,9 +1,10 @@
 """The agent loop: ask the model, run its one bash command, send the output back, until it submits.
 
-Control flow is carried by exceptions (`Submitted`, `LimitReached`, `FormatError`), each holding what to record.
-The trajectory is saved after every step, so a crash loses at most the step in flight. Each model call is sent the
-trajectory's own messages (`Trajectory.messages`: its opening prompt, then every step's reply and what was sent back),
-so what a step was sent is always recoverable from the file.
+Control flow is carried by exceptions (`Submitted`, `LimitReached`, `FormatError`, `ContextFull`), each holding what
+to record. The trajectory is saved after every step, so a crash loses at most the step in flight. Each model call is
+sent the trajectory's own messages (`Trajectory.messages`: its opening prompt, the latest condensation of older steps
+if any, then every later step's reply and what was sent back), so what a step was sent is always recoverable from the
+file. Before each request the conversation is fitted to the model's context window (agent/context.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from codescale import configs
-from codescale.agent.models.base import Model, ModelError
+from codescale.agent.condense import CondenseConfig
+from codescale.agent.context import Context, ContextFull
+from codescale.agent.models.base import ContextLengthError, Model, ModelError
+from codescale.agent.models.call import Completion
 from codescale.agent.models.thinking import ThinkingConfig
 from codescale.agent.records import ExitStatus, Step, Task, Trajectory, now
 from codescale.agent.templates import fresh_key, render
@@ -37,11 +41,17 @@ class AgentConfig(BaseModel):
     cost_limit: float = 0.0
     """USD per rollout; 0 = no limit."""
     token_limit: int = 0
-    """Input plus output tokens per rollout; 0 = no limit. Reaching it ends with exit status token_limit."""
+    """Input plus output tokens per rollout, its condensations' included; 0 = no limit. Reaching it ends with exit
+    status token_limit."""
     time_limit: float = 3600.0
     """Wall seconds per rollout; 0 = no limit."""
     thinking: ThinkingConfig | None = None
     """Budget forcing of every step's model call; None = the model's default thinking."""
+    context: Literal["condense", "stop"] = "condense"
+    """Near the model's context window: `condense` older steps into a structured summary and go on (`condense`
+    says when and how), or `stop` with exit status context_limit (the patch so far is kept)."""
+    condense: CondenseConfig = Field(default_factory=CondenseConfig)
+    """When and how older steps are condensed, and by which model (agent/condense.py)."""
     max_format_errors: int = 3
     """Consecutive replies without exactly one command before the rollout ends with format_error."""
     extra_actions: Literal["error", "first"] = "error"
@@ -71,6 +81,10 @@ class LimitReached(Exception):
 
 class FormatError(Exception):
     """The reply did not hold exactly one command; the message is what the model is told."""
+
+
+MAX_REFUSALS = 3
+"""Refusals of one step's request as too long (each met by a condensation) before the rollout ends context_limit."""
 
 
 class Agent:
@@ -103,6 +117,8 @@ class Agent:
                 ),
             },
         ]
+        self.context = Context(self.config.context, self.config.condense, self.model, task, traj,
+                               thinking=self.config.thinking, save=lambda: traj.save(self.path))
         traj.save(self.path)
         try:
             while True:
@@ -112,6 +128,8 @@ class Agent:
             self.finish("submitted")
         except LimitReached as e:
             self.finish(e.status, str(e))
+        except ContextFull as e:
+            self.finish("context_limit", str(e))
         except ModelError as e:
             self.finish("model_error", str(e))
         except SandboxError as e:
@@ -130,8 +148,10 @@ class Agent:
             raise LimitReached("time_limit", f"ran past {c.time_limit:g} s")
 
     def step(self) -> None:
+        messages = self.trajectory.messages()
+        self.context.fit(messages)  # a condensation is recorded in the trajectory: `messages` stays its messages()
         started, t0 = now(), time.monotonic()
-        completion = self.model.complete(self.trajectory.messages(), thinking=self.config.thinking)[0]
+        completion = self.ask(messages)
         model_seconds = time.monotonic() - t0
         step = Step(
             index=len(self.trajectory.steps),
@@ -143,6 +163,7 @@ class Agent:
             started_at=started,
             model_seconds=model_seconds,
         )
+        self.context.seen([*messages, {"role": "assistant", "content": completion.text}], completion.usage)
         try:
             step.action = self.parse_action(completion.text)
         except FormatError as e:
@@ -175,6 +196,16 @@ class Agent:
             raise Submitted()
         step.observation = self.observe(output)
         self.record(step, t0)
+
+    def ask(self, messages: list[dict]) -> Completion:
+        """The model's reply to `messages`; a request the server refuses as too long is condensed (or the rollout
+        stopped) and sent again."""
+        for _ in range(MAX_REFUSALS):
+            try:
+                return self.model.complete(messages, thinking=self.config.thinking)[0]
+            except ContextLengthError as e:
+                self.context.refused(messages, e)
+        raise ContextFull(f"the server refused the request as too long {MAX_REFUSALS} times, condensed each time")
 
     def parse_action(self, text: str) -> str:
         actions = re.findall(self.config.action_regex, text, re.DOTALL)

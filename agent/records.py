@@ -13,7 +13,8 @@ from codescale.agent.diff import diff_stat
 from codescale.agent.files import write_atomic
 
 ExitStatus = Literal[
-    "submitted", "step_limit", "cost_limit", "token_limit", "time_limit", "format_error", "model_error", "sandbox_error"
+    "submitted", "step_limit", "cost_limit", "token_limit", "time_limit", "context_limit", "format_error",
+    "model_error", "sandbox_error",
 ]
 
 
@@ -140,6 +141,42 @@ class Step(BaseModel):
     """Of `seconds`, the time spent running the command in the sandbox."""
 
 
+class Condensation(BaseModel):
+    """Older steps of a running rollout replaced by a structured summary of them (`agent.context: condense`).
+
+    From step `at_step` on (until the next condensation) the model saw: the system and instance messages, then
+    `message`, then the steps after `last_step` verbatim. A condensation folds in the one before it, so its summary
+    covers every step up to `last_step`."""
+
+    at_step: int
+    """The first step whose request carried it."""
+    first_step: int
+    """The first step it folded in (the steps before were in the previous condensation, folded in too)."""
+    last_step: int
+    """The last step it folded in."""
+    reason: Literal["threshold", "refusal"]
+    """`threshold`: the next request would have passed `agent.condense.threshold` of the window; `refusal`: the
+    server refused the request as longer than its window."""
+    window: int
+    """The model's context window it was fitted to, in tokens."""
+    tokens_before: int
+    """The request's tokens with the steps (by the server's tokenizer where it has one, vLLM's; else the last
+    reply's usage plus an estimate of what was added since)."""
+    tokens_after: int
+    """The request's tokens with the condensation instead (counted the same way, or estimated)."""
+    summary: str
+    """The summary, in Markdown with the sections of the trajectory summaries."""
+    message: str
+    """The message that took the steps' place, as the model saw it."""
+    usage: Usage = Field(default_factory=Usage)
+    """The condensing call's (also counted in the trajectory's usage)."""
+    seconds: float = 0.0
+    fallback: bool = False
+    """Written from the steps alone (their commands and last output) because the condensing call failed."""
+    error: str = ""
+    """Why the fallback was used."""
+
+
 class Trajectory(BaseModel):
     """One rollout, written to disk as it grows."""
 
@@ -163,13 +200,21 @@ class Trajectory(BaseModel):
     they were kept (eval/analysis/messages.py rebuilds them from the run's configuration)."""
     notes: list[str] = []
     """Settings the model backend could not honour (e.g. a thinking minimum on Anthropic), each once."""
+    condensations: list[Condensation] = []
+    """Each time older steps were condensed to stay within the model's context window, in order."""
 
     def messages(self, step: int | None = None, opening: list[dict[str, str]] | None = None) -> list[dict[str, str]]:
-        """The messages as sent in step `step`'s model call (every message so far when None): the opening messages
-        (`prompt`, or `opening` when given), then each earlier step's reply and what was sent back for it."""
-        earlier = self.steps if step is None else self.steps[:step]
+        """The messages as sent in step `step`'s model call (the next call's when None): the opening messages
+        (`prompt`, or `opening` when given); then, once older steps were condensed, the latest condensation's message
+        and only the steps after the last one it folded in; then each earlier step's reply and what was sent back."""
+        upto = len(self.steps) if step is None else step
         sent = [dict(m) for m in (self.prompt if opening is None else opening)]
-        for s in earlier:
+        first = 0
+        condensed = [c for c in self.condensations if c.at_step <= upto]
+        if condensed:
+            sent.append({"role": "user", "content": condensed[-1].message})
+            first = condensed[-1].last_step + 1
+        for s in self.steps[first:upto]:
             sent += [{"role": "assistant", "content": s.response}, {"role": "user", "content": s.observation}]
         return sent
 

@@ -18,8 +18,9 @@ from codescale import configs
 from codescale.agent.models.base import Model, ModelConfig, ModelError
 from codescale.agent.models.thinking import ThinkingConfig
 from codescale.agent.records import Task, Trajectory, Usage
+from codescale.agent.compact import clip
 from codescale.agent.templates import fresh_key, render
-from codescale.scaling.compression import clip, compress
+from codescale.scaling.compression import compress
 from codescale.scaling.limits import reply_cap
 from codescale.scaling.records import Summary, Vote
 

@@ -7,17 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from codescale.agent.records import Usage
-
-SUMMARY_SECTIONS = {
-    "understanding": "Understanding",
-    "hypotheses": "Hypotheses",
-    "actions": "Actions",
-    "evidence": "Evidence",
-    "failure_modes": "Failure modes",
-    "final_state": "Final state",
-    "lessons": "Lessons",
-}
-"""Summary field -> its `## ` heading in the summarizer's reply and in prompts."""
+from codescale.agent.sections import SUMMARY_SECTIONS, sections_markdown
 
 
 class Summary(BaseModel):
@@ -39,13 +29,21 @@ class Summary(BaseModel):
     empty_reply: bool = False
     """The summarizer answered with no text (a reasoning model that spent its cap thinking, say)."""
     usage: Usage = Field(default_factory=Usage)
+    """The summarizer's calls, chunks included."""
+    trajectory_tokens: int = 0
+    """Estimated tokens of the rollout's steps in full (replies, thinking, observations)."""
+    summary_tokens: int = 0
+    """Estimated tokens of this summary (its Markdown)."""
+    chunks: int = 0
+    """Calls that condensed the rollout's earlier steps chunk by chunk before it was summarized (scaling/chunks.py)."""
+
+    @property
+    def compression(self) -> float | None:
+        """Summary tokens / trajectory tokens (both estimated the same way); None for a rollout without steps."""
+        return self.summary_tokens / self.trajectory_tokens if self.trajectory_tokens else None
 
     def markdown(self) -> str:
-        return "\n\n".join(
-            f"## {heading}\n{getattr(self, field).strip()}"
-            for field, heading in SUMMARY_SECTIONS.items()
-            if getattr(self, field).strip()
-        )
+        return sections_markdown(self.model_dump(include=set(SUMMARY_SECTIONS)))
 
 
 class Vote(BaseModel):

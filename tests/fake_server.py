@@ -22,6 +22,11 @@ tokens = words of the thinking, cached tokens = min(`server.cached_tokens`, prom
 Anthropic's `input_tokens` excludes the cached ones, as the real API does. `stop` sequences cut the
 reply text; `max_tokens` is not enforced.
 
+With a `window` (tokens), a request longer than it is refused with HTTP 400 as a real server refuses it
+(`window_error`: `vllm`, `openai`, `openai-unnamed` (OpenAI's newer wording, which names no number), `llama.cpp`;
+the Anthropic route always answers as Anthropic does; see `check_window`), before any scripted reply is taken,
+and GET /v1/models lists the window as vLLM does (`max_model_len`).
+
 Every request is recorded in `server.requests` as a `Request(method, path, headers, json, time)`; with a
 `chat_template`, the prompt each chat request renders to (as a real server renders it) in `server.prompts`.
 """
@@ -113,6 +118,8 @@ class FakeServer:
         cached_tokens: int = 0,
         port: int = 0,
         chat_template: str | None = None,
+        window: int | None = None,
+        window_error: str = "vllm",
     ):
         self.replies: deque[str | Reply] = deque(replies)
         self.responder = responder
@@ -127,6 +134,10 @@ class FakeServer:
         self.chat_template = chat_template
         """When set (Jinja2, tests/chat_templates.py), each chat request's messages are rendered with it, as a real
         server does, into `prompts`."""
+        self.window = window
+        """Tokens a request may hold; None: no limit."""
+        self.window_error = window_error
+        """Whose words refuse a longer request: `vllm`, `openai`, `openai-unnamed` or `llama.cpp`."""
         self.prompts: list[str] = []
         self.requests: list[Request] = []
         self.routes: dict[tuple[str, str], Callable[[dict], dict]] = {
@@ -203,7 +214,35 @@ class FakeServer:
 
     def openai_models(self, body: dict) -> dict:
         names = self.models if self.models is not None else ["fake-model"]
-        return {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in names]}
+        window = {"max_model_len": self.window} if self.window else {}
+        return {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "fake", **window}
+                                           for m in names]}
+
+    def check_window(self, prompt: int, body: dict, anthropic: bool = False) -> None:
+        """Refuse a request longer than the window, as the real servers do and word it: vLLM (prompt and one output
+        token; it clamps max_tokens), OpenAI (prompt and max_tokens), llama.cpp (prompt and one token), Anthropic
+        (the prompt alone)."""
+        if self.window is None:
+            return
+        reply = body.get("max_tokens") or body.get("max_completion_tokens") or 0
+        kind = "anthropic" if anthropic else self.window_error
+        length = {"vllm": prompt + 1, "openai": prompt + reply, "openai-unnamed": prompt + reply, "llama.cpp": prompt + 1,
+                  "anthropic": prompt}[kind]
+        if length <= self.window:
+            return
+        w = self.window
+        raise HTTPError(400, {
+            "vllm": f"This model's maximum context length is {w} tokens. However, your prompt contains {prompt} input "
+                    "tokens, which exceeds this limit even without any output tokens. Please reduce the length of the "
+                    "input prompt.",
+            "openai": f"This model's maximum context length is {w} tokens. However, you requested {prompt + reply} "
+                      f"tokens ({prompt} in the messages, {reply} in the completion). Please reduce the length of the "
+                      "messages or completion.",
+            "openai-unnamed": "Your input exceeds the context window of this model. Please adjust your input and try "
+                              "again.",
+            "llama.cpp": f"request ({prompt} tokens) exceeds the available context size ({w} tokens), try increasing it",
+            "anthropic": f"prompt is too long: {prompt} tokens > {w} maximum",
+        }[kind])
 
     def openai_chat(self, body: dict) -> dict:
         n = body.get("n") or 1
@@ -215,6 +254,7 @@ class FakeServer:
             with self._lock:
                 self.prompts.append(prompt_text)
         prompt = sum(words(m.get("content")) for m in body.get("messages", []))
+        self.check_window(prompt, body)
         choices, output, reasoning = [], 0, 0
         for index, reply in enumerate(self.answers(body, n)):
             text, _ = cut_at_stop(reply.text, body.get("stop"))
@@ -242,6 +282,7 @@ class FakeServer:
     def anthropic_messages(self, body: dict) -> dict:
         prompt = words(body.get("system")) + sum(words(m.get("content")) for m in body.get("messages", []))
         cached = min(self.cached_tokens, prompt)
+        self.check_window(prompt, body, anthropic=True)
         reply = self.answers(body, 1)[0]
         text, sequence = cut_at_stop(reply.text, body.get("stop_sequences"))
         content = [{"type": "thinking", "thinking": reply.thinking, "signature": "fake"}] if reply.thinking else []

@@ -9,10 +9,12 @@ from math import comb
 import pytest
 from typer.testing import CliRunner
 
+from codescale.agent.records import Condensation, Trajectory
 from codescale.eval.cli.main import app
 from codescale.eval.analysis.compare import compare
 from codescale.eval.runs.rundir import RecordError, RunDir
 from codescale.eval.analysis.stats import mcnemar_exact, paired
+from codescale.scaling.records import Summary
 from fake_server import FakeServer
 from saved_runs import calc_tasks, grade_by_plan, make_run
 
@@ -287,3 +289,27 @@ def test_unknown_paper_fields_are_null_and_markdown_shows_the_tables(two_runs, p
     assert (paper["all_fail"], paper["all_pass"]) == (2, 2)
     text = CliRunner().invoke(app, ["compare", str(pdr_run), "--markdown"]).output
     assert "The paper's quantities (Kim et al. 2026):" in text and "| 0/2 |" in text and "| context-g0 | 0 |" in text
+
+
+def test_compare_shows_compression_condensations_and_context_limits(tmp_path):
+    tasks = calc_tasks(tmp_path, 2)
+    with FakeServer() as server:
+        run, _ = make_run(server, tmp_path / "rtv", tasks, {"calc-0": ["fix", "wrong"], "calc-1": ["wrong", "other"]},
+                          strategy="rtv", n=2)
+    grade_by_plan(run)
+    path = run.path / "tasks" / "calc-1" / "g0-r1.traj.json"  # as a long rollout would have left it
+    traj = Trajectory.load(path)
+    traj.exit_status = "context_limit"
+    traj.condensations = [Condensation(at_step=1, first_step=0, last_step=0, reason="threshold", window=6000,
+                                       tokens_before=4900, tokens_after=900, summary="## Actions\nx", message="x")] * 2
+    traj.save(path)
+    summaries = [Summary.model_validate_json(p.read_text()) for p in run.path.glob("tasks/*/*.summary.json")]
+    assert len(summaries) == 4 and all(s.trajectory_tokens > 0 for s in summaries)
+    figures = compare([run.path]).runs[0].figures
+    assert figures.compression == sum(s.summary_tokens / s.trajectory_tokens for s in summaries) / 4
+    (generation,) = figures.generations
+    assert (generation.condensations_per_rollout, generation.context_limits) == (0.5, 1)
+    result = CliRunner().invoke(app, ["compare", str(run.path), "--markdown"])
+    assert result.exit_code == 0, result.output
+    assert "summary ÷ trajectory" in result.output and f"| {figures.compression:.3f} |" in result.output
+    assert "| condensed/rollout | context_limit |" in result.output and "| 0.5 | 1 |" in result.output

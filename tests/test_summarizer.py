@@ -6,9 +6,11 @@ import re
 
 from codescale.agent.models.base import ModelConfig, RetryConfig
 from codescale.agent.records import Step, Task, Trajectory, Usage
-from codescale.scaling.compression import compress, estimate_tokens
+from codescale.agent.compact import estimate_tokens
+from codescale.scaling.compression import compress
 from codescale.agent.diff import diff_stat
-from codescale.scaling.summarizer import Summarizer, SummarizerConfig, parse_sections
+from codescale.agent.sections import parse_sections
+from codescale.scaling.summarizer import Summarizer, SummarizerConfig
 
 TASK = Task(instance_id="calc-1", problem_statement="add() subtracts instead of adding.")
 PATCH = (

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from chat_templates import QWEN3, render
 
-from codescale.agent.models.base import Model, ModelConfig
+from codescale.agent.models.base import ContextLengthError, Model, ModelConfig
 from codescale.agent.models.local.package import cache_dir
 from codescale.agent.models.thinking import ThinkingConfig
 
@@ -268,3 +268,16 @@ def test_one_agent_rollout_in_docker(vllm_server, docker_client, base_image, mon
     assert all(step.response.strip() for step in traj.steps)
     assert traj.usage.requests == len(traj.steps) == vllm_server.requests_received(mark)
     assert traj.usage.input_tokens > 300 and 0 < traj.usage.output_tokens <= 96 * len(traj.steps)
+
+
+def test_the_window_is_the_servers_and_a_longer_request_is_refused_in_its_words(vllm_server):
+    model = vllm_server.model(max_tokens=1)
+    assert model.window_source == (8192, "server")  # --max-model-len, from GET /v1/models
+    [c] = model.complete(EXPLAIN)
+    assert model.count_tokens(EXPLAIN) == c.usage.input_tokens  # /tokenize counts what a request holds
+    long = [{"role": "user", "content": "merge sort " * 5000}]
+    mark = vllm_server.mark()
+    with pytest.raises(ContextLengthError) as refused:
+        model.complete(long)
+    assert refused.value.window == 8192 and "maximum context length is 8192" in str(refused.value)
+    assert vllm_server.requests_received(mark) <= 1  # refused, never retried

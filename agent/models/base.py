@@ -25,8 +25,10 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 from codescale.agent.models.call import Completion, Provider, Request
 from codescale.agent.models.catalog import model_info
 from codescale.agent.models.limits import LIMITS
+from codescale.agent.models.notes import warn_once
 from codescale.agent.models.thinking import ThinkingConfig
 from codescale.agent.models.thinking_policy import ThinkingPolicy
+from codescale.agent.models.window import context_refusal, find_window, learn_window
 from codescale.agent.records import Usage
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,16 @@ class RetryableError(ModelError):
     def __init__(self, message: str, retry_after: float | None = None):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class ContextLengthError(ModelError):
+    """The server refused a request longer than the model's context window (agent/models/window.py): not an
+    outage, never retried; the agent loop condenses its history or ends the rollout with `context_limit`."""
+
+    def __init__(self, message: str, window: int | None = None):
+        super().__init__(message)
+        self.window = window
+        """The window the server named, when it named one."""
 
 
 class RetryConfig(BaseModel):
@@ -74,6 +86,9 @@ class ModelConfig(BaseModel):
     retries: RetryConfig = Field(default_factory=RetryConfig)
     extra_body: dict[str, Any] = {}
     """Extra provider-specific request fields, passed through as they are."""
+    context_window: int | None = Field(None, gt=0)
+    """Tokens one request may hold (prompt and reply); None: the model row's `context_window`, else what the
+    server says, else 32768 (agent/models/window.py)."""
 
     @property
     def backend(self) -> str:
@@ -101,10 +116,14 @@ def api_key(config: ModelConfig, variable: str) -> str:
 def status_error(
     model_id: str, status: int, message: str, headers: Mapping[str, str], key_variable: str = ""
 ) -> ModelError:
-    """Classify an HTTP error reply: 408 / 429 / 5xx are worth retrying, the rest is fatal."""
+    """Classify an HTTP error reply: 408 / 429 / 5xx are worth retrying; a refusal of a request longer than the
+    model's window is a ContextLengthError; the rest is fatal."""
     text = f"{model_id}: HTTP {status}: {' '.join(message.split())[:300]}"
     if status in (408, 429) or status >= 500:
         return RetryableError(text, retry_after=retry_after(headers))
+    refused, window = context_refusal(message)
+    if refused:
+        return ContextLengthError(text, window)
     hints = {
         401: f"check {key_variable}" if key_variable else "check the API key",
         403: "the key may lack access to this model",
@@ -190,11 +209,52 @@ class Model:
         self.policy = ThinkingPolicy(config.id, self.info, self.provider, self._notes)
         self.usage = Usage()
         self._lock = threading.Lock()
+        self._window: tuple[int, str] | None = None
+        self._window_lock = threading.Lock()
 
     @property
     def notes(self) -> list[str]:
         """Settings the backend could not honour so far (e.g. a thinking minimum on Anthropic), each once."""
         return list(self._notes)
+
+    @property
+    def context_window(self) -> int:
+        """Tokens one request may hold: the config's, the row's, the server's, else the default (window.py); found
+        once, and lowered when a server's refusal names a smaller one."""
+        return self.window_source[0]
+
+    @property
+    def window_source(self) -> tuple[int, str]:
+        """The window and where it came from: `config`, `row`, `server`, `default` or `refusal`."""
+        with self._window_lock:
+            if self._window is None:
+                self._window = find_window(self.config.context_window, self.info.context_window, self.provider,
+                                           self.server)
+            return self._window
+
+    @property
+    def server(self) -> tuple[str, str]:
+        """Which server this model is: (base_url, model id)."""
+        return self.config.base_url or "", self.config.id
+
+    def learn_window(self, tokens: int) -> None:
+        """A server's refusal named its window: used from now on, by every Model of this server in the process."""
+        with self._window_lock:
+            self._window = (tokens, "refusal")
+        learn_window(self.server, tokens)
+
+    def count_tokens(self, messages: list[dict]) -> int | None:
+        """Tokens of a request holding `messages`, by the server's tokenizer where it has one (vLLM's /tokenize,
+        chat template applied); None where it has none, or when the count failed."""
+        count = getattr(self.provider, "count_messages", None)
+        if count is None:
+            return None
+        try:
+            return count(messages)
+        except ModelError as e:
+            warn_once(f"{self.config.id}:count", f"{self.config.id}: counting a request's tokens failed ({e}); they "
+                                                  "are estimated instead")
+            return None
 
     def complete(
         self,
@@ -226,6 +286,10 @@ class Model:
             completions = retry(self._generate, request, thinking)
         except RetryableError as e:
             raise ModelError(f"{self.config.id}: gave up after retries: {e}") from e
+        except ContextLengthError as e:
+            if e.window:
+                self.learn_window(e.window)
+            raise
         with self._lock:
             for c in completions:
                 c.usage.cost_usd = self.info.cost(c.usage)

@@ -65,7 +65,11 @@ class Completion(BaseModel):
 
 class Provider(Protocol):
     """Translates a Request to an SDK request and its reply to Completions; raises RetryableError or ModelError.
-    Built as `Provider(config, notes)`: `notes` is the Model's list of settings it could not honour."""
+    Built as `Provider(config, notes)`: `notes` is the Model's list of settings it could not honour.
+
+    Two methods are optional, looked up where they are used: `server_window() -> int | None`, the context window its
+    server says it holds (agent/models/window.py), and `count_messages(messages) -> int`, the tokens of a request by
+    the server's own tokenizer (vLLM's /tokenize)."""
 
     thinking_control: ClassVar[Literal["budget", "effort", "native"] | None]
     """The field of ThinkingControl its requests can carry (Anthropic budget, OpenAI effort, vLLM native cap)."""

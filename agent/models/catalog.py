@@ -50,6 +50,9 @@ class ModelInfo(BaseModel):
     thinks: bool = True
     """False: the model does not think, so a thinking setting is not attempted (noted once); a model that ends its
     turn inside the thinking phase is found out at its first forced call anyway."""
+    context_window: int | None = None
+    """Tokens one request may hold, prompt and reply (None: the server is asked, else a default; see
+    agent/models/window.py)."""
     chat_template: str | None = None
     """Name of a template in `chat_templates` of configs/models.yaml: with it, the openai backend forces thinking
     through the raw completions endpoint (for servers that cannot continue an assistant message)."""

@@ -96,6 +96,23 @@ class OpenAIProvider(RawCompletions):
 
         return generate, prompt
 
+    def server_window(self) -> int | None:
+        """The window a server given by base_url says it holds: vLLM's `max_model_len` in GET /v1/models, else
+        llama.cpp's `n_ctx` in GET /props; None when it says neither (or for the OpenAI API itself)."""
+        if not self.config.base_url:
+            return None
+        try:
+            listed = self.post("/v1/models", None).get("data") or []
+            mine = [m for m in listed if m.get("id") == self.config.name] or listed[:1]
+            if mine and mine[0].get("max_model_len"):
+                return int(mine[0]["max_model_len"])
+            props = self.post("/props", None)
+            settings = props.get("default_generation_settings") or {}
+            window = settings.get("n_ctx") or props.get("n_ctx")
+            return int(window) if window else None
+        except (ModelError, AttributeError, TypeError, ValueError):
+            return None
+
     def call(self, kwargs: dict[str, Any]) -> Any:
         """One request (chat completions; raw completions when `kwargs` has a `prompt`); SDK errors become
         RetryableError or ModelError."""

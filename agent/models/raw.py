@@ -59,8 +59,9 @@ class RawCompletions:
             self._bos = self.post("/extras/tokenize/count", {"input": ""})["count"]
         return self.post("/extras/tokenize/count", {"input": text})["count"] - self._bos
 
-    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST a JSON body to `path` at the server's root (outside /v1); HTTP errors classified as for model calls."""
+    def post(self, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        """POST a JSON body to `path` at the server's root (outside /v1), or GET it when `body` is None; HTTP errors
+        classified as for model calls."""
         import json
         import urllib.error
         import urllib.request
@@ -68,7 +69,7 @@ class RawCompletions:
         root = str(self.client.base_url).rstrip("/").removesuffix("/v1")
         request = urllib.request.Request(
             f"{root}{path}",
-            data=json.dumps({"model": self.config.name, **body}).encode(),
+            data=None if body is None else json.dumps({"model": self.config.name, **body}).encode(),
             headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.client.api_key}"},
         )
         try:

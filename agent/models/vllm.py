@@ -66,3 +66,14 @@ class VLLMProvider(OpenAIProvider):
             return int(self.post("/tokenize", {"prompt": text, "add_special_tokens": False})["count"])
         except (KeyError, TypeError, ValueError) as e:
             raise RetryableError(f"{self.config.id}: /tokenize gave no count: {e}") from e
+
+    def count_messages(self, messages: list[dict]) -> int:
+        """Tokens of a request holding `messages`: the server's chat template applied with its generation prompt, by
+        its tokenizer (`POST /tokenize` with messages)."""
+        body: dict[str, Any] = {"messages": messages, "add_generation_prompt": True}
+        if "chat_template_kwargs" in self.config.extra_body:
+            body["chat_template_kwargs"] = self.config.extra_body["chat_template_kwargs"]
+        try:
+            return int(self.post("/tokenize", body)["count"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise RetryableError(f"{self.config.id}: /tokenize gave no count: {e}") from e

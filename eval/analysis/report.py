@@ -18,7 +18,7 @@ from codescale.eval.analysis.curves import Curves, selection_curves
 from codescale.eval.tasks.grading import mixed_matches
 from codescale.eval.analysis.select import evidence_lines
 from codescale.eval.runs.rundir import RecordError, RunDir, read_json
-from codescale.scaling.compression import clip
+from codescale.agent.compact import clip
 
 TEMPLATE = configs.DIR / "report.html.j2"
 

@@ -33,6 +33,12 @@ class RunConfig(RolloutConfig):
             self.scaling.selection.sandbox = dict(self.sandbox)
         return self
 
+    @model_validator(mode="after")
+    def _condensing_model(self) -> RunConfig:
+        if self.agent.condense.model is None and self.scaling.summarizer.model is not None:
+            self.agent.condense.model = self.scaling.summarizer.model  # the summarizer's model writes condensations
+        return self
+
 
 class ConfigError(ValueError):
     """A configuration that cannot be used; the message says which file or key."""

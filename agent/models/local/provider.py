@@ -53,6 +53,16 @@ class LocalProvider(OpenAIProvider):
                     raise ModelError(f"{config.id}: {e}") from None
             super().__init__(config, self.notes)
 
+    def server_window(self) -> int | None:
+        """What a server given by base_url says, else the `n_ctx` the row of configs/local.yaml starts its server with
+        (llama-cpp-python's server says nothing of its window)."""
+        said = None
+        if self.config.base_url:
+            self.connect()
+            said = super().server_window()
+        window = said or local_model(self.config.name).server.get("n_ctx")
+        return int(window) if window else None
+
     def call(self, kwargs: dict[str, Any]) -> Any:
         """One request; when the server we started has died, the error says why (not worth retrying)."""
         self.connect()

@@ -18,7 +18,7 @@ from codescale.eval.tasks import harbor_images, verifier
 from codescale.eval.tasks.kinds.base import C, GradeJob, TaskKind
 from codescale.eval.tasks.kinds.container_sandbox import CAPABILITIES, sandbox_settings
 from codescale.sandboxes.base import Sandbox
-from codescale.scaling.compression import clip
+from codescale.agent.compact import clip
 
 COMMAND_CHARS = 300
 OUTPUT_CHARS = 1200
