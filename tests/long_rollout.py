@@ -33,7 +33,7 @@ class LongRollout:
     def __call__(self, body: dict) -> str:
         messages = body["messages"]
         if messages[0]["content"].startswith(CONDENSER):
-            first, last = map(int, re.search(r'<steps first="(\d+)" last="(\d+)">', messages[1]["content"]).groups())
+            first, last = map(int, re.search(r'<steps-[0-9a-f]+ first="(\d+)" last="(\d+)">', messages[1]["content"]).groups())
             with self._lock:
                 self.condensed.append((first, last))
             if self.condenser_reply is not None:

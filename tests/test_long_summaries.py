@@ -29,7 +29,7 @@ def long_trajectory(steps: int = 200) -> Trajectory:
 
 def respond(body: dict) -> str:
     prompt = body["messages"][-1]["content"]
-    steps = re.search(r'<steps first="(\d+)" last="(\d+)">', prompt)
+    steps = re.search(r'<steps-[0-9a-f]+ first="(\d+)" last="(\d+)">', prompt)
     if steps:
         return CHUNK_REPLY.format(first=steps.group(1), last=steps.group(2))
     return SUMMARY_REPLY
@@ -51,7 +51,7 @@ def test_a_200_step_rollout_is_summarized_within_the_summarizers_window_through_
     with FakeServer(responder=respond, window=WINDOW) as server:
         summary = summarizer(server).summarize(TASK, traj)
     bodies = [r.json for r in server.requests if r.path == "/v1/chat/completions"]
-    chunks = [b for b in bodies if "<steps first=" in b["messages"][-1]["content"]]
+    chunks = [b for b in bodies if re.search(r"<steps-[0-9a-f]+ first=", b["messages"][-1]["content"])]
     assert summary.fallback is False
     assert max(lengths(server)) <= WINDOW  # every call fitted the window it was refused past
     assert summary.chunks == len(chunks) == len(bodies) - 1 >= 2
