@@ -49,6 +49,8 @@ class Reply:
 
     text: str
     thinking: str = ""
+    finish: str = ""
+    """`length`: the reply says it was cut at max_tokens (OpenAI `finish_reason`, Anthropic `stop_reason` max_tokens)."""
 
 
 @dataclass
@@ -113,6 +115,7 @@ class FakeServer:
         cached_tokens: int = 0,
         port: int = 0,
         chat_template: str | None = None,
+        thinking_details: bool = True,
     ):
         self.replies: deque[str | Reply] = deque(replies)
         self.responder = responder
@@ -127,6 +130,9 @@ class FakeServer:
         self.chat_template = chat_template
         """When set (Jinja2, tests/chat_templates.py), each chat request's messages are rendered with it, as a real
         server does, into `prompts`."""
+        self.thinking_details = thinking_details
+        """Anthropic: whether `usage.output_tokens_details.thinking_tokens` is reported (servers that predate it, and
+        proxies, report only `output_tokens`, thinking included)."""
         self.prompts: list[str] = []
         self.requests: list[Request] = []
         self.routes: dict[tuple[str, str], Callable[[dict], dict]] = {
@@ -221,7 +227,7 @@ class FakeServer:
             message = {"role": "assistant", "content": text}
             if reply.thinking:
                 message["reasoning_content"] = reply.thinking
-            choices.append({"index": index, "message": message, "finish_reason": "stop", "logprobs": None})
+            choices.append({"index": index, "message": message, "finish_reason": reply.finish or "stop", "logprobs": None})
             output += words(text) + words(reply.thinking)
             reasoning += words(reply.thinking)
         return {
@@ -252,14 +258,14 @@ class FakeServer:
             "role": "assistant",
             "model": body.get("model", ""),
             "content": content,
-            "stop_reason": "stop_sequence" if sequence else "end_turn",
+            "stop_reason": "max_tokens" if reply.finish == "length" else "stop_sequence" if sequence else "end_turn",
             "stop_sequence": sequence,
             "usage": {
                 "input_tokens": prompt - cached,
                 "cache_read_input_tokens": cached,
                 "cache_creation_input_tokens": 0,
                 "output_tokens": words(text) + words(reply.thinking),
-                "output_tokens_details": {"thinking_tokens": words(reply.thinking)},
+                **({"output_tokens_details": {"thinking_tokens": words(reply.thinking)}} if self.thinking_details else {}),
             },
         }
 

@@ -77,19 +77,33 @@ class AnthropicProvider:
         text = "".join(block.text for block in response.content if block.type == "text")
         thinking = "\n".join(block.thinking for block in response.content if block.type == "thinking")
         reason = response.stop_reason or ""
-        return Completion(
-            text=text, thinking=thinking, usage=_usage(response.usage), finish_reason=FINISH_REASONS.get(reason, reason)
-        )
+        usage = _usage(response.usage)
+        reported = getattr(response.usage, "output_tokens_details", None)
+        if reported is not None:
+            usage.thinking_tokens = reported.thinking_tokens
+        elif any(block.type in ("thinking", "redacted_thinking") for block in response.content):
+            usage.thinking_tokens = thinking_estimate(usage.output_tokens, text)
+            note(self.notes, f"{self.config.id}: the server reports no thinking token count; thinking tokens are "
+                             f"the output tokens less the answer's estimated tokens (characters / {CHARS_PER_TOKEN})")
+        return Completion(text=text, thinking=thinking, usage=usage, finish_reason=FINISH_REASONS.get(reason, reason))
+
+
+CHARS_PER_TOKEN = 4
+"""Characters per token of the estimate of an answer's tokens, where the server does not split its output count."""
+
+
+def thinking_estimate(output_tokens: int, answer: str) -> int:
+    """Thinking tokens of a reply whose output count (thinking and answer together) is not split: the output tokens
+    less the answer's estimated tokens. Exact when there is no answer (thinking was cut at the reply's cap)."""
+    return max(0, output_tokens - -(-len(answer) // CHARS_PER_TOKEN))
 
 
 def _usage(usage: Any) -> Usage:
     """Input tokens count cache reads and writes too (Anthropic reports them apart)."""
     cached = usage.cache_read_input_tokens or 0
-    details = getattr(usage, "output_tokens_details", None)
     return Usage(
         input_tokens=usage.input_tokens + cached + (usage.cache_creation_input_tokens or 0),
         output_tokens=usage.output_tokens,
         cached_input_tokens=cached,
-        thinking_tokens=(details and details.thinking_tokens) or 0,
         requests=1,
     )
