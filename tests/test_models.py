@@ -199,9 +199,13 @@ def test_connection_refused_is_retried_then_reported(fake_server):
         model.complete(USER)
 
 
-def test_unknown_backend_lists_known_ones():
-    with pytest.raises(ValueError, match=r"'gemini/pro'.*one of anthropic, local, openai, vllm"):
-        Model(ModelConfig(id="gemini/pro"))
+def test_unknown_provider_lists_known_ones_and_the_base_url_form():
+    with pytest.raises(ValueError) as raised:
+        Model(ModelConfig(id="nowhere/pro"))
+    message = str(raised.value)
+    assert "'nowhere/pro'" in message and "`--model openai/NAME --base-url URL`" in message
+    assert "PROVIDER one of anthropic, azure, bedrock, deepseek, fireworks, gemini, groq, local, openai, openrouter, "\
+           "together, vertex, vllm " in message
 
 
 def test_cost_for_a_priced_model(fake_server):

@@ -8,6 +8,7 @@ from codescale.agent.models.base import ModelConfig, RetryableError, api_key, sd
 from codescale.agent.models.call import Completion, Request
 from codescale.agent.models.catalog import model_info
 from codescale.agent.models.notes import note
+from codescale.agent.models.providers import Endpoint
 from codescale.agent.records import Usage
 
 FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls"}
@@ -17,21 +18,24 @@ FINISH_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "le
 class AnthropicProvider:
     """Translates a call to `messages.create`; system messages go to `system`, n > 1 is n requests."""
 
-    key_variable = "ANTHROPIC_API_KEY"
     thinking_control = "budget"
     continues = None
     min_budget = 1024
     """Smallest `budget_tokens` the Messages API accepts."""
 
-    def __init__(self, config: ModelConfig, notes: list[str]):
+    def __init__(self, config: ModelConfig, notes: list[str], endpoint: Endpoint):
+        self.config = config
+        self.info = model_info(config.id)
+        self.notes = notes
+        self.key_variable = endpoint.key_variable or ""
+        self.client = self.make_client(endpoint)
+
+    def make_client(self, endpoint: Endpoint) -> Any:
+        """The SDK client (its own retries off)."""
         import anthropic
 
-        self.config = config
-        self.info = model_info(config.name)
-        self.notes = notes
-        self.client = anthropic.Anthropic(
-            api_key=api_key(config, self.key_variable), base_url=config.base_url, timeout=config.timeout, max_retries=0
-        )
+        return anthropic.Anthropic(api_key=api_key(endpoint, self.config.id), base_url=endpoint.base_url,
+                                   timeout=self.config.timeout, max_retries=0)
 
     def generate(self, request: Request) -> list[Completion]:
         kwargs = self.request(request)

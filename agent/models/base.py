@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -25,6 +24,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 from codescale.agent.models.call import Completion, Provider, Request
 from codescale.agent.models.catalog import model_info
 from codescale.agent.models.limits import LIMITS
+from codescale.agent.models.providers import CLIENTS, Endpoint, endpoint
 from codescale.agent.models.thinking import ThinkingConfig
 from codescale.agent.models.thinking_policy import ThinkingPolicy
 from codescale.agent.records import Usage
@@ -63,9 +63,10 @@ class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = "openai/gpt-5-mini"
-    """`backend/name`, e.g. `anthropic/claude-sonnet-4-5`, `vllm/Qwen/Qwen3-Coder-30B-A3B-Instruct`."""
+    """`provider/name`, e.g. `anthropic/claude-sonnet-4-5`, `vllm/Qwen/Qwen3-Coder-30B-A3B-Instruct`,
+    `openrouter/qwen/qwen3-coder` (the providers: configs/providers.yaml)."""
     base_url: str | None = None
-    """Server URL for OpenAI-compatible servers (vLLM, llama.cpp, proxies)."""
+    """Server URL (vLLM, llama.cpp, proxies); overrides the provider row's."""
     temperature: float = 0.0
     max_tokens: int = 4096
     """Cap on generated tokens per call."""
@@ -76,7 +77,8 @@ class ModelConfig(BaseModel):
     """Extra provider-specific request fields, passed through as they are."""
 
     @property
-    def backend(self) -> str:
+    def provider(self) -> str:
+        """The id's prefix: a row of configs/providers.yaml."""
         return self.id.split("/", 1)[0]
 
     @property
@@ -88,14 +90,14 @@ PLACEHOLDER_KEY = "codescale-no-key"
 """Sent to a server given by base_url when no key is set (local servers accept any)."""
 
 
-def api_key(config: ModelConfig, variable: str) -> str:
-    """The key from `variable` in the environment; a placeholder with a base_url; else a ModelError."""
-    key = os.environ.get(variable)
-    if key:
-        return key
-    if config.base_url:
+def api_key(endpoint: Endpoint, model_id: str) -> str:
+    """The key from the endpoint's variable in the environment; a placeholder where none is required (a server
+    given by URL); else a ModelError naming the variable."""
+    if endpoint.key:
+        return endpoint.key
+    if not endpoint.key_required:
         return PLACEHOLDER_KEY
-    raise ModelError(f"{config.id}: no API key: set the environment variable {variable}")
+    raise ModelError(f"{model_id}: no API key: set the environment variable {endpoint.key_variable}")
 
 
 def status_error(
@@ -154,14 +156,6 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
         return None
 
 
-PROVIDERS = {
-    "openai": "codescale.agent.models.openai.OpenAIProvider",
-    "anthropic": "codescale.agent.models.anthropic.AnthropicProvider",
-    "vllm": "codescale.agent.models.vllm.VLLMProvider",
-    "local": "codescale.agent.models.local.provider.LocalProvider",
-}
-
-
 def _wait(config: RetryConfig):
     def wait(state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
@@ -178,15 +172,13 @@ class Model:
 
     def __init__(self, config: ModelConfig):
         self.config = config
-        if config.backend not in PROVIDERS or not config.name:
-            raise ValueError(
-                f"unknown model id {config.id!r}: expected BACKEND/NAME with BACKEND one of {', '.join(sorted(PROVIDERS))}"
-            )
+        self.endpoint = endpoint(config.id, config.base_url)
+        """Where its requests go (its provider row, agent/models/providers.py); ValueError for an unknown prefix."""
         self._notes: list[str] = []
-        module, _, cls = PROVIDERS[config.backend].rpartition(".")
-        self.provider: Provider = getattr(importlib.import_module(module), cls)(config, self._notes)
-        self.info = model_info(config.name)
-        """Price and capability row from configs/models.yaml (an empty row for unknown models)."""
+        module, _, cls = CLIENTS[self.endpoint.api].rpartition(".")
+        self.provider: Provider = getattr(importlib.import_module(module), cls)(config, self._notes, self.endpoint)
+        self.info = model_info(config.id)
+        """Price and capability row from configs/models.yaml and the user catalog (an empty row for unknown models)."""
         self.policy = ThinkingPolicy(config.id, self.info, self.provider, self._notes)
         self.usage = Usage()
         self._lock = threading.Lock()

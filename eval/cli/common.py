@@ -66,15 +66,17 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean bad input: config, task or task source, run directory, saved records, model id, server,
-    an optional extra that the command needs but is not installed."""
+    an optional extra that the command needs but is not installed, the user's model catalog."""
     from codescale.eval.runs.rundir import RecordError
     from codescale.eval.runs.config import ConfigError
     from codescale.eval.runs.resume import ResumeError
     from codescale.eval.runs.opening import PreflightError
     from codescale.eval.tasks.errors import TaskError, TaskSourceError
     from codescale.eval.tasks.extras import MissingExtraError
+    from codescale.agent.models.catalog import CatalogError
 
-    return ConfigError, TaskError, TaskSourceError, ResumeError, RecordError, PreflightError, MissingExtraError
+    return (ConfigError, TaskError, TaskSourceError, ResumeError, RecordError, PreflightError, MissingExtraError,
+            CatalogError)
 
 
 def command(function: Callable) -> Callable:

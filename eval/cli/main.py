@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from codescale.eval.cli import batch, compare, demo, evaluate, fix_issue, report, run, select, serve, tasks
+from codescale.eval.cli import batch, compare, demo, evaluate, fix_issue, models, report, run, select, serve, tasks
 
 HELP = "Test-time scaling for coding agents: run rollouts in sandboxes, summarize, select with tournaments."
 app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -48,6 +48,7 @@ app.command("report")(report.report)
 app.command("fix-issue")(fix_issue.fix_issue)
 app.command("serve-local")(serve.serve_local)
 app.command("demo")(demo.demo)
+app.command("models")(models.models)
 app.add_typer(tasks.tasks_app, name="tasks")
 
 
