@@ -129,7 +129,7 @@ class Agent:
 
     def step(self) -> None:
         started, t0 = now(), time.monotonic()
-        completion = self.model.complete(self.messages, thinking=self.config.thinking)[0]
+        completion = self.model.complete(self.messages, thinking=self.config.thinking, cache=True)[0]
         model_seconds = time.monotonic() - t0
         step = Step(
             index=len(self.trajectory.steps),

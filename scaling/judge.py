@@ -110,14 +110,16 @@ class Judge:
         return [{"role": "system", "content": render(self.config.system_template)}, {"role": "user", "content": prompt}]
 
     def request(self, task: Task, order: list[str], n: int, summaries: dict, patches: dict,
-                trajectories: dict | None = None) -> list[Vote]:
+                trajectories: dict | None = None, *, again: bool = False) -> list[Vote]:
         """`n` votes on one ordering from one call (`n` samples; a request each on backends without `n`). A failed
-        call is tried again on its own, up to `request_attempts`; then its votes are failed (invalid) votes."""
+        call is tried again on its own, up to `request_attempts`; then its votes are failed (invalid) votes.
+        `again`: the same prompt is asked more than once (its prompt is marked for the provider's cache)."""
         messages = self.messages(task, order, summaries, patches, trajectories)
         for attempt in range(1, self.config.request_attempts + 1):
             try:
                 completions = self.model.complete(messages, n=n, max_tokens=self.max_tokens,
-                                                  temperature=self.config.temperature, thinking=self.config.thinking)
+                                                  temperature=self.config.temperature, thinking=self.config.thinking,
+                                                  cache=again or n > 1)
                 break
             except ModelError as e:
                 log.warning("judge request on %s failed (try %d of %d): %s", "/".join(order), attempt,
@@ -140,7 +142,8 @@ class Judge:
         calls = [(key, n) for key, count in counts.items() for n in ([count] if self.config.batch_votes else [1] * count)]
         pending: dict[tuple, list[Vote]] = {key: [] for key in counts}
         with ThreadPoolExecutor(max_workers=max(1, self.config.concurrency)) as pool:
-            futures = [(key, pool.submit(self.request, task, list(key), n, summaries, patches, trajectories))
+            futures = [(key, pool.submit(self.request, task, list(key), n, summaries, patches, trajectories,
+                                         again=counts[key] > 1))
                        for key, n in calls]
             for key, future in futures:
                 pending[key] += future.result()

@@ -12,14 +12,16 @@ A model request is answered, in this order, by:
    `("hang", seconds)` (no answer; the connection is dropped after `seconds`), `("malformed",)`
    (200 with an invalid JSON body);
 2. the next entries of `server.replies` (one per choice when `n` > 1): a `str` or a `Reply`;
-3. `server.responder(request_json)`, returning a `str` / `Reply` (used for every choice) or a list
-   of them (one per choice);
+3. `server.responder(request_json)` (every content as plain text: `as_text`), returning a `str` / `Reply`
+   (used for every choice) or a list of them (one per choice);
 4. else HTTP 400 "fake server: no scripted reply left" (fails fast, no retries).
 
 Token counts are whitespace-split words: prompt tokens = words of every message's text (and of the
 Anthropic `system`), output tokens = words of the reply text plus its thinking, reasoning/thinking
 tokens = words of the thinking, cached tokens = min(`server.cached_tokens`, prompt tokens).
-Anthropic's `input_tokens` excludes the cached ones, as the real API does. `stop` sequences cut the
+Anthropic's `input_tokens` excludes the cached ones, as the real API does; an Anthropic request with
+`cache_control` breakpoints is answered from Anthropic's prompt cache as tests/prompt_cache.py keeps it (reads,
+writes). `Reply.finish = "length"` reports a reply cut at max_tokens. `stop` sequences cut the
 reply text; `max_tokens` is not enforced.
 
 Every request is recorded in `server.requests` as a `Request(method, path, headers, json, time)`; with a
@@ -40,6 +42,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from prompt_cache import PromptCache, marked
 
 
 @dataclass
@@ -66,6 +69,8 @@ class Request:
     """The parsed body, or None."""
     time: float = field(default_factory=time.monotonic)
     """`time.monotonic()` when it arrived."""
+    reply: Any = None
+    """The body of a successful answer (its `usage` is what the server reported)."""
 
     @property
     def api_key(self) -> str | None:
@@ -90,6 +95,15 @@ def words(value: Any) -> int:
     if isinstance(value, list):
         return sum(words(part.get("text", "")) if isinstance(part, dict) else words(part) for part in value)
     return 0
+
+
+def as_text(body: dict) -> dict:
+    """The request as a model reads it: every content (and an Anthropic `system`) as plain text, its blocks joined."""
+    join = lambda value: "".join(part.get("text", "") for part in value) if isinstance(value, list) else value  # noqa: E731
+    plain = {**body, "messages": [{**m, "content": join(m.get("content"))} for m in body.get("messages", [])]}
+    if "system" in body:
+        plain["system"] = join(body["system"])
+    return plain
 
 
 def cut_at_stop(text: str, stop: str | list[str] | None) -> tuple[str, str | None]:
@@ -130,6 +144,8 @@ class FakeServer:
         self.chat_template = chat_template
         """When set (Jinja2, tests/chat_templates.py), each chat request's messages are rendered with it, as a real
         server does, into `prompts`."""
+        self.prompt_cache = PromptCache()
+        """Anthropic's prompt cache (tests/prompt_cache.py), used by requests that carry `cache_control`."""
         self.thinking_details = thinking_details
         """Anthropic: whether `usage.output_tokens_details.thinking_tokens` is reported (servers that predate it, and
         proxies, report only `output_tokens`, thinking included)."""
@@ -184,7 +200,7 @@ class FakeServer:
         if self.responder is None:
             raise HTTPError(400, f"fake server: no scripted reply left (asked for {n})")
         try:
-            answer = self.responder(body)
+            answer = self.responder(as_text(body))
         except Exception as e:  # a bug in the test's script: fail fast, without retries
             raise HTTPError(400, f"fake server: responder raised {e!r}") from e
         answers = answer if isinstance(answer, list) else [answer] * n
@@ -248,6 +264,10 @@ class FakeServer:
     def anthropic_messages(self, body: dict) -> dict:
         prompt = words(body.get("system")) + sum(words(m.get("content")) for m in body.get("messages", []))
         cached = min(self.cached_tokens, prompt)
+        if marked(body):
+            inputs = self.prompt_cache.usage(body)
+        else:
+            inputs = {"input_tokens": prompt - cached, "cache_read_input_tokens": cached, "cache_creation_input_tokens": 0}
         reply = self.answers(body, 1)[0]
         text, sequence = cut_at_stop(reply.text, body.get("stop_sequences"))
         content = [{"type": "thinking", "thinking": reply.thinking, "signature": "fake"}] if reply.thinking else []
@@ -261,9 +281,7 @@ class FakeServer:
             "stop_reason": "max_tokens" if reply.finish == "length" else "stop_sequence" if sequence else "end_turn",
             "stop_sequence": sequence,
             "usage": {
-                "input_tokens": prompt - cached,
-                "cache_read_input_tokens": cached,
-                "cache_creation_input_tokens": 0,
+                **inputs,
                 "output_tokens": words(text) + words(reply.thinking),
                 **({"output_tokens_details": {"thinking_tokens": words(reply.thinking)}} if self.thinking_details else {}),
             },
@@ -333,7 +351,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise HTTPError(fault[1], f"fake server: injected status {fault[1]}", retry)
             if fault:
                 raise HTTPError(400, f"fake server: unknown fault {fault!r}")
-            self.send(200, json.dumps(route(body or {})).encode(), {})
+            request.reply = route(body or {})
+            self.send(200, json.dumps(request.reply).encode(), {})
         except HTTPError as e:
             self.send(e.status, json.dumps(server.error_body(request.path, e.status, e.message)).encode(), e.headers)
 

@@ -43,11 +43,13 @@ class AnthropicProvider:
 
     def request(self, request: Request) -> dict[str, Any]:
         """Keyword arguments of one `messages.create` call."""
-        system = [m["content"] for m in request.messages if m["role"] == "system"]
+        system = "\n\n".join(m["content"] for m in request.messages if m["role"] == "system")
         turns = [{"role": m["role"], "content": m["content"]} for m in request.messages if m["role"] != "system"]
         kwargs: dict[str, Any] = {"model": self.config.name, "messages": turns, "max_tokens": request.max_tokens}
         if system:
-            kwargs["system"] = "\n\n".join(system)
+            kwargs["system"] = system
+        if self.config.prompt_cache:
+            kwargs.update(cache_points(system, turns, reused=request.cache))
         if request.stop:
             kwargs["stop_sequences"] = request.stop
         # The SDK no longer takes a temperature; the API still does for the models whose row says so.
@@ -92,6 +94,28 @@ class AnthropicProvider:
         return Completion(text=text, thinking=thinking, usage=usage, finish_reason=FINISH_REASONS.get(reason, reason))
 
 
+MAX_CACHE_POINTS = 4
+"""Anthropic accepts at most this many `cache_control` breakpoints in one request."""
+
+
+def cache_points(system: str, turns: list[dict], *, reused: bool) -> dict[str, Any]:
+    """`system` and `messages` with cache breakpoints on the stable prefix: the system prompt always; when the prompt
+    will be sent again, or extended (`reused`: an agent's next step, a judge's next vote), also the first user turn
+    (the instance) and the last two user turns, so that each request reads the cache entry the one before it wrote
+    and writes the new turns. At most MAX_CACHE_POINTS; a prefix too short for the model's cache is sent uncached at
+    no extra cost."""
+    users = [i for i, turn in enumerate(turns) if turn["role"] == "user"]
+    points = sorted({users[0], *users[-2:]}) if reused and users else []
+    assert len(points) + 1 <= MAX_CACHE_POINTS
+    marked = [{**turn, "content": cached(turn["content"])} if i in points else turn for i, turn in enumerate(turns)]
+    return {"messages": marked, **({"system": cached(system)} if system else {})}
+
+
+def cached(text: str) -> list[dict]:
+    """One text block marked as the end of a prefix to cache (the default, 5-minute, cache)."""
+    return [{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}]
+
+
 CHARS_PER_TOKEN = 4
 """Characters per token of the estimate of an answer's tokens, where the server does not split its output count."""
 
@@ -104,10 +128,11 @@ def thinking_estimate(output_tokens: int, answer: str) -> int:
 
 def _usage(usage: Any) -> Usage:
     """Input tokens count cache reads and writes too (Anthropic reports them apart)."""
-    cached = usage.cache_read_input_tokens or 0
+    read, written = usage.cache_read_input_tokens or 0, usage.cache_creation_input_tokens or 0
     return Usage(
-        input_tokens=usage.input_tokens + cached + (usage.cache_creation_input_tokens or 0),
+        input_tokens=usage.input_tokens + read + written,
         output_tokens=usage.output_tokens,
-        cached_input_tokens=cached,
+        cached_input_tokens=read,
+        cache_write_tokens=written,
         requests=1,
     )

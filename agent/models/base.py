@@ -75,6 +75,10 @@ class ModelConfig(BaseModel):
     retries: RetryConfig = Field(default_factory=RetryConfig)
     extra_body: dict[str, Any] = {}
     """Extra provider-specific request fields, passed through as they are."""
+    prompt_cache: bool = True
+    """Mark the stable prefix of each request for the provider's prompt cache (Anthropic `cache_control`: the system
+    prompt, the instance and the latest turns), so that each turn pays the cached rate for the history. OpenAI,
+    vLLM and most OpenAI-compatible servers cache prefixes by themselves."""
 
     @property
     def provider(self) -> str:
@@ -197,7 +201,10 @@ class Model:
         temperature: float | None = None,
         stop: list[str] | None = None,
         thinking: ThinkingConfig | dict | None = None,
+        cache: bool = False,
     ) -> list[Completion]:
+        """`n` replies to `messages`. `cache`: this prompt, or one that extends it, will be sent again (an agent's
+        next step, a judge's next vote), so a provider with explicit prompt caching marks it (`prompt_cache`)."""
         if isinstance(thinking, dict):
             thinking = ThinkingConfig.model_validate(thinking)
         request = Request(
@@ -206,6 +213,7 @@ class Model:
             max_tokens=max_tokens or self.config.max_tokens,
             temperature=self.config.temperature if temperature is None else temperature,
             stop=stop,
+            cache=cache,
         )
         retry = Retrying(
             retry=retry_if_exception_type(RetryableError),

@@ -46,6 +46,9 @@ class Request:
     """Strings that end a reply."""
     thinking: ThinkingControl | None = None
     """How the request controls thinking; None: it does not."""
+    cache: bool = False
+    """The caller will send this prompt again, or extend it (an agent's next step, a judge's next vote): a provider
+    with explicit prompt caching (Anthropic) marks its end for the cache."""
 
 
 class Completion(BaseModel):

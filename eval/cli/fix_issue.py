@@ -40,6 +40,7 @@ def fix_issue(
     """Fix an issue in a local git repository: build its sandbox image, run the strategy, check the patch, and write
     OUT/patch.diff, OUT/result.json and OUT/pr_body.md (exit 0 with a patch or with none, 1 on a failed run)."""
     from codescale.eval.bot.fix_issue import apply_patch, fix_issue_in_repo
+    from codescale.eval.runs.progress import token_counts
 
     task, fixed = fix_issue_in_repo(
         repo, issue, out, title=title, image=image, dockerfile=dockerfile, base_image=base_image, setup=setup,
@@ -51,7 +52,8 @@ def fix_issue(
     cost = f"${fixed.cost_usd:.4f}" if fixed.cost_usd is not None else "cost unknown"
     files = ", ".join(f.path for f in fixed.files) or "no files"
     say(f"{task.instance_id}: {fixed.status} ({files}){check}; {fixed.total.requests} model calls, "
-        f"{cost}; {fixed.seconds:.1f} s\nwrote {out / 'patch.diff'}, {out / 'result.json'}, {out / 'pr_body.md'}")
+        f"{token_counts(fixed.total)}, {cost}; {fixed.seconds:.1f} s\n"
+        f"wrote {out / 'patch.diff'}, {out / 'result.json'}, {out / 'pr_body.md'}")
     if fixed.status == "error":
         raise fail(fixed.reason, 1)
     if fixed.status == "no_patch":

@@ -25,6 +25,7 @@ def run(
 ) -> None:
     """Solve one task: run the strategy's rollouts and write the run directory (run.yaml, results.jsonl, ...)."""
     from codescale.eval.runs.config import ConfigError, load_config
+    from codescale.eval.runs.progress import token_counts
     from codescale.eval.runs.solve import run_task
     from codescale.eval.tasks.load import load_tasks
 
@@ -39,7 +40,7 @@ def run(
     cost = f"${usage.cost_usd:.4f}" if usage.cost_usd is not None else "unknown (no price for this model)"
     status = result.exit_statuses.get(result.final_rollout or "", result.status)
     say(f"{result.instance_id}: {status}; patch {len(result.final_patch.splitlines())} lines; "
-        f"{usage.requests} requests, {usage.input_tokens} in / {usage.output_tokens} out tokens, cost {cost}; "
+        f"{usage.requests} requests, {token_counts(usage)}, cost {cost}; "
         f"{time.monotonic() - start:.1f} s\nrun directory: {out}")
     if result.status == "error":
         raise fail(result.error, 1)

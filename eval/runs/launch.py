@@ -87,7 +87,8 @@ def say_outcome(outcome: BatchOutcome, total, seconds: float, say: Callable[[str
 
     left = outcome.stopped + outcome.not_started
     line = (f"{outcome.done} done, {outcome.failed} failed, {left} left for a resume; spent {money(total)}, "
-            f"{total.tokens} tokens over the whole run; {seconds:.1f} s")
+            f"{total.tokens} tokens ({total.cached_input_tokens} input from the cache) over the whole run; "
+            f"{seconds:.1f} s")
     say((f"stopped by the budget ({outcome.stop_reason}); " if outcome.stop_reason else "") + line)
     if outcome.disk_full:
         say(f"error: {outcome.disk_full}; the batch stopped and nothing written is torn: free some space, then run "
