@@ -66,7 +66,7 @@ def test_votes_of_one_ordering_are_one_request_with_n(fake_server):
     shown = sorted(tuple(candidates_in(b["messages"][-1]["content"])) for b in bodies)
     assert shown == [("r1", "r2"), ("r2", "r1")]
     prompt = bodies[0]["messages"][-1]["content"]
-    assert prompt.startswith("<issue>\nadd() subtracts instead of adding.\n</issue>") and prompt.rstrip().endswith("resolve the issue.")
+    assert prompt.startswith("<issue>\nadd() subtracts instead of adding.\n</issue>") and prompt.rstrip().endswith("ANSWER: <n>`.")
     # the request's usage is on the first vote of each request only
     assert sum(v.usage.requests for v in votes) == 2
     assert sum(v.usage.input_tokens for v in votes) == sum(

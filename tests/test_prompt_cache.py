@@ -153,3 +153,31 @@ def test_a_runs_cost_with_cached_tokens_matches_a_hand_computation(tmp_path):
     assert total["cached_input_tokens"] == read
     assert total["cache_write_tokens"] == sum(u["cache_creation_input_tokens"] for u in reported)
     assert f"({read} cached)" in done.stderr and f"cost ${by_hand:.4f}" in done.stderr
+
+
+def shared_prefix(a: list[dict], b: list[dict]) -> str:
+    """The text two requests have in common from their start (system prompt, then the user prompt)."""
+    import os
+
+    flat = lambda messages: "\x00".join(m["content"] for m in messages)  # noqa: E731
+    return os.path.commonprefix([flat(a), flat(b)])
+
+
+def test_judge_and_summarizer_prompts_of_a_task_put_what_they_share_first():
+    from codescale.agent.records import Step, Trajectory
+    from codescale.scaling.summarizer import Summarizer, SummarizerConfig
+
+    task = Task(instance_id="t-1", problem_statement="add() subtracts " * 50)
+    model = ModelConfig(id="openai/gpt-5-mini", base_url="http://127.0.0.1:9/v1")
+    judge = Judge(JudgeConfig(), model)
+    summaries = {rid: Summary(task_id="t-1", rollout_id=rid, understanding=f"attempt {rid}") for rid in "abcd"}
+    first, second = (judge.messages(task, order, summaries, {}) for order in (["a", "b"], ["c", "d"]))
+    shared = shared_prefix(first, second)
+    assert task.problem_statement.strip() in shared and "ANSWER: <n>" in shared  # the issue and the instructions
+    assert shared.index("ANSWER: <n>") < shared.index("\nCandidate 1\n")  # then the candidates
+    summarizer = Summarizer(SummarizerConfig(), model)
+    attempts = [Trajectory(task_id="t-1", rollout_id=rid, model=model.id, exit_status="submitted", steps=[
+        Step(index=0, response=f"Try {rid}.\n```bash\nls {rid}\n```", action=f"ls {rid}", observation="x")])
+        for rid in ("r1", "r2")]
+    shared = shared_prefix(*(summarizer.messages(task, traj) for traj in attempts))
+    assert task.problem_statement.strip() in shared and "## Lessons" in shared and "<attempt>" in shared
