@@ -68,8 +68,9 @@ class ModelConfig(BaseModel):
     base_url: str | None = None
     """Server URL (vLLM, llama.cpp, proxies); overrides the provider row's."""
     temperature: float = 0.0
-    max_tokens: int = 4096
-    """Cap on generated tokens per call."""
+    max_tokens: int | None = None
+    """Cap on generated tokens per call, thinking included where the API counts it there (OpenAI reasoning models);
+    None: the model row's `reply_tokens`, else REPLY_TOKENS."""
     timeout: float = 300.0
     """Seconds one HTTP request may take before it counts as hung and is retried."""
     retries: RetryConfig = Field(default_factory=RetryConfig)
@@ -89,6 +90,9 @@ class ModelConfig(BaseModel):
     def name(self) -> str:
         return self.id.split("/", 1)[1] if "/" in self.id else ""
 
+
+REPLY_TOKENS = 4096
+"""Cap on an agent step's reply when neither `model.max_tokens` nor the model's row says."""
 
 PLACEHOLDER_KEY = "codescale-no-key"
 """Sent to a server given by base_url when no key is set (local servers accept any)."""
@@ -188,6 +192,11 @@ class Model:
         self._lock = threading.Lock()
 
     @property
+    def reply_tokens(self) -> int:
+        """A call's cap on generated tokens when it sets none: the configured one, else the row's, else REPLY_TOKENS."""
+        return self.config.max_tokens or self.info.reply_tokens or REPLY_TOKENS
+
+    @property
     def notes(self) -> list[str]:
         """Settings the backend could not honour so far (e.g. a thinking minimum on Anthropic), each once."""
         return list(self._notes)
@@ -210,7 +219,7 @@ class Model:
         request = Request(
             messages=messages,
             n=n,
-            max_tokens=max_tokens or self.config.max_tokens,
+            max_tokens=max_tokens or self.reply_tokens,
             temperature=self.config.temperature if temperature is None else temperature,
             stop=stop,
             cache=cache,
