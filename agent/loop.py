@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from codescale import configs
-from codescale.agent.models.base import Model, ModelError
+from codescale.agent.models.base import CapReached, Model, ModelError
 from codescale.agent.models.thinking import ThinkingConfig
 from codescale.agent.records import ExitStatus, Step, Task, Trajectory, now
 from codescale.agent.templates import render
@@ -110,6 +110,8 @@ class Agent:
             self.finish("submitted")
         except LimitReached as e:
             self.finish(e.status, str(e))
+        except CapReached as e:  # its task's spending cap: the rollout ends like one at its own cost limit
+            self.finish("cost_limit", str(e))
         except ModelError as e:
             self.finish("model_error", str(e))
         except SandboxError as e:

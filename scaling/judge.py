@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from codescale import configs
 from codescale.agent.models.base import Model, ModelConfig, ModelError
+from codescale.agent.models.spending import Spending
 from codescale.agent.models.thinking import ThinkingConfig
 from codescale.agent.records import Task, Trajectory, Usage
 from codescale.agent.templates import render
@@ -80,9 +81,9 @@ def parse_answer(text: str, group_size: int) -> int | None:
 class Judge:
     """Votes on orderings of candidates of one task; a failed call gives invalid votes, not an error."""
 
-    def __init__(self, config: JudgeConfig, model: ModelConfig):
+    def __init__(self, config: JudgeConfig, model: ModelConfig, spending: Spending | None = None):
         self.config = config
-        self.model = Model(config.model or model)
+        self.model = Model(config.model or model, spending)
         self.max_tokens = reply_cap(config.max_tokens, self.model.info, config.thinking)
         self._compressed: dict[tuple[str, int], str] = {}
         self.evidence: dict[str, str] = {}

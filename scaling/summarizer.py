@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from codescale import configs
 from codescale.agent.models.base import Model, ModelConfig, ModelError
+from codescale.agent.models.spending import Spending
 from codescale.agent.models.thinking import ThinkingConfig
 from codescale.agent.records import Task, Trajectory
 from codescale.agent.templates import render
@@ -101,9 +102,9 @@ def fallback_summary(task: Task, traj: Trajectory, error: str) -> Summary:
 class Summarizer:
     """Summarizes finished rollouts of a task; never raises for a failed model call (falls back)."""
 
-    def __init__(self, config: SummarizerConfig, model: ModelConfig):
+    def __init__(self, config: SummarizerConfig, model: ModelConfig, spending: Spending | None = None):
         self.config = config
-        self.model = Model(config.model or model)
+        self.model = Model(config.model or model, spending)
         self.max_tokens = reply_cap(config.max_tokens, self.model.info, config.thinking)
 
     def messages(self, task: Task, traj: Trajectory) -> list[dict]:

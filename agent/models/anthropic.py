@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from codescale.agent.models.base import ModelConfig, RetryableError, api_key, sdk_errors
+from codescale.agent.models.base import ModelConfig, RetryableError, api_key, sdk_call
 from codescale.agent.models.call import Completion, Request
 from codescale.agent.models.catalog import model_info
 from codescale.agent.models.notes import note
@@ -72,7 +72,7 @@ class AnthropicProvider:
         """One request; SDK errors become RetryableError or ModelError."""
         import anthropic
 
-        with sdk_errors(anthropic, self.config.id, timeout=self.config.timeout, base_url=self.client.base_url,
+        with sdk_call(anthropic, self.config.id, timeout=self.config.timeout, base_url=self.client.base_url,
                         key_variable=self.key_variable):
             response = self.client.messages.create(**kwargs)
         if not isinstance(getattr(response, "content", None), list):

@@ -25,6 +25,7 @@ from codescale.agent.models.call import Completion, Provider, Request
 from codescale.agent.models.catalog import model_info
 from codescale.agent.models.limits import LIMITS
 from codescale.agent.models.providers import CLIENTS, Endpoint, endpoint
+from codescale.agent.models.spending import Spending
 from codescale.agent.models.thinking import ThinkingConfig
 from codescale.agent.models.thinking_policy import ThinkingPolicy
 from codescale.agent.records import Usage
@@ -34,6 +35,10 @@ log = logging.getLogger(__name__)
 
 class ModelError(Exception):
     """A model call that failed for good (bad request, auth, unknown model, retries exhausted)."""
+
+
+class CapReached(ModelError):
+    """A call refused because its group's spending cap was reached (spending.py); not retried."""
 
 
 class RetryableError(ModelError):
@@ -124,9 +129,11 @@ def status_error(
 
 
 @contextmanager
-def sdk_errors(sdk: ModuleType, model_id: str, *, timeout: float, base_url: Any, key_variable: str) -> Iterator[None]:
-    """Turn an exception of the `openai` or `anthropic` SDK (both name their error classes alike) into a
-    RetryableError or a ModelError."""
+def sdk_call(sdk: ModuleType, model_id: str, *, timeout: float, base_url: Any, key_variable: str) -> Iterator[None]:
+    """One HTTP request of the `openai` or `anthropic` SDK (both name their error classes alike): paced by the
+    process's requests and tokens per minute (limits.py), its exceptions turned into a RetryableError or a
+    ModelError."""
+    LIMITS.pace()
     try:
         yield
     except sdk.APIStatusError as e:
@@ -178,8 +185,11 @@ class Model:
     """A model client: `complete()` with bounded retries, and usage summed over every call. Its thinking policy
     (thinking_policy.py) decides how each call's thinking setting is honoured; its provider translates."""
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, spending: Spending | None = None):
         self.config = config
+        self.spending = spending
+        """The spending cap of the group of calls this Model belongs to (a task's), if any: every call adds its usage,
+        and none starts once the cap is reached (CapReached)."""
         self.endpoint = endpoint(config.id, config.base_url)
         """Where its requests go (its provider row, agent/models/providers.py); ValueError for an unknown prefix."""
         self._notes: list[str] = []
@@ -240,10 +250,16 @@ class Model:
                 c.usage.cost_usd = self.info.cost(c.usage)
                 self.usage = self.usage + c.usage
         for c in completions:
+            if self.spending is not None:
+                self.spending.add(c.usage)
             LIMITS.record(c.usage)
         return completions
 
     def _generate(self, request: Request, thinking: ThinkingConfig | None) -> list[Completion]:
-        """One attempt, holding a process-wide request slot (agent/models/limits.py) while it is in flight."""
+        """One attempt, once the process's guards (a run's cap) and the group's spending cap let it start, holding a
+        process-wide request slot (agent/models/limits.py) while it is in flight."""
+        LIMITS.admit()
+        if self.spending is not None and (reason := self.spending.reached()):
+            raise CapReached(f"{self.config.id}: {reason}")
         with LIMITS.request():
             return self.policy.complete(request, thinking)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from codescale.agent.models.base import ModelConfig, ModelError, RetryableError, api_key, sdk_errors
+from codescale.agent.models.base import ModelConfig, ModelError, RetryableError, api_key, sdk_call
 from codescale.agent.models.call import Completion, Request, ThinkingControl
 from codescale.agent.models.catalog import model_info
 from codescale.agent.models.chat_template import chat_template
@@ -103,7 +103,7 @@ class OpenAIProvider(RawCompletions):
         import openai
 
         create = self.client.completions.create if "prompt" in kwargs else self.client.chat.completions.create
-        with sdk_errors(openai, self.config.id, timeout=self.config.timeout, base_url=self.client.base_url,
+        with sdk_call(openai, self.config.id, timeout=self.config.timeout, base_url=self.client.base_url,
                         key_variable=self.key_variable):
             response = create(**kwargs)
         if not getattr(response, "choices", None):
