@@ -49,15 +49,7 @@ class CallLimits:
     def guard(self, check: Callable[[], None]) -> Callable[[], None]:
         """Call `check()` before every model call (any thread): it raises to refuse the call (a run's spending cap
         reached). Returns the function that removes it."""
-        with self._lock:
-            self._guards.append(check)
-
-        def stop() -> None:
-            with self._lock:
-                if check in self._guards:
-                    self._guards.remove(check)
-
-        return stop
+        return self._added(self._guards, check)
 
     def admit(self) -> None:
         """Run the guards: raises when a call may not start."""
@@ -84,15 +76,19 @@ class CallLimits:
 
     def listen(self, listener: UsageListener) -> Callable[[], None]:
         """Call `listener(usage)` after every successful model call (any thread); returns the function that stops it."""
+        return self._added(self._listeners, listener)
+
+    def _added(self, hooks: list, hook: Callable) -> Callable[[], None]:
+        """`hook` added to `hooks`; returns the function that removes it."""
         with self._lock:
-            self._listeners.append(listener)
+            hooks.append(hook)
 
-        def stop() -> None:
+        def remove() -> None:
             with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
+                if hook in hooks:
+                    hooks.remove(hook)
 
-        return stop
+        return remove
 
     def record(self, usage: Usage) -> None:
         """A finished call's usage: counted against the tokens per minute and told to the listeners."""
