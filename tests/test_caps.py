@@ -20,6 +20,7 @@ from test_agent import FIX
 from codescale.agent.models.base import Model, ModelConfig, RetryConfig
 from codescale.agent.models.limits import LIMITS
 from codescale.agent.models.rates import Pace, RateConfig
+from codescale.agent.records import Trajectory
 
 ROOT = Path(__file__).parent.parent
 SUBMIT = "Done.\n```bash\necho CODESCALE_SUBMIT\n```"
@@ -152,3 +153,31 @@ def test_fix_issue_max_cost_stops_at_the_cap(tmp_path, base_image):
     assert len(replies) < 4 * 3  # 4 attempts of 3 steps (and their summaries and votes) without the cap
     assert (out / "patch.diff").read_text() == ""
     assert done.stderr.splitlines()[-1].startswith("stopped: cost budget reached: $")
+
+
+def test_run_stops_at_max_cost_and_the_same_command_with_a_higher_cap_resumes(calc_task, tmp_path):
+    steps = ["Look.\n```bash\nls\n```", SUBMIT]
+
+    def responder(body):
+        return steps[min(1, sum(m["role"] == "assistant" for m in body["messages"]))]
+
+    out = tmp_path / "run"
+    with FakeServer(responder=responder) as server:
+        args = ["run", "--task", str(calc_task), "--sandbox", "local", "--model", "openai/gpt-5-mini", "--base-url",
+                server.openai_url, "--strategy", "best_of_n", "-c", "scaling.n=3", "-c", "scaling.concurrency=1",
+                "--out", str(out)]
+        stopped = codescale(*args, "--max-cost", "0.0001")
+        first = [r.reply for r in server.requests]
+        finished = sum(Trajectory.load(p).exit_status is not None for p in out.glob("tasks/*/*.traj.json"))
+        no_result = not (out / "results.jsonl").exists()
+        resumed = codescale(*args, "--max-cost", "1")
+        second = server.requests[len(first):]
+    assert stopped.returncode == 3, stopped.stderr
+    assert stopped.stderr.splitlines()[-1].startswith("stopped: cost budget reached: $0.0001")
+    spent = sum(cost(r) for r in first)
+    assert 0.0001 <= spent <= 0.0001 + max(cost(r) for r in first)
+    assert no_result  # the task stopped unfinished
+    assert resumed.returncode == 0, resumed.stderr
+    [result] = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert set(result["exit_statuses"].values()) == {"submitted"}
+    assert 0 < finished < 3 and len(second) == 2 * (3 - finished)  # the finished rollouts were reused
