@@ -68,7 +68,8 @@ class Completion(BaseModel):
 
 class Provider(Protocol):
     """Translates a Request to an SDK request and its reply to Completions; raises RetryableError or ModelError.
-    Built as `Provider(config, notes)`: `notes` is the Model's list of settings it could not honour."""
+    Built as `Provider(config, notes, endpoint)`: `notes` is the Model's list of settings it could not honour,
+    `endpoint` where its requests go and with which key (providers.py)."""
 
     thinking_control: ClassVar[Literal["budget", "effort", "native"] | None]
     """The field of ThinkingControl its requests can carry (Anthropic budget, OpenAI effort, vLLM native cap)."""
