@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from codescale import configs
 from codescale.agent.condense import CondenseConfig
 from codescale.agent.context import Context, ContextFull
-from codescale.agent.models.base import ContextLengthError, Model, ModelError
+from codescale.agent.models.base import CapReached, ContextLengthError, Model, ModelError
 from codescale.agent.models.call import Completion
 from codescale.agent.models.thinking import ThinkingConfig
 from codescale.agent.records import ExitStatus, Step, Task, Trajectory, now
@@ -130,6 +130,8 @@ class Agent:
             self.finish(e.status, str(e))
         except ContextFull as e:
             self.finish("context_limit", str(e))
+        except CapReached as e:  # its task's spending cap: the rollout ends like one at its own cost limit
+            self.finish("cost_limit", str(e))
         except ModelError as e:
             self.finish("model_error", str(e))
         except SandboxError as e:
@@ -202,7 +204,7 @@ class Agent:
         stopped) and sent again."""
         for _ in range(MAX_REFUSALS):
             try:
-                return self.model.complete(messages, thinking=self.config.thinking)[0]
+                return self.model.complete(messages, thinking=self.config.thinking, cache=True)[0]
             except ContextLengthError as e:
                 self.context.refused(messages, e)
         raise ContextFull(f"the server refused the request as too long {MAX_REFUSALS} times, condensed each time")

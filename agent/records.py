@@ -93,8 +93,13 @@ class Usage(BaseModel):
     """Tokens and money spent; tokens are always kept, cost is None when a price is unknown."""
 
     input_tokens: int = 0
+    """Every input token, those read from or written to the prompt cache included."""
     output_tokens: int = 0
+    """Every generated token, thinking included."""
     cached_input_tokens: int = 0
+    """Input tokens read from the prompt cache (billed at the cached rate)."""
+    cache_write_tokens: int = 0
+    """Input tokens written to the prompt cache (Anthropic bills them above the input rate)."""
     thinking_tokens: int = 0
     requests: int = 0
     cost_usd: float | None = None
@@ -105,6 +110,7 @@ class Usage(BaseModel):
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
             cached_input_tokens=self.cached_input_tokens + other.cached_input_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
             thinking_tokens=self.thinking_tokens + other.thinking_tokens,
             requests=self.requests + other.requests,
             cost_usd=sum(costs) if costs else None,

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from codescale.agent.files import TaskFiles
 from codescale.agent.loop import Agent, AgentConfig
 from codescale.agent.models.base import Model, ModelConfig
+from codescale.agent.models.spending import Spending
 from codescale.agent.records import Task, Trajectory
 from codescale.sandboxes.base import Sandbox, SandboxConfig, SandboxError, sandbox_class
 
@@ -82,6 +83,7 @@ def run_rollout(
     refinement_context: str = "",
     model: Model | None = None,
     after: Callable[[Sandbox, Trajectory, Path], None] | None = None,
+    spending: Spending | None = None,
 ) -> Trajectory:
     """Run one rollout in a fresh sandbox; the trajectory is saved as `task_dir/<rollout_id>.traj.json`.
 
@@ -90,7 +92,8 @@ def run_rollout(
     Model and sandbox failures end the rollout with exit status model_error / sandbox_error; they are not raised.
     `after(sandbox, trajectory, task_dir)` runs once the agent has finished, while the container still lives
     (e.g. to check a Terminal-Bench task's end state, saving what it found in `task_dir`); its SandboxError ends
-    the rollout like any other.
+    the rollout like any other. `spending`: the cap of the rollout's task (its model's calls count against it; once
+    it is reached the rollout ends with exit status cost_limit).
     """
     path = TaskFiles(task_dir).trajectory(rollout_id)
     traj = Trajectory(
@@ -104,7 +107,7 @@ def run_rollout(
     sandbox = open_sandbox(task, config.sandbox, run_id=run_id, name=f"{task.instance_id}.{rollout_id}")
     try:
         with closing(sandbox.start()):
-            model = model or Model(config.model)
+            model = model or Model(config.model, spending)
             traj = Agent(config.agent, model, sandbox, traj, path).run(task, getattr(sandbox, "workdir", ""))
             if after is not None:
                 after(sandbox, traj, Path(task_dir))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
 from functools import cache
 
 import jinja2
@@ -26,6 +27,23 @@ def fresh_key(*texts: str) -> str:
     while True:
         key = secrets.token_hex(KEY_BYTES)
         if not any(key in t for t in lowered):
+            return key
+
+
+class SharedKey:
+    """Random keys kept across the requests of one task, by name: the part of their prompts before the request's own
+    key (the system prompt, the issue in its keyed block, the instructions) stays one shared prefix that a provider's
+    prompt cache can bill at its cached rate. A key is drawn anew when a text to be shown would contain it."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str, *texts: str) -> str:
+        with self._lock:
+            key = self._keys.get(name)
+            if key is None or any(key in t.lower() for t in texts if t):
+                key = self._keys[name] = fresh_key(*texts)
             return key
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from codescale.agent.models.base import ModelConfig
+from codescale.agent.models.spending import Spending
 from codescale.agent.files import TaskFiles
 from codescale.agent.records import Task, Trajectory, Usage
 from codescale.scaling.behaviour import Applied, use_evidence
@@ -55,6 +56,8 @@ class Population:
         self._judge: Judge | None = None
         self.evidence_seconds = 0.0
         """Sandbox seconds spent gathering execution evidence (cached checks cost none)."""
+        self.spending = Spending(config.max_task_cost)
+        """The task's spending cap: every model call of its rollouts, summaries and votes counts against it."""
 
     # --- rollouts ----------------------------------------------------------------------------
 
@@ -70,7 +73,8 @@ class Population:
 
     def _run_one(self, generation: int, rollout_id: str, context: str) -> Trajectory:
         try:
-            return self.rollout(self.task, rollout_id=rollout_id, generation=generation, refinement_context=context)
+            return self.rollout(self.task, rollout_id=rollout_id, generation=generation, refinement_context=context,
+                                spending=self.spending)
         except Exception as e:  # one broken rollout must not sink the others: record it and go on
             log.exception("rollout %s of %s raised", rollout_id, self.task.instance_id)
             path = self.files.trajectory(rollout_id)
@@ -99,10 +103,11 @@ class Population:
             saved = self.files.summary(rid)
             if rid not in self.summaries and saved.exists():
                 self.summaries[rid] = Summary.model_validate_json(saved.read_text())
+                self.spending.add(self.summaries[rid].usage)  # the task's cap spans sessions
         missing = [rid for rid in ids if rid not in self.summaries]
         if missing:
             if self._summarizer is None:
-                self._summarizer = Summarizer(self.config.summarizer, self.model)
+                self._summarizer = Summarizer(self.config.summarizer, self.model, self.spending)
             with ThreadPoolExecutor(max_workers=max(1, self.config.concurrency)) as pool:
                 made = list(pool.map(lambda rid: self._summarizer.summarize(self.task, self.trajectories[rid]), missing))
             for summary in made:
@@ -124,7 +129,7 @@ class Population:
         if self.config.judge.input != "trajectory":  # summaries only where the judge reads them
             self.summarize(candidates)
         if self._judge is None:
-            self._judge = Judge(self.config.judge, self.model)
+            self._judge = Judge(self.config.judge, self.model, self.spending)
         self._judge.evidence = evidence.texts if evidence else {}
         vote = partial(self._judge.vote, self.task, self.summaries, self.outcomes(candidates), trajectories=self.trajectories)
         selection = tournament(candidates, vote, self.config.rtv, seed=self.seed(stage), stop_at=stop_at,
@@ -193,4 +198,5 @@ class Population:
                 judge=total(s.usage for s in self.selections),
             ),
             seconds=time.monotonic() - self.start,
+            cap=self.spending.reached(),
         )

@@ -168,3 +168,5 @@ class TaskResult(BaseModel):
     """Invalid, empty and failed judge votes and fallback summaries, over every selection of the task."""
     usage: PhaseUsage = Field(default_factory=PhaseUsage)
     seconds: float = 0.0
+    cap: str = ""
+    """Why the task's spending cap (`scaling.max_task_cost`) stopped its model calls, if it did."""

@@ -14,12 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from codescale import configs
 from codescale.agent.models.base import Model, ModelConfig, ModelError
+from codescale.agent.models.spending import Spending
 from codescale.agent.models.thinking import ThinkingConfig
 from codescale.agent.compact import clip, estimate_tokens
 from codescale.agent.context import SURELY_FITS, estimate
 from codescale.agent.records import Task, Trajectory, Usage
 from codescale.agent.sections import SUMMARY_SECTIONS, THINK, bound_words, parse_sections
-from codescale.agent.templates import fresh_key, render
+from codescale.agent.templates import SharedKey, fresh_key, render
 from codescale.scaling.chunks import condense_chunks
 from codescale.scaling.compression import (
     Condensed, compress, fits, frame, last_test_step, rendered_steps, trajectory_tokens,
@@ -81,17 +82,22 @@ def fallback_summary(task: Task, traj: Trajectory, error: str) -> Summary:
 class Summarizer:
     """Summarizes finished rollouts of a task; never raises for a failed model call (falls back)."""
 
-    def __init__(self, config: SummarizerConfig, model: ModelConfig):
+    def __init__(self, config: SummarizerConfig, model: ModelConfig, spending: Spending | None = None):
         self.config = config
-        self.model = Model(config.model or model)
+        self.model = Model(config.model or model, spending)
         self.max_tokens = reply_cap(config.max_tokens, self.model.info, config.thinking)
+        self.issue_keys = SharedKey()
+        """The key of the issue's block, one per task: every summary request of a task shares its prompt up to the
+        attempt."""
 
     def messages(self, task: Task, trajectory: str) -> list[dict]:
+        issue_key = self.issue_keys(task.instance_id, task.problem_statement, trajectory)
         prompt = render(
             self.config.instance_template,
             task=task,
             trajectory=trajectory,
-            key=fresh_key(task.problem_statement, trajectory),
+            issue_key=issue_key,
+            key=fresh_key(task.problem_statement, trajectory, issue_key),
             max_words=self.config.max_words,
             sections=list(SUMMARY_SECTIONS.values()),
         )

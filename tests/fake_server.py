@@ -12,14 +12,16 @@ A model request is answered, in this order, by:
    `("hang", seconds)` (no answer; the connection is dropped after `seconds`), `("malformed",)`
    (200 with an invalid JSON body);
 2. the next entries of `server.replies` (one per choice when `n` > 1): a `str` or a `Reply`;
-3. `server.responder(request_json)`, returning a `str` / `Reply` (used for every choice) or a list
-   of them (one per choice);
+3. `server.responder(request_json)` (every content as plain text: `as_text`), returning a `str` / `Reply`
+   (used for every choice) or a list of them (one per choice);
 4. else HTTP 400 "fake server: no scripted reply left" (fails fast, no retries).
 
 Token counts are whitespace-split words: prompt tokens = words of every message's text (and of the
 Anthropic `system`), output tokens = words of the reply text plus its thinking, reasoning/thinking
 tokens = words of the thinking, cached tokens = min(`server.cached_tokens`, prompt tokens).
-Anthropic's `input_tokens` excludes the cached ones, as the real API does. `stop` sequences cut the
+Anthropic's `input_tokens` excludes the cached ones, as the real API does; an Anthropic request with
+`cache_control` breakpoints is answered from Anthropic's prompt cache as tests/prompt_cache.py keeps it (reads,
+writes). `Reply.finish = "length"` reports a reply cut at max_tokens. `stop` sequences cut the
 reply text; `max_tokens` is not enforced.
 
 With a `window` (tokens), a request longer than it is refused with HTTP 400 as a real server refuses it
@@ -45,6 +47,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from prompt_cache import PromptCache, marked
 
 
 @dataclass
@@ -54,6 +57,8 @@ class Reply:
 
     text: str
     thinking: str = ""
+    finish: str = ""
+    """`length`: the reply says it was cut at max_tokens (OpenAI `finish_reason`, Anthropic `stop_reason` max_tokens)."""
 
 
 @dataclass
@@ -69,6 +74,8 @@ class Request:
     """The parsed body, or None."""
     time: float = field(default_factory=time.monotonic)
     """`time.monotonic()` when it arrived."""
+    reply: Any = None
+    """The body of a successful answer (its `usage` is what the server reported)."""
 
     @property
     def api_key(self) -> str | None:
@@ -93,6 +100,15 @@ def words(value: Any) -> int:
     if isinstance(value, list):
         return sum(words(part.get("text", "")) if isinstance(part, dict) else words(part) for part in value)
     return 0
+
+
+def as_text(body: dict) -> dict:
+    """The request as a model reads it: every content (and an Anthropic `system`) as plain text, its blocks joined."""
+    join = lambda value: "".join(part.get("text", "") for part in value) if isinstance(value, list) else value  # noqa: E731
+    plain = {**body, "messages": [{**m, "content": join(m.get("content"))} for m in body.get("messages", [])]}
+    if "system" in body:
+        plain["system"] = join(body["system"])
+    return plain
 
 
 def cut_at_stop(text: str, stop: str | list[str] | None) -> tuple[str, str | None]:
@@ -120,6 +136,7 @@ class FakeServer:
         chat_template: str | None = None,
         window: int | None = None,
         window_error: str = "vllm",
+        thinking_details: bool = True,
     ):
         self.replies: deque[str | Reply] = deque(replies)
         self.responder = responder
@@ -138,6 +155,11 @@ class FakeServer:
         """Tokens a request may hold; None: no limit."""
         self.window_error = window_error
         """Whose words refuse a longer request: `vllm`, `openai`, `openai-unnamed` or `llama.cpp`."""
+        self.prompt_cache = PromptCache()
+        """Anthropic's prompt cache (tests/prompt_cache.py), used by requests that carry `cache_control`."""
+        self.thinking_details = thinking_details
+        """Anthropic: whether `usage.output_tokens_details.thinking_tokens` is reported (servers that predate it, and
+        proxies, report only `output_tokens`, thinking included)."""
         self.prompts: list[str] = []
         self.requests: list[Request] = []
         self.routes: dict[tuple[str, str], Callable[[dict], dict]] = {
@@ -189,7 +211,7 @@ class FakeServer:
         if self.responder is None:
             raise HTTPError(400, f"fake server: no scripted reply left (asked for {n})")
         try:
-            answer = self.responder(body)
+            answer = self.responder(as_text(body))
         except Exception as e:  # a bug in the test's script: fail fast, without retries
             raise HTTPError(400, f"fake server: responder raised {e!r}") from e
         answers = answer if isinstance(answer, list) else [answer] * n
@@ -261,7 +283,7 @@ class FakeServer:
             message = {"role": "assistant", "content": text}
             if reply.thinking:
                 message["reasoning_content"] = reply.thinking
-            choices.append({"index": index, "message": message, "finish_reason": "stop", "logprobs": None})
+            choices.append({"index": index, "message": message, "finish_reason": reply.finish or "stop", "logprobs": None})
             output += words(text) + words(reply.thinking)
             reasoning += words(reply.thinking)
         return {
@@ -283,6 +305,10 @@ class FakeServer:
         prompt = words(body.get("system")) + sum(words(m.get("content")) for m in body.get("messages", []))
         cached = min(self.cached_tokens, prompt)
         self.check_window(prompt, body, anthropic=True)
+        if marked(body):
+            inputs = self.prompt_cache.usage(body)
+        else:
+            inputs = {"input_tokens": prompt - cached, "cache_read_input_tokens": cached, "cache_creation_input_tokens": 0}
         reply = self.answers(body, 1)[0]
         text, sequence = cut_at_stop(reply.text, body.get("stop_sequences"))
         content = [{"type": "thinking", "thinking": reply.thinking, "signature": "fake"}] if reply.thinking else []
@@ -293,14 +319,12 @@ class FakeServer:
             "role": "assistant",
             "model": body.get("model", ""),
             "content": content,
-            "stop_reason": "stop_sequence" if sequence else "end_turn",
+            "stop_reason": "max_tokens" if reply.finish == "length" else "stop_sequence" if sequence else "end_turn",
             "stop_sequence": sequence,
             "usage": {
-                "input_tokens": prompt - cached,
-                "cache_read_input_tokens": cached,
-                "cache_creation_input_tokens": 0,
+                **inputs,
                 "output_tokens": words(text) + words(reply.thinking),
-                "output_tokens_details": {"thinking_tokens": words(reply.thinking)},
+                **({"output_tokens_details": {"thinking_tokens": words(reply.thinking)}} if self.thinking_details else {}),
             },
         }
 
@@ -368,7 +392,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise HTTPError(fault[1], f"fake server: injected status {fault[1]}", retry)
             if fault:
                 raise HTTPError(400, f"fake server: unknown fault {fault!r}")
-            self.send(200, json.dumps(route(body or {})).encode(), {})
+            request.reply = route(body or {})
+            self.send(200, json.dumps(request.reply).encode(), {})
         except HTTPError as e:
             self.send(e.status, json.dumps(server.error_body(request.path, e.status, e.message)).encode(), e.headers)
 

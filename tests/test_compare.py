@@ -49,8 +49,11 @@ def by_hand(base_dir, run_dir) -> dict:
     results = {r["instance_id"]: r for r in lines(run_dir / "results.jsonl")}
     tokens = {phase: sum(results[i]["usage"][phase]["input_tokens"] + results[i]["usage"][phase]["output_tokens"]
                          for i in shared) for phase in ("rollouts", "summaries", "judge")}
+    usage = lambda phase, field: sum(results[i]["usage"][phase].get(field, 0) for i in shared)  # noqa: E731
+    cached = {phase: usage(phase, "cached_input_tokens") / usage(phase, "input_tokens")
+              for phase in ("rollouts", "summaries", "judge") if usage(phase, "input_tokens")}
     return {
-        "shared": shared, "base": percentile_interval(a), "run": percentile_interval(b),
+        "shared": shared, "base": percentile_interval(a), "run": percentile_interval(b), "cached_input": cached,
         "diff": percentile_interval([y - x for x, y in zip(a, b)]), "wlt": (wins, losses, len(shared) - discordant),
         "p": p, "tokens_per_task": {k: v / len(shared) for k, v in tokens.items()},
         "tokens_per_resolved": sum(tokens.values()) / sum(b), "seconds": sum(results[i]["seconds"] for i in shared) / len(shared),
@@ -70,6 +73,7 @@ def check(comparison: dict, hand: dict) -> None:
         assert run["phases"][phase]["tokens_per_task"] == value
     assert run["phases"]["total"]["tokens_per_resolved"] == hand["tokens_per_resolved"]
     assert run["seconds_per_task"] == hand["seconds"]
+    assert {phase: run["phases"][phase]["cached_input"] for phase in hand["cached_input"]} == hand["cached_input"]
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +81,7 @@ def two_runs(tmp_path_factory):
     """`single` on calc-0..3 and `best_of_n` (N=2) on calc-0..4, graded by plan."""
     root = tmp_path_factory.mktemp("compare")
     tasks = calc_tasks(root, 5)
-    with FakeServer() as server:
+    with FakeServer(cached_tokens=50) as server:  # every request reads its first 50 input tokens from the cache
         a, _ = make_run(server, root / "single", tasks[:4], PLANS_A, strategy="single")
         b, _ = make_run(server, root / "best", tasks, PLANS_B, strategy="best_of_n", n=2)
     grade_by_plan(a)
@@ -107,6 +111,7 @@ def test_compare_json_equals_the_hand_computation_on_the_shared_tasks(two_runs):
     assert comparison["runs"][1]["rollouts_per_task"] == 2.0
     assert comparison["runs"][0]["phases"]["judge"]["cost_per_task"] == 0.0  # no judge calls: nothing unpriced
     assert comparison["runs"][1]["phases"]["rollouts"]["cost_per_task"] is None  # the fake model has no price
+    assert 0 < comparison["runs"][1]["phases"]["rollouts"]["cached_input"] < 1
 
 
 def test_baseline_option_reorders_and_markdown_states_the_intersection(two_runs):

@@ -67,7 +67,7 @@ def test_votes_of_one_ordering_are_one_request_with_n(fake_server):
     assert shown == [("r1", "r2"), ("r2", "r1")]
     prompt = bodies[0]["messages"][-1]["content"]
     assert re.search(r"^<issue-([0-9a-f]{12})>\nadd\(\) subtracts instead of adding\.\n</issue-\1>$", prompt, re.M)
-    assert prompt.rstrip().endswith("resolve the issue.")
+    assert prompt.rstrip().endswith("ANSWER: <n>`.")
     # the request's usage is on the first vote of each request only
     assert sum(v.usage.requests for v in votes) == 2
     assert sum(v.usage.input_tokens for v in votes) == sum(

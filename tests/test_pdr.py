@@ -40,9 +40,9 @@ def solve(server, task, task_dir, plans, commands=COMMANDS, **scaling):
     model = ModelConfig(id="openai/fake", base_url=server.openai_url, retries=RetryConfig(attempts=1))
     rollout_config = RolloutConfig(model=model, sandbox={"kind": "local"})
 
-    def rollout(task, *, rollout_id, generation=0, refinement_context=""):
+    def rollout(task, *, rollout_id, generation=0, refinement_context="", spending=None):
         return run_rollout(task, rollout_config, run_id="test-pdr", rollout_id=rollout_id, task_dir=task_dir,
-                           generation=generation, refinement_context=refinement_context)
+                           generation=generation, refinement_context=refinement_context, spending=spending)
 
     config = ScalingConfig.model_validate({"concurrency": 4, **scaling})
     return make_strategy(config, rollout=rollout, model=model, task_dir=task_dir).solve(task), script
@@ -208,7 +208,7 @@ def test_a_failing_rollout_is_recorded_and_does_not_sink_the_others(fake_server,
 
 
 def test_a_rollout_function_that_raises_is_recorded(fake_server, calc_task, tmp_path):
-    def broken(task, *, rollout_id, generation=0, refinement_context=""):
+    def broken(task, *, rollout_id, generation=0, refinement_context="", spending=None):
         raise RuntimeError("sandbox host vanished")
 
     model = ModelConfig(id="openai/fake", base_url=fake_server.openai_url)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -26,6 +25,8 @@ from codescale.agent.models.call import Completion, Provider, Request
 from codescale.agent.models.catalog import model_info
 from codescale.agent.models.limits import LIMITS
 from codescale.agent.models.notes import warn_once
+from codescale.agent.models.providers import CLIENTS, Endpoint, endpoint
+from codescale.agent.models.spending import Spending
 from codescale.agent.models.thinking import ThinkingConfig
 from codescale.agent.models.thinking_policy import ThinkingPolicy
 from codescale.agent.models.window import context_refusal, find_window, learn_window
@@ -36,6 +37,10 @@ log = logging.getLogger(__name__)
 
 class ModelError(Exception):
     """A model call that failed for good (bad request, auth, unknown model, retries exhausted)."""
+
+
+class CapReached(ModelError):
+    """A call refused because its group's spending cap was reached (spending.py); not retried."""
 
 
 class RetryableError(ModelError):
@@ -75,12 +80,14 @@ class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = "openai/gpt-5-mini"
-    """`backend/name`, e.g. `anthropic/claude-sonnet-4-5`, `vllm/Qwen/Qwen3-Coder-30B-A3B-Instruct`."""
+    """`provider/name`, e.g. `anthropic/claude-sonnet-4-5`, `vllm/Qwen/Qwen3-Coder-30B-A3B-Instruct`,
+    `openrouter/qwen/qwen3-coder` (the providers: configs/providers.yaml)."""
     base_url: str | None = None
-    """Server URL for OpenAI-compatible servers (vLLM, llama.cpp, proxies)."""
+    """Server URL (vLLM, llama.cpp, proxies); overrides the provider row's."""
     temperature: float = 0.0
-    max_tokens: int = 4096
-    """Cap on generated tokens per call."""
+    max_tokens: int | None = None
+    """Cap on generated tokens per call, thinking included where the API counts it there (OpenAI reasoning models);
+    None: the model row's `reply_tokens`, else REPLY_TOKENS."""
     timeout: float = 300.0
     """Seconds one HTTP request may take before it counts as hung and is retried."""
     retries: RetryConfig = Field(default_factory=RetryConfig)
@@ -89,9 +96,14 @@ class ModelConfig(BaseModel):
     context_window: int | None = Field(None, gt=0)
     """Tokens one request may hold (prompt and reply); None: the model row's `context_window`, else what the
     server says, else 32768 (agent/models/window.py)."""
+    prompt_cache: bool = True
+    """Mark the stable prefix of each request for the provider's prompt cache (Anthropic `cache_control`: the system
+    prompt, the instance and the latest turns), so that each turn pays the cached rate for the history. OpenAI,
+    vLLM and most OpenAI-compatible servers cache prefixes by themselves."""
 
     @property
-    def backend(self) -> str:
+    def provider(self) -> str:
+        """The id's prefix: a row of configs/providers.yaml."""
         return self.id.split("/", 1)[0]
 
     @property
@@ -99,18 +111,21 @@ class ModelConfig(BaseModel):
         return self.id.split("/", 1)[1] if "/" in self.id else ""
 
 
+REPLY_TOKENS = 4096
+"""Cap on an agent step's reply when neither `model.max_tokens` nor the model's row says."""
+
 PLACEHOLDER_KEY = "codescale-no-key"
 """Sent to a server given by base_url when no key is set (local servers accept any)."""
 
 
-def api_key(config: ModelConfig, variable: str) -> str:
-    """The key from `variable` in the environment; a placeholder with a base_url; else a ModelError."""
-    key = os.environ.get(variable)
-    if key:
-        return key
-    if config.base_url:
+def api_key(endpoint: Endpoint, model_id: str) -> str:
+    """The key from the endpoint's variable in the environment; a placeholder where none is required (a server
+    given by URL); else a ModelError naming the variable."""
+    if endpoint.key:
+        return endpoint.key
+    if not endpoint.key_required:
         return PLACEHOLDER_KEY
-    raise ModelError(f"{config.id}: no API key: set the environment variable {variable}")
+    raise ModelError(f"{model_id}: no API key: set the environment variable {endpoint.key_variable}")
 
 
 def status_error(
@@ -133,9 +148,11 @@ def status_error(
 
 
 @contextmanager
-def sdk_errors(sdk: ModuleType, model_id: str, *, timeout: float, base_url: Any, key_variable: str) -> Iterator[None]:
-    """Turn an exception of the `openai` or `anthropic` SDK (both name their error classes alike) into a
-    RetryableError or a ModelError."""
+def sdk_call(sdk: ModuleType, model_id: str, *, timeout: float, base_url: Any, key_variable: str) -> Iterator[None]:
+    """One HTTP request of the `openai` or `anthropic` SDK (both name their error classes alike): paced by the
+    process's requests and tokens per minute (limits.py), its exceptions turned into a RetryableError or a
+    ModelError."""
+    LIMITS.pace()
     try:
         yield
     except sdk.APIStatusError as e:
@@ -173,14 +190,6 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
         return None
 
 
-PROVIDERS = {
-    "openai": "codescale.agent.models.openai.OpenAIProvider",
-    "anthropic": "codescale.agent.models.anthropic.AnthropicProvider",
-    "vllm": "codescale.agent.models.vllm.VLLMProvider",
-    "local": "codescale.agent.models.local.provider.LocalProvider",
-}
-
-
 def _wait(config: RetryConfig):
     def wait(state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
@@ -195,22 +204,28 @@ class Model:
     """A model client: `complete()` with bounded retries, and usage summed over every call. Its thinking policy
     (thinking_policy.py) decides how each call's thinking setting is honoured; its provider translates."""
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, spending: Spending | None = None):
         self.config = config
-        if config.backend not in PROVIDERS or not config.name:
-            raise ValueError(
-                f"unknown model id {config.id!r}: expected BACKEND/NAME with BACKEND one of {', '.join(sorted(PROVIDERS))}"
-            )
+        self.spending = spending
+        """The spending cap of the group of calls this Model belongs to (a task's), if any: every call adds its usage,
+        and none starts once the cap is reached (CapReached)."""
+        self.endpoint = endpoint(config.id, config.base_url)
+        """Where its requests go (its provider row, agent/models/providers.py); ValueError for an unknown prefix."""
         self._notes: list[str] = []
-        module, _, cls = PROVIDERS[config.backend].rpartition(".")
-        self.provider: Provider = getattr(importlib.import_module(module), cls)(config, self._notes)
-        self.info = model_info(config.name)
-        """Price and capability row from configs/models.yaml (an empty row for unknown models)."""
+        module, _, cls = CLIENTS[self.endpoint.api].rpartition(".")
+        self.provider: Provider = getattr(importlib.import_module(module), cls)(config, self._notes, self.endpoint)
+        self.info = model_info(config.id)
+        """Price and capability row from configs/models.yaml and the user catalog (an empty row for unknown models)."""
         self.policy = ThinkingPolicy(config.id, self.info, self.provider, self._notes)
         self.usage = Usage()
         self._lock = threading.Lock()
         self._window: tuple[int, str] | None = None
         self._window_lock = threading.Lock()
+
+    @property
+    def reply_tokens(self) -> int:
+        """A call's cap on generated tokens when it sets none: the configured one, else the row's, else REPLY_TOKENS."""
+        return self.config.max_tokens or self.info.reply_tokens or REPLY_TOKENS
 
     @property
     def notes(self) -> list[str]:
@@ -265,15 +280,19 @@ class Model:
         temperature: float | None = None,
         stop: list[str] | None = None,
         thinking: ThinkingConfig | dict | None = None,
+        cache: bool = False,
     ) -> list[Completion]:
+        """`n` replies to `messages`. `cache`: this prompt, or one that extends it, will be sent again (an agent's
+        next step, a judge's next vote), so a provider with explicit prompt caching marks it (`prompt_cache`)."""
         if isinstance(thinking, dict):
             thinking = ThinkingConfig.model_validate(thinking)
         request = Request(
             messages=messages,
             n=n,
-            max_tokens=max_tokens or self.config.max_tokens,
+            max_tokens=max_tokens or self.reply_tokens,
             temperature=self.config.temperature if temperature is None else temperature,
             stop=stop,
+            cache=cache,
         )
         retry = Retrying(
             retry=retry_if_exception_type(RetryableError),
@@ -295,10 +314,16 @@ class Model:
                 c.usage.cost_usd = self.info.cost(c.usage)
                 self.usage = self.usage + c.usage
         for c in completions:
+            if self.spending is not None:
+                self.spending.add(c.usage)
             LIMITS.record(c.usage)
         return completions
 
     def _generate(self, request: Request, thinking: ThinkingConfig | None) -> list[Completion]:
-        """One attempt, holding a process-wide request slot (agent/models/limits.py) while it is in flight."""
+        """One attempt, once the process's guards (a run's cap) and the group's spending cap let it start, holding a
+        process-wide request slot (agent/models/limits.py) while it is in flight."""
+        LIMITS.admit()
+        if self.spending is not None and (reason := self.spending.reached()):
+            raise CapReached(f"{self.config.id}: {reason}")
         with LIMITS.request():
             return self.policy.complete(request, thinking)

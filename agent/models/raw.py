@@ -86,10 +86,12 @@ def usage_of(usage: Any) -> Usage:
     if usage is None:  # some servers send none: the request still counts
         return Usage(requests=1)
     prompt_details, completion_details = usage.prompt_tokens_details, usage.completion_tokens_details
+    # DeepSeek reports its cache hits in a field of its own
+    cached = (prompt_details and prompt_details.cached_tokens) or getattr(usage, "prompt_cache_hit_tokens", 0) or 0
     return Usage(
         input_tokens=usage.prompt_tokens or 0,
         output_tokens=usage.completion_tokens or 0,
-        cached_input_tokens=(prompt_details and prompt_details.cached_tokens) or 0,
+        cached_input_tokens=cached,
         thinking_tokens=(completion_details and completion_details.reasoning_tokens) or 0,
         requests=1,
     )

@@ -8,6 +8,7 @@ from typing import Any
 from codescale.agent.models.base import ModelConfig, ModelError, RetryableError
 from codescale.agent.models.call import ThinkingControl
 from codescale.agent.models.openai import OpenAIProvider
+from codescale.agent.models.providers import Endpoint
 from codescale.agent.models.thinking import Continue, Segment
 from codescale.agent.records import Usage
 
@@ -19,17 +20,16 @@ model would write past its close tag into the answer; an early close is caught b
 
 
 class VLLMProvider(OpenAIProvider):
-    """Like OpenAIProvider, but a base_url is required and the key comes from VLLM_API_KEY
-    (the variable vLLM's own server reads), so that an OpenAI key never goes to a local server."""
+    """Like OpenAIProvider, but a base_url is required and the key comes from VLLM_API_KEY (its provider row: the
+    variable vLLM's own server reads), so that an OpenAI key never goes to a local server."""
 
-    key_variable = "VLLM_API_KEY"
     thinking_control = "native"
     continues = "server"
 
-    def __init__(self, config: ModelConfig, notes: list[str]):
-        if not config.base_url:
+    def __init__(self, config: ModelConfig, notes: list[str], endpoint: Endpoint):
+        if not endpoint.base_url:
             raise ModelError(f"{config.id}: the vllm backend needs a base_url, e.g. http://localhost:8000/v1")
-        super().__init__(config, notes)
+        super().__init__(config, notes, endpoint)
 
     def thinking_fields(self, control: ThinkingControl) -> dict[str, Any]:
         """Request fields of a thinking control: the server's own cap, `thinking_token_budget`."""

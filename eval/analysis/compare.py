@@ -1,10 +1,10 @@
 """`codescale compare RUN_DIR RUN_DIR ...`: graded runs side by side on the tasks they share.
 
 Per run: resolved rate with a 95% bootstrap interval, the paired difference to the baseline (paired bootstrap
-interval, McNemar's exact test), wins / losses / ties, tokens and cost per task and per resolved task by phase,
-mean steps per rollout and wall time per task; the method's figures (eval/analysis/figures.py): judge
-accuracy per stage, invalid votes, per-generation steps, tokens, wall time, diversity and tasks gained or lost; and
-the quantities the paper reports (eval/analysis/paper.py, key `paper`).
+interval, McNemar's exact test), wins / losses / ties, tokens and cost per task and per resolved task by phase (and the
+share of input read from a prompt cache), mean steps per rollout and wall time per task; the method's figures
+(eval/analysis/figures.py): judge accuracy per stage, invalid votes, per-generation steps, tokens, wall time,
+diversity and tasks gained or lost; and the quantities the paper reports (eval/analysis/paper.py, key `paper`).
 Every figure is computed over the intersection of the runs'
 graded task sets, and the output says how many tasks that is.
 """
@@ -38,6 +38,8 @@ class PhaseCost(BaseModel):
     cost_per_task: float | None
     """USD per task; None when a price was unknown for some call of this phase."""
     cost_per_resolved: float | None
+    cached_input: float | None = None
+    """Share of the input tokens read from a prompt cache (billed at the cached rate); None without input."""
 
 
 class RunRow(BaseModel):
@@ -99,6 +101,7 @@ def _phase_cost(usages: list[Usage], resolved: int) -> PhaseCost:
         tokens_per_resolved=_per(total.tokens, resolved),
         cost_per_task=None if cost is None or not n else cost / n,
         cost_per_resolved=None if cost is None else _per(cost, resolved),
+        cached_input=total.cached_input_tokens / total.input_tokens if total.input_tokens else None,
     )
 
 
@@ -197,11 +200,12 @@ def main_table(c: Comparison) -> tuple[list[str], list[list[str]]]:
 
 
 def cost_table(c: Comparison) -> tuple[list[str], list[list[str]]]:
-    headers = ["run", "phase", "tokens/task", "tokens/resolved", "cost/task", "cost/resolved"]
+    headers = ["run", "phase", "tokens/task", "tokens/resolved", "cached input", "cost/task", "cost/resolved"]
     rows = []
     for r in c.runs:
         for phase, p in r.phases.items():
-            rows.append([r.name, phase, _num(p.tokens_per_task), _num(p.tokens_per_resolved),
+            cached = "-" if p.cached_input is None else f"{100 * p.cached_input:.0f}%"
+            rows.append([r.name, phase, _num(p.tokens_per_task), _num(p.tokens_per_resolved), cached,
                          _num(p.cost_per_task, True), _num(p.cost_per_resolved, True)])
     return headers, rows
 

@@ -38,10 +38,11 @@ def changed_files(patch: str) -> list[FileChange]:
 class FixResult(BaseModel):
     """What `codescale fix-issue` did, written as result.json."""
 
-    status: Literal["patched", "no_patch", "error"]
-    """`patched`: patch.diff holds a change; `no_patch`: the run ended without one; `error`: the run failed."""
+    status: Literal["patched", "no_patch", "error", "stopped"]
+    """`patched`: patch.diff holds a change; `no_patch`: the run ended without one; `error`: the run failed;
+    `stopped`: the run's cost cap (--max-cost) stopped it before it chose a patch."""
     reason: str = ""
-    """Why there is no patch, in words (no_patch, error)."""
+    """Why there is no patch, in words (no_patch, error, stopped)."""
     issue: Issue
     repo: str = ""
     base_commit: str = ""

@@ -11,8 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from codescale.eval.cli.common import (BaseImageOpt, BaseUrlOpt, ConfigOpt, LiveOpt, ModelOpt, SandboxOpt,
-                                       StrategyOpt, command, fail, flags)
+from codescale.eval.cli.common import (BaseImageOpt, BaseUrlOpt, ConfigOpt, LiveOpt, MaxCostOpt, MaxTaskCostOpt,
+                                       ModelOpt, RpmOpt, SandboxOpt, StrategyOpt, TpmOpt, caps, command, fail, flags)
 from codescale.eval.tasks.swebench import NAMESPACE, VERIFIED
 
 Opt = typer.Option
@@ -36,8 +36,11 @@ def _command(default_dataset: str | None, doc: str, needs_harness: bool = False)
         max_rollouts: Annotated[int, Opt("--max-rollouts", help="Rollouts in flight over all tasks (0: "
                                          "workers x scaling.concurrency).")] = 0,
         max_requests: Annotated[int, Opt("--max-requests", help="Model requests in flight (0: no cap).")] = 0,
-        max_cost: Annotated[float, Opt("--max-cost", help="USD budget of the whole run (0: none).")] = 0.0,
+        max_cost: MaxCostOpt = 0.0,
         max_tokens: Annotated[int, Opt("--max-tokens", help="Token budget of the whole run (0: none).")] = 0,
+        max_task_cost: MaxTaskCostOpt = None,
+        rpm: RpmOpt = 0,
+        tpm: TpmOpt = 0,
         retry_errors: Annotated[bool, Opt("--retry-errors", help="Run again tasks recorded as errors.")] = False,
         overwrite: Annotated[bool, Opt("--overwrite", help="Discard the run in --out and start over.")] = False,
         base_image: BaseImageOpt = None,
@@ -60,10 +63,11 @@ def _command(default_dataset: str | None, doc: str, needs_harness: bool = False)
             raise fail("--dataset is required")
         outcome = launch_batch(
             dataset=dataset, split=split, slice_=slice_, ids=[i.strip() for i in ids.split(",") if i.strip()] if ids else None,
-            flags=flags(model=model, base_url=base_url, sandbox=sandbox, strategy=strategy, ray=ray),
+            flags=flags(model=model, base_url=base_url, sandbox=sandbox, strategy=strategy, ray=ray,
+                        max_task_cost=max_task_cost),
             strategy=strategy, config=config, out=out, overwrite=overwrite, base_image=base_image, live=live,
             batch={"workers": workers, "max_rollouts": max_rollouts, "max_requests": max_requests,
-                   "budget": {"max_cost": max_cost, "max_tokens": max_tokens}, "retry_errors": retry_errors,
+                   **caps(max_cost, rpm, tpm, max_tokens), "retry_errors": retry_errors,
                    "image_namespace": image_namespace, "image_cache_gb": image_cache_gb, "pull_ahead": pull_ahead,
                    "remove_images": remove_images},
         )

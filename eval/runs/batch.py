@@ -1,5 +1,5 @@
 """The batch runner: many tasks under one strategy, `workers` tasks in flight, global caps on rollouts and model
-requests, a run-wide budget, every finished task appended to the run directory as it ends (docs/ARCHITECTURE.md,
+requests (and their rates, eval/runs/budget.py `limited`), a run-wide budget, every finished task appended to the run directory as it ends (docs/ARCHITECTURE.md,
 "The run directory").
 
 What a task needs first (its image) is made ready in the task's own worker through the engine's image cache
@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from codescale.agent.models.limits import LIMITS
+from codescale.agent.models.rates import RateConfig
 from codescale.agent.records import Task, Trajectory
 from codescale.agent.rollout import run_rollout
 from codescale.eval.runs.budget import BudgetConfig, BudgetExhausted, Meter
@@ -46,6 +46,8 @@ class BatchConfig(BaseModel):
     max_requests: int = Field(0, ge=0)
     """Model requests in flight over the whole process; 0 = no cap."""
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    rates: RateConfig = Field(default_factory=RateConfig)
+    """Model requests and tokens per minute over the whole process (agent/models/rates.py)."""
     retry_errors: bool = False
     """Run again the tasks recorded as errors (and their rollouts that ended in model or sandbox errors)."""
     image_namespace: str = NAMESPACE
@@ -75,6 +77,8 @@ class BatchOutcome(BaseModel):
     """Tasks the budget stopped mid-way (unfinished; resumable)."""
     not_started: int = 0
     stop_reason: str = ""
+    capped: int = 0
+    """Finished tasks that their own cost cap (`scaling.max_task_cost`) stopped early."""
     disk_full: str = ""
     """The full disk that stopped the batch (no task is started after it; a resume runs the rest)."""
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -83,6 +87,7 @@ class BatchOutcome(BaseModel):
         with self._lock:
             self.failed += result.status == "error"
             self.done += result.status != "error"
+            self.capped += bool(result.cap)
 
     def stopped_by(self, cause: Literal["budget", "disk"], reason: str, *, started: bool) -> None:
         """A task stopped mid-way (`started`) or never started, by the budget or a full disk; the first reason of
@@ -185,13 +190,11 @@ def run_batch(
             # e.g. the engine failed while preparing the task: this task fails, the run goes on
             record(error_result(instance_id, config, f"{type(e).__name__}: {e}"))
 
-    LIMITS.cap_requests(batch.max_requests)
     try:
         with ThreadPoolExecutor(max_workers=batch.workers, thread_name_prefix="task") as pool:
             for future in [pool.submit(run_one, row) for row in rows]:
                 future.result()
     finally:
-        LIMITS.cap_requests(None)
         if cache is not None:
             cache.close()
     return outcome

@@ -34,7 +34,7 @@ def launch_batch(*, dataset: str, split: str, slice_: str | None, ids: list[str]
     """Run (or resume) the batch into `out`. Bad input raises before anything is written."""
     from codescale.agent.records import Task
     from codescale.eval.runs.batch import run_batch
-    from codescale.eval.runs.budget import Meter
+    from codescale.eval.runs.budget import limited
     from codescale.eval.runs.opening import open_run
     from codescale.eval.runs.progress import make_progress
     from codescale.eval.tasks.dataset import row_id
@@ -53,7 +53,8 @@ def launch_batch(*, dataset: str, split: str, slice_: str | None, ids: list[str]
         run.interrupt.add(cluster.interrupt)
     start = time.monotonic()
     try:
-        with Meter(settings.budget, run.dir.ledger_path) as meter:
+        with limited(settings.budget, run.dir.ledger_path, rates=settings.rates,
+                     max_requests=settings.max_requests) as meter:
             with make_progress(len(rows), len(rows) - len(todo), lambda: meter.total, live) as progress:
                 outcome = run_batch(todo, resolved, run.dir, run.run_id, settings, meter, progress, cluster=cluster)
             total = meter.total
@@ -68,16 +69,15 @@ def checked_input(dataset: str, split: str, slice_: str | None, ids: list[str] |
                   strategy: str | None, config: list[str], base_image: str | None, settings: BatchConfig):
     """(the run's config, the agent's model, the dataset's rows), once the model, its server and the rows are known
     to work together; ConfigError (or a dataset error) otherwise."""
-    from codescale.eval.runs.config import ConfigError, load_config
+    from codescale.eval.runs.budget import require_prices
+    from codescale.eval.runs.config import load_config
     from codescale.eval.runs.opening import check_model
     from codescale.eval.tasks.dataset import load_rows, select
 
     resolved = load_config(config, flags, strategy=strategy)
     model = check_model(resolved)
+    require_prices(resolved, settings.budget)
     rows = select(load_rows(dataset, split, base_image, settings.image_namespace), slice_, ids)
-    if settings.budget.max_cost and model.info.input is None:
-        raise ConfigError(f"--max-cost needs a price for {resolved.model.id}; none in configs/models.yaml "
-                          "(use --max-tokens)")
     return resolved, model, rows
 
 
@@ -86,8 +86,10 @@ def say_outcome(outcome: BatchOutcome, total, seconds: float, say: Callable[[str
     from codescale.eval.runs.progress import money
 
     left = outcome.stopped + outcome.not_started
-    line = (f"{outcome.done} done, {outcome.failed} failed, {left} left for a resume; spent {money(total)}, "
-            f"{total.tokens} tokens over the whole run; {seconds:.1f} s")
+    capped = f" ({outcome.capped} stopped at their task cost cap)" if outcome.capped else ""
+    line = (f"{outcome.done} done{capped}, {outcome.failed} failed, {left} left for a resume; spent {money(total)}, "
+            f"{total.tokens} tokens ({total.cached_input_tokens} input from the cache) over the whole run; "
+            f"{seconds:.1f} s")
     say((f"stopped by the budget ({outcome.stop_reason}); " if outcome.stop_reason else "") + line)
     if outcome.disk_full:
         say(f"error: {outcome.disk_full}; the batch stopped and nothing written is torn: free some space, then run "

@@ -29,10 +29,10 @@ class PreflightError(Exception):
 
 
 def check_server(base_url: str, timeout: float = 5.0) -> None:
-    """Fail fast when an explicit model server does not accept connections."""
+    """Fail fast when the model's server (given by --base-url or its provider row) does not accept connections."""
     url = urlparse(base_url)
     if url.scheme not in ("http", "https") or not url.hostname:
-        raise PreflightError(f"--base-url {base_url!r} is not an http(s) URL")
+        raise PreflightError(f"the model's base URL {base_url!r} is not an http(s) URL")
     port = url.port or (443 if url.scheme == "https" else 80)
     try:
         socket.create_connection((url.hostname, port), timeout=timeout).close()
@@ -47,8 +47,8 @@ def check_model(config: RunConfig) -> Model:
         model = Model(config.model)
     except (ValueError, ModelError) as e:
         raise ConfigError(str(e)) from None
-    if config.model.base_url:
-        check_server(config.model.base_url)
+    if model.endpoint.base_url:
+        check_server(model.endpoint.base_url)
     return model
 
 

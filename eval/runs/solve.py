@@ -11,8 +11,11 @@ from typing import Protocol
 from pydantic import ValidationError
 
 from codescale.agent.files import TaskFiles
+from codescale.agent.models.rates import RateConfig
+from codescale.agent.models.spending import Spending
 from codescale.agent.records import Task, Trajectory
 from codescale.agent.rollout import RolloutConfig, run_rollout, sandbox_config
+from codescale.eval.runs.budget import BudgetConfig, limited, require_prices
 from codescale.eval.runs.config import RunConfig
 from codescale.eval.runs.opening import PreflightError, check_model, open_run
 from codescale.eval.runs.terminal import stderr
@@ -81,14 +84,23 @@ def solve(
     files = TaskFiles(task_dir)
     rollout_config = RolloutConfig(model=config.model, sandbox=config.sandbox, agent=config.agent)
 
-    def rollout(task: Task, *, rollout_id: str, generation: int = 0, refinement_context: str = ""):
+    def rollout(task: Task, *, rollout_id: str, generation: int = 0, refinement_context: str = "",
+                spending: Spending | None = None):
         done = finished_rollout(files.trajectory(rollout_id), refinement_context, rerun)
         if done is not None and not task.rollout_complete(files, rollout_id):
             done = None  # e.g. stopped before its container was checked: the container is gone, so run it again
         if done is not None:
             if watch:
                 watch.reused(done)
+            if spending is not None:
+                spending.add(done.usage)  # the task's cap spans sessions
             return done
+        if spending is not None and (reason := spending.reached()):  # no sandbox for a rollout that cannot call
+            refused = Trajectory(task_id=task.instance_id, rollout_id=rollout_id, generation=generation,
+                                 model=config.model.id, config_digest=rollout_config.digest(),
+                                 refinement_context=refinement_context, exit_status="cost_limit", error=reason)
+            refused.save(files.trajectory(rollout_id))
+            return refused
         with watch.running(task.instance_id, rollout_id) if watch else nullcontext():
             files.summary(rollout_id).unlink(missing_ok=True)  # it was of an earlier attempt
             return runner(
@@ -100,6 +112,7 @@ def solve(
                 generation=generation,
                 refinement_context=refinement_context,
                 after=partial(task.after_rollout, config=config),
+                spending=spending,
             )
 
     strategy = make_strategy(config.scaling, rollout=rollout, model=config.model, task_dir=Path(task_dir), run_id=run_id)
@@ -116,13 +129,18 @@ def solve(
 
 
 def run_task(task: Task, config: RunConfig, out: Path, *, overwrite: bool = False, source: str = "",
+             budget: BudgetConfig | None = None, rates: RateConfig | None = None,
              say: Callable[[str], None] = stderr) -> TaskResult:
-    """`codescale run`: check, open the run directory `out` (Ctrl-C removes its sandboxes), solve one task."""
+    """`codescale run`: check, open the run directory `out` (Ctrl-C removes its sandboxes), solve one task under the
+    run's budget and rates. BudgetExhausted when the budget stopped it (no result: a rerun continues it)."""
+    budget, rates = budget or BudgetConfig(), rates or RateConfig()
     task = as_kind(task)
     model = check_model(config)
+    require_prices(config, budget)
     if sandbox_config(config.sandbox).kind == "docker" and task.image:
         ensure_image(task)  # made by its kind (a container task's from its environment/, once per content)
     preflight(task, config)
     run = open_run(out, config, command="run", overwrite=overwrite, say=say, model=model,
-                   task=source or task.instance_id)
-    return solve(task, config, run.dir, run.run_id)
+                   task=source or task.instance_id, budget=budget.model_dump(), rates=rates.model_dump())
+    with limited(budget, run.dir.ledger_path, rates=rates):
+        return solve(task, config, run.dir, run.run_id)
