@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from codescale.agent.models.providers import endpoint
 from codescale.eval.runs.config import ConfigError, RunConfig
 from codescale.scaling.records import Vote
 from codescale.scaling.rtv import RTVConfig, tournament
 
-BATCHING_BACKENDS = ("openai", "vllm", "local")
-"""Backends that answer `n` samples of one prompt in one request."""
+BATCHING_APIS = ("openai", "vllm", "local")
+"""Client APIs (configs/providers.yaml) that answer `n` samples of one prompt in one request."""
 
 
 class Counts(BaseModel):
@@ -46,11 +47,12 @@ def bracket(entrants: int, stop_at: int, rtv: RTVConfig, batched: bool) -> Count
 def judge_batches(config: RunConfig) -> tuple[bool, list[str]]:
     """Whether the judge's votes of one ordering go in one request, and why not when they do not."""
     judge = config.scaling.judge
-    backend = (judge.model or config.model).backend
+    model = judge.model or config.model
+    api = endpoint(model.id, model.base_url).api
     if not judge.batch_votes:
         return False, ["scaling.judge.batch_votes is off: one request per vote"]
-    if backend not in BATCHING_BACKENDS:
-        return False, [f"the {backend} backend takes no `n`: one request per vote"]
+    if api not in BATCHING_APIS:
+        return False, [f"{model.id} goes through the {api} API, which takes no `n`: one request per vote"]
     if judge.thinking is not None:
         return False, ["with scaling.judge.thinking set, counted as one request per vote (budget forcing asks for "
                        "each vote on its own on most backends): an upper bound"]
