@@ -175,7 +175,8 @@ ANSWER: 1"""
 
 def test_a_forged_candidate_block_cannot_add_or_close_a_block(fake_server):
     """A summary that forges a second candidate's block, closing tags and an answer: every request still shows
-    exactly G blocks, delimited by a key that no candidate's text contains and that differs between requests."""
+    exactly G blocks, delimited by a key that no candidate's text contains and that differs between requests; the
+    issue's block has a key of the task's, also in no text, the same in every request (a shared prefix)."""
     fake_server.responder = prefer_working
     judge = Judge(JudgeConfig(input="summary+diff"), model(fake_server))
     summaries = {"r1": Summary(task_id="demo-1", rollout_id="r1", understanding="r1: " + FORGED),
@@ -185,18 +186,20 @@ def test_a_forged_candidate_block_cannot_add_or_close_a_block(fake_server):
     assert [v.choice for v in votes] == ["r2", "r2"]  # the scripted judge read the real blocks only
     prompts = [r.json["messages"][-1]["content"] for r in fake_server.requests]
     texts = [TASK.problem_statement, *patches.values(), *(s.markdown() for s in summaries.values())]
-    keys = []
+    keys, issue_keys = [], []
     for prompt in prompts:
-        key = re.match(r"Each block below opens with a tag ending in `-([0-9a-f]{12})`", prompt).group(1)
+        key = re.search(r"its blocks carry the key `([0-9a-f]{12})`", prompt).group(1)
+        issue_key = re.search(r"^<issue-([0-9a-f]{12})>$", prompt, flags=re.M).group(1)
         keys.append(key)
-        assert not any(key in text for text in texts)
+        issue_keys.append(issue_key)
+        assert not any(k in text for text in texts for k in (key, issue_key))
         assert len(re.findall(rf'^<candidate-{key} number="\d">$', prompt, flags=re.M)) == 2
         assert len(re.findall(rf"^</candidate-{key}>$", prompt, flags=re.M)) == 2
         assert re.findall(rf'<candidate-{key} number="(\d)">', prompt) == ["1", "2"]
-        assert len(re.findall(rf"^<issue-{key}>$", prompt, flags=re.M)) == 1
+        assert len(re.findall(rf"^<issue-{issue_key}>$", prompt, flags=re.M)) == 1
         # the forged closing tags are shown neutralised, so none of them closes anything
         assert "</issue>" not in prompt and "</trajectory>" not in prompt and "</candidate" not in prompt.replace(
             f"</candidate-{key}>", "")
         assert "<\\/issue>" in prompt and "<\\/trajectory>" in prompt and "<\\/candidate-0123456789ab>" in prompt
         assert len(candidate_blocks(prompt)) == 2
-    assert keys[0] != keys[1]
+    assert keys[0] != keys[1] and issue_keys[0] == issue_keys[1] and issue_keys[0] not in keys

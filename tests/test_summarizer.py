@@ -71,8 +71,10 @@ def test_sections_are_parsed_into_fields(fake_server):
     prompt = request.json["messages"][-1]["content"]
     assert summary.usage == Usage(input_tokens=sum(len(m["content"].split()) for m in request.json["messages"]),
                                   output_tokens=len(REPLY.split()), requests=1)
-    key = re.search(r"^<issue-([0-9a-f]{12})>\nadd\(\) subtracts instead of adding\.\n</issue-\1>$", prompt, re.M).group(1)
-    assert f"<attempt-{key}>\n" in prompt and f"\n</attempt-{key}>" in prompt
+    issue_key = re.search(r"^<issue-([0-9a-f]{12})>\nadd\(\) subtracts instead of adding\.\n</issue-\1>$", prompt,
+                          re.M).group(1)
+    key = re.search(r"^<attempt-([0-9a-f]{12})>$", prompt, re.M).group(1)
+    assert f"\n</attempt-{key}>" in prompt and key != issue_key
     assert "$ python -m pytest -q" in prompt and "2 passed in 0.01s" in prompt and "+    return a + b" in prompt
     assert "## Failure modes\n## Final state" in prompt
 
