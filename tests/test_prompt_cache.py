@@ -165,6 +165,7 @@ def shared_prefix(a: list[dict], b: list[dict]) -> str:
 
 def test_judge_and_summarizer_prompts_of_a_task_put_what_they_share_first():
     from codescale.agent.records import Step, Trajectory
+    from codescale.scaling.compression import compress
     from codescale.scaling.summarizer import Summarizer, SummarizerConfig
 
     task = Task(instance_id="t-1", problem_statement="add() subtracts " * 50)
@@ -179,5 +180,5 @@ def test_judge_and_summarizer_prompts_of_a_task_put_what_they_share_first():
     attempts = [Trajectory(task_id="t-1", rollout_id=rid, model=model.id, exit_status="submitted", steps=[
         Step(index=0, response=f"Try {rid}.\n```bash\nls {rid}\n```", action=f"ls {rid}", observation="x")])
         for rid in ("r1", "r2")]
-    shared = shared_prefix(*(summarizer.messages(task, traj) for traj in attempts))
+    shared = shared_prefix(*(summarizer.messages(task, compress(traj, max_tokens=24000)) for traj in attempts))
     assert task.problem_statement.strip() in shared and "## Lessons" in shared and "<attempt-" not in shared
