@@ -181,4 +181,5 @@ def test_judge_and_summarizer_prompts_of_a_task_put_what_they_share_first():
         Step(index=0, response=f"Try {rid}.\n```bash\nls {rid}\n```", action=f"ls {rid}", observation="x")])
         for rid in ("r1", "r2")]
     shared = shared_prefix(*(summarizer.messages(task, compress(traj, max_tokens=24000)) for traj in attempts))
-    assert task.problem_statement.strip() in shared and "## Lessons" in shared and "<attempt-" not in shared
+    assert task.problem_statement.strip() in shared and "## Lessons" in shared
+    assert len(shared) - shared.rindex("<attempt-") < len("<attempt-") + 12  # up to the request's own key
