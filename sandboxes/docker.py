@@ -68,6 +68,22 @@ next command can start. Uses only shell builtins up to the start of the command,
 container has no process left to give."""
 
 
+SOURCE_SCRIPT = r"""
+cd -- "$1" 2>/dev/null || { echo "the work directory $1 does not exist in the image"; exit 3; }
+if [ -n "$2" ]; then
+  git cat-file -e "$2^{commit}" 2>/dev/null || { echo "the base commit $2 is not in the repository at $1"; exit 4; }
+  echo "$2"
+else
+  git rev-parse HEAD 2>/dev/null || true
+fi
+"""
+"""bash script, arguments: the work directory and the base commit (may be empty). Checks that both exist when the
+container starts, before any command of the agent, and prints the commit `diff` compares with (the HEAD found when
+no base commit is given; nothing when there is no git repository)."""
+checked_sources: set[tuple[str, str, str]] = set()
+"""(image, work directory, base commit) of the sandboxes that started in this process: known to exist."""
+
+
 class DockerSandbox:
     """Runs each command as a fresh `bash -c` (not a login shell) in `workdir` of a private container.
 
@@ -172,7 +188,7 @@ class DockerSandbox:
             init=self.config.init,
             **lockdown(self.config),
         )
-        self.base = self.base_commit or self._head()
+        self.base = self._check_source()
 
     def _find_image(self) -> str:
         if self.image in found_images:
@@ -197,9 +213,23 @@ class DockerSandbox:
             return f"no Docker engine reachable ({e})"
         return image_problem(client, config.image or image, config.pull) or None
 
-    def _head(self) -> str:
-        out = self._run(["git", "rev-parse", "HEAD"], 60.0, 1000)
-        return out.output.strip() if out.returncode == 0 else ""
+    def _check_source(self) -> str:
+        """The commit `diff` compares with, once the work directory and the base commit are found in the container;
+        SandboxError naming what is missing otherwise."""
+        out = self._run(["bash", "-c", SOURCE_SCRIPT, "codescale-source", self.workdir, self.base_commit], 60.0, 2000,
+                        workdir="/")
+        if out.returncode != 0:
+            raise SandboxError(f"{out.output.strip() or 'its source could not be checked'} ({self.image})")
+        checked_sources.add(self.source)
+        return out.output.strip().splitlines()[-1] if out.output.strip() else ""
+
+    @property
+    def source(self) -> tuple[str, str, str]:
+        return self.image, self.workdir, self.base_commit
+
+    def source_checked(self) -> bool:
+        """Whether a sandbox of the same image, work directory and base commit started in this process before."""
+        return self.source in checked_sources
 
     def execute(self, command: str, timeout: float | None = None) -> Output:
         return self._run(["bash", "-c", command], timeout or self.config.timeout, self.config.output_limit)
@@ -246,8 +276,9 @@ class DockerSandbox:
                 raise SandboxError(f"cannot read {target}: not a regular file")
             return tar.extractfile(member).read()
 
-    def _run(self, argv: list[str], timeout: float, limit: int | None) -> Output:
-        """Exec `argv` with stderr merged into stdout, killed after `timeout` seconds (see `COMMAND_SCRIPT`)."""
+    def _run(self, argv: list[str], timeout: float, limit: int | None, workdir: str | None = None) -> Output:
+        """Exec `argv` (in `workdir`, by default the work directory) with stderr merged into stdout, killed after
+        `timeout` seconds (see `COMMAND_SCRIPT`)."""
         if self._closed:
             raise SandboxError("the sandbox is not running (use it inside `with`)")
         if self._container is None:
@@ -256,7 +287,8 @@ class DockerSandbox:
         api = self._client.api
         start = time.monotonic()
         try:
-            exec_id = api.exec_create(self._container.id, wrapped, workdir=self.workdir, environment=self.config.env)["Id"]
+            exec_id = api.exec_create(self._container.id, wrapped, workdir=workdir or self.workdir,
+                                      environment=self.config.env)["Id"]
             stream = api.exec_start(exec_id, stream=True)
         except engine_errors() as e:
             raise SandboxError(f"docker exec failed in container {self.container_name}: {e}") from e

@@ -91,6 +91,10 @@ class LocalSandbox:
     def ready(self) -> None:
         self.workdir  # raises SandboxError when not started
 
+    def source_checked(self) -> bool:
+        """The clone is made, and its base commit found, in the foreground by `start()`."""
+        return True
+
     @classmethod
     def check(cls, config: LocalSandboxConfig, *, image: str = "", repo_dir: str = "", base_commit: str = "") -> str | None:
         """What would stop this sandbox from starting, in one line; None when nothing would."""

@@ -66,7 +66,8 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean bad input: config, task or task source, run directory, saved records, model id, server,
-    an optional extra that the command needs but is not installed."""
+    an optional extra that the command needs but is not installed, a record's id that would name a path."""
+    from codescale.agent.files import UnsafeName
     from codescale.eval.runs.rundir import RecordError
     from codescale.eval.runs.config import ConfigError
     from codescale.eval.runs.resume import ResumeError
@@ -74,7 +75,8 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from codescale.eval.tasks.errors import TaskError, TaskSourceError
     from codescale.eval.tasks.extras import MissingExtraError
 
-    return ConfigError, TaskError, TaskSourceError, ResumeError, RecordError, PreflightError, MissingExtraError
+    return (ConfigError, TaskError, TaskSourceError, ResumeError, RecordError, PreflightError, MissingExtraError,
+            UnsafeName)
 
 
 def command(function: Callable) -> Callable:

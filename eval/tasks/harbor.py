@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from codescale.agent.records import TASK_ID
 from codescale.eval.tasks import harbor_images
 from codescale.eval.tasks.errors import TaskError, TaskSourceError
 from codescale.eval.tasks.kinds.container import ContainerTask
@@ -88,10 +89,18 @@ def task_dirs(path: Path) -> list[Path]:
     return found
 
 
+def read_text(task_dir: Path, name: str) -> str:
+    """A text file of the task directory; TaskError when it is not UTF-8 text."""
+    try:
+        return (task_dir / name).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise TaskError(task_dir.name, name, f"not UTF-8 text (byte {e.start}: {e.reason})") from None
+
+
 def read_config(task_dir: Path) -> HarborTaskConfig:
     name = task_dir.name
     try:
-        data = tomllib.loads((task_dir / "task.toml").read_text())
+        data = tomllib.loads(read_text(task_dir, "task.toml"))
     except tomllib.TOMLDecodeError as e:
         raise TaskError(name, "task.toml", f"not valid TOML ({e})") from None
     try:
@@ -103,7 +112,7 @@ def read_config(task_dir: Path) -> HarborTaskConfig:
 
 def dockerfile_workdir(dockerfile: Path) -> str:
     """The last absolute WORKDIR of a Dockerfile (the one commands and tests run in), else DEFAULT_WORKDIR."""
-    found = re.findall(r"^\s*WORKDIR\s+(\S+)\s*$", dockerfile.read_text(), re.MULTILINE | re.IGNORECASE)
+    found = re.findall(r"^\s*WORKDIR\s+(\S+)\s*$", dockerfile.read_text(errors="replace"), re.MULTILINE | re.IGNORECASE)
     return next((w for w in reversed(found) if w.startswith("/")), DEFAULT_WORKDIR)
 
 
@@ -111,8 +120,10 @@ def load_task_dir(task_dir: Path, base_image: str | None = None) -> ContainerTas
     """One Harbor task directory as a ContainerTask; its image tag is named by content."""
     task_dir = Path(task_dir).resolve()
     name = task_dir.name
+    if not TASK_ID.fullmatch(name):
+        raise TaskError(name, "(folder name)", "not a task name: letters, digits and . _ + - only (it becomes the id)")
     config = read_config(task_dir)
-    instruction = (task_dir / "instruction.md").read_text()
+    instruction = read_text(task_dir, "instruction.md")
     if not instruction.strip():
         raise TaskError(name, "instruction.md", "empty")
     if not (task_dir / "tests" / "test.sh").is_file():

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from codescale.agent.records import Task
-from codescale.eval.tasks.errors import TaskError
+from codescale.eval.tasks.errors import REFUSED, TaskError, TaskRefused
 from codescale.eval.tasks.kinds.base import GradeJob, TaskKind
 
 KINDS = {
@@ -52,9 +52,11 @@ def as_kind(record: Task | dict[str, Any], name: str = "") -> TaskKind:
     try:
         return cls.model_validate(data)
     except ValidationError as e:
-        error = e.errors()[0]
-        field = ".".join(map(str, error["loc"])) or "?"
-        raise TaskError(label, field, "missing (required)" if error["type"] == "missing" else error["msg"]) from None
+        errors = e.errors()
+        error = next((err for err in errors if err["type"] in REFUSED), errors[0])
+        field = ".".join(map(str, error["loc"])) or ("sandbox" if error["type"] == "task_sandbox" else "?")
+        problem = "missing (required)" if error["type"] == "missing" else error["msg"]
+        raise (TaskRefused if error["type"] in REFUSED else TaskError)(label, field, problem) from None
 
 
 def grade(jobs: list[GradeJob], log_dir, workers: int = 2, timeout: int = 1800) -> list:
