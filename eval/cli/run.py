@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from codescale.eval.cli.common import (BaseUrlOpt, ConfigOpt, ModelOpt, OverwriteOpt, SandboxOpt, StrategyOpt, command,
-                                       fail, flags, say)
+                                       flags, say)
 
 
 @command
@@ -25,6 +25,8 @@ def run(
 ) -> None:
     """Solve one task: run the strategy's rollouts and write the run directory (run.yaml, results.jsonl, ...)."""
     from codescale.eval.runs.config import ConfigError, load_config
+    from codescale.eval.runs.outcomes import outcome, tally
+    from codescale.eval.runs.rundir import RunDir
     from codescale.eval.runs.solve import run_task
     from codescale.eval.tasks.load import load_tasks
 
@@ -42,4 +44,7 @@ def run(
         f"{usage.requests} requests, {usage.input_tokens} in / {usage.output_tokens} out tokens, cost {cost}; "
         f"{time.monotonic() - start:.1f} s\nrun directory: {out}")
     if result.status == "error":
-        raise fail(result.error, 1)
+        say(f"error: {result.error}; run the same command again to retry it")
+    say(tally([outcome(result, tasks[0], RunDir(out).files(result.instance_id))]))
+    if result.status == "error":
+        raise typer.Exit(1)

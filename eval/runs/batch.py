@@ -47,7 +47,11 @@ class BatchConfig(BaseModel):
     """Model requests in flight over the whole process; 0 = no cap."""
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     retry_errors: bool = False
-    """Run again the tasks recorded as errors (and their rollouts that ended in model or sandbox errors)."""
+    """Run again every task recorded as failed and every task with a rollout that ended in a model or sandbox error
+    (only those rollouts run again), however often they ran."""
+    keep_errors: bool = False
+    """Count failed tasks as finished: a rerun does not retry them (by default it does, up to
+    eval.runs.resume.ERROR_ATTEMPTS sessions)."""
     image_namespace: str = NAMESPACE
     """Registry namespace of SWE-bench instance images."""
     pull_attempts: int = Field(3, ge=1)
@@ -75,6 +79,10 @@ class BatchOutcome(BaseModel):
     """Tasks the budget stopped mid-way (unfinished; resumable)."""
     not_started: int = 0
     stop_reason: str = ""
+    tally: str = ""
+    """The whole run's tasks by outcome (eval/runs/outcomes.py), earlier sessions' included."""
+    failed_in_run: int = 0
+    """Of the whole run's tasks, how many are failed (the command exits non-zero when any is)."""
     disk_full: str = ""
     """The full disk that stopped the batch (no task is started after it; a resume runs the rest)."""
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -134,7 +142,7 @@ def run_batch(
     otherwise here, with this engine's image cache."""
     slots = batch.max_rollouts or batch.workers * config.scaling.concurrency
     gate = RolloutGate(meter, slots, progress)
-    rerun = RERUN_ON_RETRY if batch.retry_errors else ()
+    rerun = () if batch.keep_errors and not batch.retry_errors else RERUN_ON_RETRY  # a failed task's failed rollouts
     needs_image = config.sandbox.get("kind", "docker") == "docker" and cluster is None
     stats = cluster.stats if cluster is not None else ImageStats()
     progress.images = stats
