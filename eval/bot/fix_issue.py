@@ -50,8 +50,8 @@ def fix_result(issue: Issue, task: Task, result: TaskResult, config: RunConfig, 
     reasons = {"error": result.error, "no_patch": no_patch_reason(result.exit_statuses, PRBodyConfig()),
                "refused": "The patch was refused: " + "; ".join(problems) + "."}
     return FixResult(
-        status=status, reason=reasons.get(status, ""), failure=cause(result) if status == "error" else "", issue=issue, repo=task.repo, base_commit=base_commit,
-        image=task.image, model=config.model.id, strategy=config.scaling.strategy,
+        status=status, reason=reasons.get(status, ""), failure=cause(result) if status == "error" else "",
+        issue=issue, repo=task.repo, base_commit=base_commit, image=task.image, model=config.model.id, strategy=config.scaling.strategy,
         attempts=len(result.exit_statuses), chosen_rollout=result.final_rollout,
         exit_status=result.exit_statuses.get(result.final_rollout or "", ""), files=changed_files(patch),
         usage=usage, total=usage.total, cost_usd=usage.total.cost_usd, seconds=result.seconds,
@@ -63,12 +63,11 @@ def fix_issue(issue: Issue, task: Task, config: RunConfig, run_dir: RunDir, run_
     """Solve `task` (whose image holds the repository at `base_commit`) into `run_dir`, summarize the chosen
     rollout, run `test_cmd` on the patch in a fresh sandbox; returns (result, patch, PR body)."""
     from codescale.eval.bot.patch_check import check_patch
-    from codescale.eval.runs.resume import RERUN_ON_RETRY
-    from codescale.eval.runs.solve import solve
+    from codescale.eval.runs.solve import retrying, solve
     from codescale.sandboxes.base import SandboxError
 
     start = time.monotonic()
-    result = solve(task, config, run_dir, run_id, rerun=RERUN_ON_RETRY)  # a failed run's failed rollouts again
+    result = solve(task, config, run_dir, run_id, rerun=retrying(run_dir))
     summary, new = None, False
     if result.final_patch.strip():
         summary, new = chosen_summary(run_dir, result, config)

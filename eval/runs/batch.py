@@ -12,7 +12,7 @@ resumes later from its finished rollouts.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Literal
@@ -134,15 +134,16 @@ def error_result(instance_id: str, config: RunConfig, error: str) -> TaskResult:
 
 def run_batch(
     rows: list[Row], config: RunConfig, run_dir: RunDir, run_id: str, batch: BatchConfig, meter: Meter,
-    progress: Progress, cluster=None,
+    progress: Progress, cluster=None, retried: Collection[str] = (),
 ) -> BatchOutcome:
     """Run every row (a Task, or the TaskError of a bad row) and record each finished one in `run_dir`.
 
     With `cluster` (eval.runs.cluster.Cluster) the rollouts run on its nodes, which make their images present;
-    otherwise here, with this engine's image cache."""
+    otherwise here, with this engine's image cache. A task in `retried` (recorded as failed by an earlier session)
+    runs its rollouts that ended in model or sandbox errors again; every other finished rollout is reused (with
+    `retry_errors`, no such rollout is)."""
     slots = batch.max_rollouts or batch.workers * config.scaling.concurrency
     gate = RolloutGate(meter, slots, progress)
-    rerun = () if batch.keep_errors and not batch.retry_errors else RERUN_ON_RETRY  # a failed task's failed rollouts
     needs_image = config.sandbox.get("kind", "docker") == "docker" and cluster is None
     stats = cluster.stats if cluster is not None else ImageStats()
     progress.images = stats
@@ -176,6 +177,7 @@ def run_batch(
         progress.task_started(instance_id)
         try:
             with held(cache, row):
+                rerun = RERUN_ON_RETRY if batch.retry_errors or instance_id in retried else ()
                 result = solve(row, config, run_dir, run_id, watch=gate, rerun=rerun, runner=runner)
             for keeper in image_keepers:
                 keeper.finished(row.image)

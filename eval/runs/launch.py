@@ -46,10 +46,10 @@ def launch_batch(*, dataset: str, split: str, slice_: str | None, ids: list[str]
                    keep_errors=settings.keep_errors, say=say, model=model, batch=settings.model_dump(mode="json"),
                    dataset=dataset, split=split, slice=slice_, ids=ids)
     todo = [row for row in rows if row_id(row) not in run.finished]
-    retried = sum(row_id(row) in run.dir.results() for row in todo)
+    retried = {row_id(row) for row in todo if row_id(row) in run.dir.results()}
     bad = sum(not isinstance(r, Task) for r in todo)
     say(f"run {run.run_id} in {out}: {len(rows)} tasks, {len(rows) - len(todo)} finished earlier, {len(todo)} to run"
-        + (f" ({retried} failed earlier, retried)" if retried else "")
+        + (f" ({len(retried)} failed earlier, retried)" if retried else "")
         + f", {settings.workers} workers" + (f" (bad rows: {bad})" if bad else ""))
     cluster = join_cluster(resolved.cluster, run.run_id, settings, say) if resolved.cluster.address else None
     if cluster:
@@ -58,7 +58,8 @@ def launch_batch(*, dataset: str, split: str, slice_: str | None, ids: list[str]
     try:
         with Meter(settings.budget, run.dir.ledger_path) as meter:
             with make_progress(len(rows), len(rows) - len(todo), lambda: meter.total, live) as progress:
-                outcome = run_batch(todo, resolved, run.dir, run.run_id, settings, meter, progress, cluster=cluster)
+                outcome = run_batch(todo, resolved, run.dir, run.run_id, settings, meter, progress, cluster=cluster,
+                                    retried=retried)
             total = meter.total
     finally:
         if cluster:

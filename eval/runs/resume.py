@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from codescale.eval.runs.outcomes import failed
-from codescale.eval.runs.rundir import RunDir, append_line, parse_line, read_lines
+from codescale.eval.runs.rundir import RunDir, parse_line, read_lines
 
 HARMLESS = ("model.base_url", "model.timeout", "model.retries", "scaling.concurrency", "cluster")
 """Config keys (and key prefixes) that may differ on resume: where the server is and how patiently it is

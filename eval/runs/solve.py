@@ -61,7 +61,7 @@ def finished_rollout(path: Path, refinement_context: str, rerun: Collection[str]
     """The trajectory at `path` when an earlier session finished it (exit status set, not in `rerun`) with
     the same refinement context; else None (the rollout is run again)."""
     traj = _saved(path)
-    if traj is None or traj.exit_status is None or traj.exit_status in rerun or traj.refinement_context != refinement_context:
+    if traj is None or traj.exit_status in (None, *rerun) or traj.refinement_context != refinement_context:
         return None
     return traj
 
@@ -121,7 +121,7 @@ def solve(
         )
     if why := infra_failure(result):  # no fair attempt: an error, so the command says so and a rerun retries it
         first = next((t.error for rid in result.exit_statuses if (t := _saved(files.trajectory(rid))) and t.error), "")
-        result.status, result.error = "error", f"{why}" + (f": {first}" if first else "")
+        result.status, result.error = "error", why + (f": {first}" if first else "")
     run_dir.append_result(result, model_name=config.model.id)
     return result
 
@@ -144,4 +144,11 @@ def run_task(task: Task, config: RunConfig, out: Path, *, overwrite: bool = Fals
     preflight(task, config)
     run = open_run(out, config, command="run", overwrite=overwrite, retry_failed=True, same=("task",), say=say,
                    model=model, task=source or task.instance_id)
-    return solve(task, config, run.dir, run.run_id, rerun=RERUN_ON_RETRY)
+    return solve(task, config, run.dir, run.run_id, rerun=retrying(run.dir))
+
+
+def retrying(run_dir: RunDir) -> tuple[str, ...]:
+    """The rollout exit statuses to run again in a run directory just opened: a task recorded there failed (its run
+    is retried), so its rollouts that ended in model or sandbox errors; none for a new or a killed run (every
+    finished rollout of a killed run is reused)."""
+    return RERUN_ON_RETRY if run_dir.results() else ()
