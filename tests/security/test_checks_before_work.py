@@ -49,6 +49,7 @@ def test_a_work_directory_missing_from_the_image_ends_the_rollout_before_any_mod
     (("-c", "sandbox.cpus=0"), "sandbox.cpus"),            # 0 would take the CPU limit away
     (("-c", "sandbox.pids_limit=-1"), "sandbox.pids_limit"),
     (("-c", "sandbox.timeout=-1"), "sandbox.timeout"),
+    (("-c", "model.timeout=-1"), "model.timeout"),
     (("-c", "agent.step_limit=-5"), "agent.step_limit"),
     (("-c", "sandbox.memory=lots"), "sandbox.memory"),
     (("--strategy", "nosuch"), "unknown strategy 'nosuch'"),
