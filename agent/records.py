@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
 
 from codescale.agent.diff import diff_stat
 from codescale.agent.files import write_atomic
@@ -22,6 +21,11 @@ ExitStatus = Literal[
 
 TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,199}")
 """What a task id may be: a name (it names the task's folder in a run directory and its prediction), never a path."""
+
+
+class Refusal(ValueError):
+    """A record that would reach outside its run (an id that is a path) or loosen its sandbox: raised by Task's
+    validators, so that a loader can tell it from a record that is merely incomplete."""
 
 
 def now() -> datetime:
@@ -92,14 +96,14 @@ class Task(BaseModel):
     @classmethod
     def _a_name(cls, value: str) -> str:
         if not TASK_ID.fullmatch(value):
-            raise PydanticCustomError("task_id", "{id} is not a task name: it must start with a letter or digit and "
-                                      "hold only letters, digits and . _ + - (at most 200)", {"id": repr(value)})
+            raise Refusal(f"{value!r} is not a task name: it must start with a letter or digit and hold only "
+                          "letters, digits and . _ + - (at most 200)")
         return value
 
     @model_validator(mode="after")
     def _tightens_only(self) -> Task:
         if problem := refusal(self.sandbox, type(self).capabilities):
-            raise PydanticCustomError("task_sandbox", "{problem}", {"problem": problem})
+            raise Refusal(problem)
         return self
 
     @field_validator("FAIL_TO_PASS", "PASS_TO_PASS", mode="before")

@@ -71,9 +71,9 @@ def run_rollout(
     """Run one rollout in a fresh sandbox; the trajectory is saved as `task_dir/<rollout_id>.traj.json`.
 
     The sandbox starts in the background while the first model call runs (the agent waits for it before its
-    first command; the first rollout of a source in this process waits for it before that call, so that a missing
-    work directory or base commit costs no model call) and is removed in the background afterwards
-    (sandboxes.lifecycle.settle waits for that).
+    first command). Only the first sandbox of a source in this process is waited for before that call, until its
+    work directory and base commit are found, so that their absence costs no model call. The sandbox is removed in
+    the background afterwards (sandboxes.lifecycle.settle waits for that).
     Model and sandbox failures end the rollout with exit status model_error / sandbox_error; they are not raised.
     `after(sandbox, trajectory, task_dir)` runs once the agent has finished, while the container still lives
     (e.g. to check a Terminal-Bench task's end state, saving what it found in `task_dir`); its SandboxError ends
@@ -91,8 +91,7 @@ def run_rollout(
     sandbox = open_sandbox(task, config.sandbox, run_id=run_id, name=f"{task.instance_id}.{rollout_id}")
     try:
         with closing(sandbox.start()):
-            if not sandbox.source_checked():  # the first of its source here: a missing work directory or base
-                sandbox.ready()               # commit ends the rollout before any model call, not at its submission
+            sandbox.wait_source()  # a missing work directory or base commit ends the rollout before any model call
             model = model or Model(config.model)
             traj = Agent(config.agent, model, sandbox, traj, path).run(task, getattr(sandbox, "workdir", ""))
             if after is not None:

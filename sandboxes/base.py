@@ -51,9 +51,10 @@ class Sandbox(Protocol):
     def ready(self) -> None:
         """Wait until the sandbox is made, its work directory and base commit found; SandboxError when it could not
         be. Every command waits for it too."""
-    def source_checked(self) -> bool:
-        """Whether a sandbox of the same source (image or repository, work directory, base commit) was made here
-        before, so that its work directory and base commit are known to exist without waiting for this one."""
+    def wait_source(self) -> None:
+        """Wait until this sandbox's source (image or repository, work directory, base commit) is known to be there:
+        found by a sandbox of the same source made in this process (without waiting for this one), or by this one;
+        SandboxError when it is not."""
     def execute(self, command: str, timeout: float | None = None) -> Output: ...
     def diff(self) -> str: ...
     def write_file(self, path: str, data: bytes | str) -> None:

@@ -6,9 +6,10 @@ import contextlib
 import io
 import posixpath
 import tarfile
+import threading
 import time
 import uuid
-from concurrent.futures import Future
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
 
 from codescale.sandboxes.base import TIMEOUT_RETURNCODE, CappedReader, Output, SandboxError, git_diff
@@ -80,8 +81,10 @@ fi
 """bash script, arguments: the work directory and the base commit (may be empty). Checks that both exist when the
 container starts, before any command of the agent, and prints the commit `diff` compares with (the HEAD found when
 no base commit is given; nothing when there is no git repository)."""
-checked_sources: set[tuple[str, str, str]] = set()
-"""(image, work directory, base commit) of the sandboxes that started in this process: known to exist."""
+source_checks: dict[tuple[str, str, str], Future] = {}
+"""(image, work directory, base commit) -> the check of that source in this process: done once a sandbox of it found
+them (an error when its start failed; the next sandbox of the source checks again)."""
+_sources_lock = threading.Lock()
 
 
 class DockerSandbox:
@@ -127,6 +130,9 @@ class DockerSandbox:
         self._client: Any = None
         self._container: Any = None
         self._started: Future | None = None
+        self._source_check: Future | None = None
+        """The check of this sandbox's source it waits for (its own, when it is the first of the source)."""
+        self._checks_source = False
         self._closed = False
 
     def __enter__(self) -> DockerSandbox:
@@ -145,6 +151,12 @@ class DockerSandbox:
         """Begin starting the container in the background and return at once (sandboxes.lifecycle); `ready()`
         and every command wait for it."""
         if self._started is None:
+            with _sources_lock:
+                check = source_checks.get(self.source)
+                if check is None or (check.done() and check.exception() is not None):
+                    check = source_checks[self.source] = Future()
+                    self._checks_source = True
+                self._source_check = check
             self._started = STARTS.submit(self._start)
         return self
 
@@ -165,6 +177,7 @@ class DockerSandbox:
             self._client = shared_client()
             self._create()
         except BaseException as e:
+            self._source_checked(e)
             with contextlib.suppress(Exception):  # close() tries again; the run's label finds it otherwise
                 self._remove()
             if isinstance(e, SandboxError):
@@ -220,16 +233,32 @@ class DockerSandbox:
                         workdir="/")
         if out.returncode != 0:
             raise SandboxError(f"{out.output.strip() or 'its source could not be checked'} ({self.image})")
-        checked_sources.add(self.source)
+        self._source_checked(None)
         return out.output.strip().splitlines()[-1] if out.output.strip() else ""
+
+    def _source_checked(self, error: BaseException | None) -> None:
+        """Tell the sandboxes of the same source what this one's start found (when it is the one that checks)."""
+        if self._checks_source and not self._source_check.done():
+            if error is None:
+                self._source_check.set_result(None)
+            else:
+                self._source_check.set_exception(error)
 
     @property
     def source(self) -> tuple[str, str, str]:
         return self.image, self.workdir, self.base_commit
 
-    def source_checked(self) -> bool:
-        """Whether a sandbox of the same image, work directory and base commit started in this process before."""
-        return self.source in checked_sources
+    def wait_source(self) -> None:
+        """Wait until this sandbox's work directory and base commit are known to exist: found by the first sandbox
+        of the same source in this process (this one, or another started before or beside it), or, when that one's
+        start failed, by this one's own start; SandboxError when they are not."""
+        if self._started is None:
+            raise SandboxError("the sandbox is not running (use it inside `with`, or call start())")
+        shared = self._source_check
+        done, _ = wait([shared, self._started], return_when=FIRST_COMPLETED)
+        if shared in done and shared.exception() is None:
+            return
+        self.ready()
 
     def execute(self, command: str, timeout: float | None = None) -> Output:
         return self._run(["bash", "-c", command], timeout or self.config.timeout, self.config.output_limit)
@@ -344,6 +373,7 @@ class DockerSandbox:
             return
         self._closed = True
         if self._started is None or self._started.cancel():  # never started, or its start never began
+            self._source_checked(SandboxError("closed before it started"))
             return
         REMOVALS.submit(self._finish)
 

@@ -91,9 +91,9 @@ class LocalSandbox:
     def ready(self) -> None:
         self.workdir  # raises SandboxError when not started
 
-    def source_checked(self) -> bool:
-        """The clone is made, and its base commit found, in the foreground by `start()`."""
-        return True
+    def wait_source(self) -> None:
+        """Nothing to wait for: `start()` makes the clone, and finds its base commit, in the foreground."""
+        self.ready()
 
     @classmethod
     def check(cls, config: LocalSandboxConfig, *, image: str = "", repo_dir: str = "", base_commit: str = "") -> str | None:

@@ -17,9 +17,5 @@ class TaskRefused(TaskError):
     is refused at load, not only that row."""
 
 
-REFUSED = ("task_id", "task_sandbox")
-"""The validation error types of Task (agent/records.py) that refuse a task rather than fail it."""
-
-
 class TaskSourceError(ValueError):
     """Where tasks come from is unusable: a task file, dataset or selection that cannot be read; the message says why."""

@@ -17,8 +17,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from codescale.agent.records import Task
-from codescale.eval.tasks.errors import REFUSED, TaskError, TaskRefused
+from codescale.agent.records import Refusal, Task
+from codescale.eval.tasks.errors import TaskError, TaskRefused
 from codescale.eval.tasks.kinds.base import GradeJob, TaskKind
 
 KINDS = {
@@ -53,10 +53,11 @@ def as_kind(record: Task | dict[str, Any], name: str = "") -> TaskKind:
         return cls.model_validate(data)
     except ValidationError as e:
         errors = e.errors()
-        error = next((err for err in errors if err["type"] in REFUSED), errors[0])
-        field = ".".join(map(str, error["loc"])) or ("sandbox" if error["type"] == "task_sandbox" else "?")
-        problem = "missing (required)" if error["type"] == "missing" else error["msg"]
-        raise (TaskRefused if error["type"] in REFUSED else TaskError)(label, field, problem) from None
+        refused = [err for err in errors if isinstance((err.get("ctx") or {}).get("error"), Refusal)]
+        error = (refused or errors)[0]
+        field = ".".join(map(str, error["loc"])) or ("sandbox" if refused else "?")
+        problem = "missing (required)" if error["type"] == "missing" else error["msg"].removeprefix("Value error, ")
+        raise (TaskRefused if refused else TaskError)(label, field, problem) from None
 
 
 def grade(jobs: list[GradeJob], log_dir, workers: int = 2, timeout: int = 1800) -> list:
