@@ -36,14 +36,14 @@ class AgentConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    step_limit: int = 100
+    step_limit: int = Field(100, ge=0)
     """Model calls per rollout; 0 = no limit."""
-    cost_limit: float = 0.0
+    cost_limit: float = Field(0.0, ge=0)
     """USD per rollout; 0 = no limit."""
-    token_limit: int = 0
+    token_limit: int = Field(0, ge=0)
     """Input plus output tokens per rollout, its condensations' included; 0 = no limit. Reaching it ends with exit
     status token_limit."""
-    time_limit: float = 3600.0
+    time_limit: float = Field(3600.0, ge=0)
     """Wall seconds per rollout; 0 = no limit."""
     thinking: ThinkingConfig | None = None
     """Budget forcing of every step's model call; None = the model's default thinking."""
@@ -52,7 +52,7 @@ class AgentConfig(BaseModel):
     says when and how), or `stop` with exit status context_limit (the patch so far is kept)."""
     condense: CondenseConfig = Field(default_factory=CondenseConfig)
     """When and how older steps are condensed, and by which model (agent/condense.py)."""
-    max_format_errors: int = 3
+    max_format_errors: int = Field(3, ge=1)
     """Consecutive replies without exactly one command before the rollout ends with format_error."""
     extra_actions: Literal["error", "first"] = "error"
     """A reply with several commands: `error` (a format error, nothing runs) or `first` (the first runs, the rest

@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from codescale.agent.diff import diff_stat
 from codescale.agent.files import write_atomic
+from codescale.agent.task_sandbox import refusal
 
 ExitStatus = Literal[
     "submitted", "step_limit", "cost_limit", "token_limit", "time_limit", "context_limit", "format_error",
     "model_error", "sandbox_error",
 ]
+
+
+TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,199}")
+"""What a task id may be: a name (it names the task's folder in a run directory and its prediction), never a path."""
+
+
+class Refusal(ValueError):
+    """A record that would reach outside its run (an id that is a path) or loosen its sandbox: raised by Task's
+    validators, so that a loader can tell it from a record that is merely incomplete."""
 
 
 def now() -> datetime:
@@ -62,8 +73,11 @@ class Task(BaseModel):
     test_runner: str = "pytest"
     """How a generated eval script runs the tests (`pytest` or `unittest`) when `eval_script` is not given."""
     sandbox: dict[str, Any] | None = None
-    """Sandbox settings this task changes over the run's, e.g. `{"cap_add": ["CHOWN"]}` for tests that chown;
-    not `kind`, `network` or `env` (see TASK_LOCKED in agent/rollout.py)."""
+    """Sandbox settings this task tightens over the run's: lower limits, and capabilities from its kind's
+    `capabilities` (agent/task_sandbox.py); anything that would loosen the sandbox is refused at load."""
+
+    capabilities: ClassVar[tuple[str, ...]] = ()
+    """The Linux capabilities a task of this kind may ask for in its `sandbox` field (`cap_add`)."""
 
     takes_diff: ClassVar[bool] = True
     """Whether a rollout's outcome is the repository's diff (the agent takes it when it ends)."""
@@ -81,6 +95,20 @@ class Task(BaseModel):
         """One to three lines on the outcome, for a summary written without a model."""
         stat = diff_stat(traj.patch)
         return f"Files changed:\n{stat}" if stat else "Empty patch."
+
+    @field_validator("instance_id")
+    @classmethod
+    def _a_name(cls, value: str) -> str:
+        if not TASK_ID.fullmatch(value):
+            raise Refusal(f"{value!r} is not a task name: it must start with a letter or digit and hold only "
+                          "letters, digits and . _ + - (at most 200)")
+        return value
+
+    @model_validator(mode="after")
+    def _tightens_only(self) -> Task:
+        if problem := refusal(self.sandbox, type(self).capabilities):
+            raise Refusal(problem)
+        return self
 
     @field_validator("FAIL_TO_PASS", "PASS_TO_PASS", mode="before")
     @classmethod

@@ -91,6 +91,10 @@ class LocalSandbox:
     def ready(self) -> None:
         self.workdir  # raises SandboxError when not started
 
+    def wait_source(self) -> None:
+        """Nothing to wait for: `start()` makes the clone, and finds its base commit, in the foreground."""
+        self.ready()
+
     @classmethod
     def check(cls, config: LocalSandboxConfig, *, image: str = "", repo_dir: str = "", base_commit: str = "") -> str | None:
         """What would stop this sandbox from starting, in one line; None when nothing would."""

@@ -6,7 +6,7 @@ import importlib
 from pathlib import Path
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from codescale import configs
 from codescale.agent.models.base import ModelConfig
@@ -51,6 +51,13 @@ class ScalingConfig(BaseModel):
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     selection: SelectionConfig = Field(default_factory=SelectionConfig)
     """Execution evidence in selection (`scaling.selection.evidence`: none, filter, judge, both)."""
+
+    @field_validator("strategy")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in STRATEGIES:
+            raise ValueError(f"unknown strategy {value!r}; known: {', '.join(STRATEGIES)}")
+        return value
 
 
 class Strategy(Protocol):

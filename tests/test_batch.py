@@ -134,7 +134,7 @@ def test_a_bad_row_and_a_missing_image_fail_alone(docker_client, tmp_path):
     assert "ghost__image-1" in by_id["ghost__image-1"]["error"]
     assert "codescale-test/none:404" in by_id["ghost__image-1"]["error"]
     assert len((out / "preds.jsonl").read_text().splitlines()) == 5
-    assert "2 done, 3 failed" in done.stderr.splitlines()[-1]
+    assert done.stderr.splitlines()[-1].startswith("5 tasks: 2 submitted, 3 failed (3 task error); spent ")
 
 
 @pytest.mark.slow

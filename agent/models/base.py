@@ -64,13 +64,13 @@ class ContextLengthError(ModelError):
 class RetryConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    attempts: int = 6
+    attempts: int = Field(6, ge=1)
     """Tries per call, the first included."""
-    max_seconds: float = 600.0
+    max_seconds: float = Field(600.0, ge=0)
     """Start no retry later than this many seconds after the first try (a wait that would cross it gives up)."""
-    min_wait: float = 1.0
+    min_wait: float = Field(1.0, ge=0)
     """First back-off in seconds; doubles each retry (Retry-After wins when the server sends it)."""
-    max_wait: float = 60.0
+    max_wait: float = Field(60.0, ge=0)
     """Longest single back-off in seconds."""
 
 
@@ -85,10 +85,10 @@ class ModelConfig(BaseModel):
     base_url: str | None = None
     """Server URL (vLLM, llama.cpp, proxies); overrides the provider row's."""
     temperature: float = 0.0
-    max_tokens: int | None = None
+    max_tokens: int | None = Field(None, gt=0)
     """Cap on generated tokens per call, thinking included where the API counts it there (OpenAI reasoning models);
     None: the model row's `reply_tokens`, else REPLY_TOKENS."""
-    timeout: float = 300.0
+    timeout: float = Field(300.0, gt=0)
     """Seconds one HTTP request may take before it counts as hung and is retried."""
     retries: RetryConfig = Field(default_factory=RetryConfig)
     extra_body: dict[str, Any] = {}

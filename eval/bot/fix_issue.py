@@ -22,6 +22,7 @@ from codescale.eval.runs.config import ConfigError, RunConfig
 from codescale.eval.bot.issue import Issue
 from codescale.eval.bot.patch_check import unsafe_paths
 from codescale.eval.bot.pr_body import FixResult, PRBodyConfig, changed_files, no_patch_reason, redact, render_pr, secrets
+from codescale.eval.runs.outcomes import cause
 from codescale.eval.runs.rundir import RunDir
 from codescale.scaling.records import Summary, TaskResult
 
@@ -48,11 +49,14 @@ def fix_result(issue: Issue, task: Task, result: TaskResult, config: RunConfig, 
     usage = result.usage.model_copy(deep=True)
     usage.summaries = usage.summaries + extra_summary
     patch = result.final_patch
-    status = "error" if result.status == "error" else "patched" if patch.strip() else "no_patch"
-    reasons = {"error": result.error, "no_patch": no_patch_reason(result.exit_statuses, PRBodyConfig())}
+    problems = unsafe_paths(patch)
+    status = ("error" if result.status == "error" else "refused" if problems else "patched" if patch.strip()
+              else "no_patch")
+    reasons = {"error": result.error, "no_patch": no_patch_reason(result.exit_statuses, PRBodyConfig()),
+               "refused": "The patch was refused: " + "; ".join(problems) + "."}
     return FixResult(
-        status=status, reason=reasons.get(status, ""), issue=issue, repo=task.repo, base_commit=base_commit,
-        image=task.image, model=config.model.id, strategy=config.scaling.strategy,
+        status=status, reason=reasons.get(status, ""), failure=cause(result) if status == "error" else "",
+        issue=issue, repo=task.repo, base_commit=base_commit, image=task.image, model=config.model.id, strategy=config.scaling.strategy,
         attempts=len(result.exit_statuses), chosen_rollout=result.final_rollout,
         exit_status=result.exit_statuses.get(result.final_rollout or "", ""), files=changed_files(patch),
         usage=usage, total=usage.total, cost_usd=usage.total.cost_usd, seconds=result.seconds,
@@ -64,11 +68,11 @@ def fix_issue(issue: Issue, task: Task, config: RunConfig, run_dir: RunDir, run_
     """Solve `task` (whose image holds the repository at `base_commit`) into `run_dir`, summarize the chosen
     rollout, run `test_cmd` on the patch in a fresh sandbox; returns (result, patch, PR body)."""
     from codescale.eval.bot.patch_check import check_patch
-    from codescale.eval.runs.solve import solve
+    from codescale.eval.runs.solve import retrying, solve
     from codescale.sandboxes.base import SandboxError
 
     start = time.monotonic()
-    result = solve(task, config, run_dir, run_id)
+    result = solve(task, config, run_dir, run_id, rerun=retrying(run_dir))
     summary, new = None, False
     if result.final_patch.strip():
         try:
@@ -184,9 +188,9 @@ def fix_issue_in_repo(repo: Path, issue: str, out: Path, *, title: str | None, i
         repo=the_issue.repo or repo.resolve().name, image=tag, workdir=WORKDIR, repo_dir=str(repo.resolve()),
     )
     preflight(task, resolved)
-    # a killed run of this image and configuration is continued (its finished rollouts reused)
-    run = open_run(out, resolved, command="fix-issue", overwrite=overwrite, same=("image",), say=say,
-                   task=task.instance_id, base_commit=base_commit, image=task.image, budget=budget.model_dump(),
+    # a killed or failed run of this issue, image and configuration is continued (its finished rollouts reused)
+    run = open_run(out, resolved, command="fix-issue", overwrite=overwrite, same=("task", "image"), retry_failed=True,
+                   say=say, task=task.instance_id, base_commit=base_commit, image=task.image, budget=budget.model_dump(),
                    rates=rates.model_dump())
     for name in OUTPUTS:
         (out / name).unlink(missing_ok=True)

@@ -91,7 +91,9 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean bad input: config, task or task source, run directory, saved records, model id, server,
-    an optional extra that the command needs but is not installed, the user's model catalog."""
+    an optional extra that the command needs but is not installed, the user's model catalog, a record's id that
+    would name a path."""
+    from codescale.agent.files import UnsafeName
     from codescale.eval.runs.rundir import RecordError
     from codescale.eval.runs.config import ConfigError
     from codescale.eval.runs.resume import ResumeError
@@ -101,7 +103,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from codescale.agent.models.catalog import CatalogError
 
     return (ConfigError, TaskError, TaskSourceError, ResumeError, RecordError, PreflightError, MissingExtraError,
-            CatalogError)
+            CatalogError, UnsafeName)
 
 
 def command(function: Callable) -> Callable:

@@ -43,9 +43,10 @@ def fix_issue(
     tpm: TpmOpt = 0,
 ) -> None:
     """Fix an issue in a local git repository: build its sandbox image, run the strategy, check the patch, and write
-    OUT/patch.diff, OUT/result.json and OUT/pr_body.md (exit 0 with a patch or with none, 1 on a failed run, 3 when
-    --max-cost stopped it: result.json says `stopped`)."""
+    OUT/patch.diff, OUT/result.json and OUT/pr_body.md (exit 0 with a patch, with none or with one refused; 1 on a
+    failed run: rerunning the command retries it; 3 when --max-cost stopped it: result.json says `stopped`)."""
     from codescale.eval.bot.fix_issue import apply_patch, fix_issue_in_repo
+    from codescale.eval.runs.outcomes import tally
     from codescale.eval.runs.progress import token_counts
 
     task, fixed = fix_issue_in_repo(
@@ -61,12 +62,15 @@ def fix_issue(
         f"{token_counts(fixed.total)}, {cost}; {fixed.seconds:.1f} s\n"
         f"wrote {out / 'patch.diff'}, {out / 'result.json'}, {out / 'pr_body.md'}")
     if fixed.status == "error":
-        raise fail(fixed.reason, 1)
-    if fixed.status == "stopped":
+        say(f"error: {fixed.reason}; run the same command again to retry it")
+    elif fixed.status == "stopped":
         raise stopped(fixed.reason)
-    if fixed.status == "no_patch":
+    elif fixed.status in ("no_patch", "refused"):
         say(fixed.reason)
     elif apply:
         if complaint := apply_patch(repo, out / "patch.diff"):
             raise fail(f"--apply: the patch did not apply to {repo}: {complaint}", 1)
         say(f"applied the patch to {repo}")
+    say(tally([f"failed ({fixed.failure})" if fixed.status == "error" else fixed.status.replace("_", " ")]))
+    if fixed.status == "error":
+        raise typer.Exit(1)

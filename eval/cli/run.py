@@ -32,6 +32,8 @@ def run(
     from codescale.eval.runs.budget import BudgetExhausted
     from codescale.eval.runs.config import ConfigError, load_config
     from codescale.eval.runs.progress import token_counts
+    from codescale.eval.runs.outcomes import outcome, tally
+    from codescale.eval.runs.rundir import RunDir
     from codescale.eval.runs.solve import run_task
     from codescale.eval.tasks.load import load_tasks
 
@@ -54,4 +56,7 @@ def run(
     if result.cap:
         say(f"{result.cap}: the task's later model calls were not made")
     if result.status == "error":
-        raise fail(result.error, 1)
+        say(f"error: {result.error}; run the same command again to retry it")
+    say(tally([outcome(result, tasks[0], RunDir(out).files(result.instance_id))]))
+    if result.status == "error":
+        raise typer.Exit(1)

@@ -109,8 +109,15 @@ def validate(tree: dict, where: str = "") -> RunConfig:
     try:
         return RunConfig.model_validate(tree)
     except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or '(top)'}: {err['msg']}" for err in e.errors())
+        problems = "; ".join(_problem(err) for err in e.errors())
         raise ConfigError(f"invalid configuration{f' ({where})' if where else ''}: {problems}") from None
+
+
+def _problem(error: dict) -> str:
+    """One validation error as `key: what is wrong` (a sandbox error already names its key)."""
+    message = error["msg"].removeprefix("Value error, ")
+    where = ".".join(map(str, error["loc"])) or "(top)"
+    return message if message.startswith(f"{where}.") else f"{where}: {message}"
 
 
 def run_warnings(config: RunConfig) -> list[str]:

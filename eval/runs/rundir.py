@@ -15,6 +15,7 @@ import os
 import platform
 import shutil
 import subprocess
+import threading
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from codescale.agent.files import TaskFiles, write_atomic
+from codescale.agent.files import TaskFiles, inside, write_atomic
 from codescale.agent.records import Task, Trajectory
 from codescale.eval.tasks.grading import TaskGrade
 from codescale.eval.tasks.kinds import TaskKind, as_kind
@@ -60,21 +61,38 @@ def append_line(path: Path, record: dict) -> None:
 
 
 def read_lines(path: Path) -> list[dict]:
-    """The complete JSON lines of a file; a torn last line (from a killed writer) is skipped."""
+    """The complete JSON lines of a file; an unreadable last line (torn by a killed writer) is skipped."""
     if not path.exists():
         return []
-    lines = path.read_text().splitlines()
+    lines = Path(path).read_bytes().splitlines()
     records = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
+        record = parse_line(line)
+        if record is None:
             if number == len(lines):
                 break  # a torn last line
-            raise RecordError(f"{path}:{number}: not a JSON line") from None
+            raise RecordError(f"{path}:{number}: not a JSON record line")
+        records.append(record)
     return records
+
+
+def parse_line(line: bytes) -> dict | None:
+    """One JSON-lines record, or None when the line is not one (not UTF-8, not JSON, not an object)."""
+    try:
+        record = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def read_text(path: Path) -> str:
+    """A run file's text; RecordError naming it when it is not UTF-8 text."""
+    try:
+        return Path(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise RecordError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})") from None
 
 
 def _problem(e: ValidationError) -> str:
@@ -94,7 +112,7 @@ def parse(cls: type[R], data: object, where: str) -> R:
 
 def read_json(cls: type[R], path: Path) -> R:
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(read_text(path))
     except json.JSONDecodeError as e:
         raise RecordError(f"{path}: not JSON ({e.msg} at line {e.lineno})") from None
     return parse(cls, data, str(path))
@@ -175,6 +193,9 @@ class RunDir:
         """One line of Usage per model call of a batch run (its budget counts across sessions)."""
         self._results: dict[str, TaskResult] | None = None
         self._grades: dict[str, TaskGrade] | None = None
+        self._predicted: set[str] | None = None
+        self._writing = threading.Lock()
+        """Held while a task is recorded (the workers of a batch record theirs from several threads)."""
 
     @classmethod
     def existing(cls, path: Path) -> RunDir:
@@ -195,7 +216,14 @@ class RunDir:
     # writing
 
     def task_dir(self, instance_id: str) -> Path:
-        return self.path / "tasks" / instance_id
+        """`tasks/<instance_id>/`; RecordError for an id that would lead outside the run directory."""
+        try:
+            folder = inside(self.path / "tasks", instance_id)
+        except ValueError as e:
+            raise RecordError(f"{self.path}: task id {instance_id!r}: {e}") from None
+        if self.path.exists() and not folder.resolve().is_relative_to(self.path.resolve()):
+            raise RecordError(f"{self.path}: its tasks/ folder leads outside the run directory")
+        return folder
 
     def files(self, instance_id: str) -> TaskFiles:
         return TaskFiles(self.task_dir(instance_id))
@@ -218,25 +246,59 @@ class RunDir:
         write_atomic(self.config_path, yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
 
     def clear(self) -> None:
-        """Remove every result and task directory of an earlier run here (`--overwrite`); run.yaml is rewritten."""
-        for path in (self.results_path, self.preds_path, self.ledger_path):
+        """Remove what an earlier run wrote here (`--overwrite`), and only that: its top-level records, the harness's
+        logs and every task folder (one holding a task.json); anything else in the directory stays. run.yaml is
+        rewritten."""
+        for path in (self.results_path, self.preds_path, self.ledger_path, self.grades_path, self.path / "curves.json"):
             path.unlink(missing_ok=True)
-        shutil.rmtree(self.path / "tasks", ignore_errors=True)
+        shutil.rmtree(self.path / "logs", ignore_errors=True)
+        tasks = self.path / "tasks"
+        for folder in sorted(tasks.iterdir()) if tasks.is_dir() and not tasks.is_symlink() else []:
+            if folder.is_dir() and not folder.is_symlink() and (folder / "task.json").is_file():
+                shutil.rmtree(folder)
+        if tasks.is_dir() and not tasks.is_symlink() and not any(tasks.iterdir()):
+            tasks.rmdir()
         self._results = None
+
+    def is_run(self) -> bool:
+        """Whether the directory holds a codescale run (its run.yaml names a run id and a configuration)."""
+        try:
+            saved = self.config()
+        except RecordError:
+            return False
+        return bool(saved.get("run_id")) and isinstance(saved.get("config"), dict)
 
     def write_task(self, task: Task) -> None:
         self.make_task_dir(task.instance_id)
         TaskFiles.save(self.files(task.instance_id).task, task)
 
     def append_result(self, result: TaskResult, model_name: str) -> None:
-        """Record a finished task: its result line, then its prediction line (swebench format)."""
+        """Record a finished task: its result line, then its prediction line (swebench format). preds.jsonl holds one
+        line per task at every moment: a task recorded again has its line replaced (the file written whole and
+        renamed), a new one is appended."""
         self.path.mkdir(parents=True, exist_ok=True)
-        append_line(self.results_path, result.model_dump(mode="json"))
-        append_line(
-            self.preds_path,
-            {"instance_id": result.instance_id, "model_name_or_path": model_name, "model_patch": result.final_patch},
-        )
-        self._results = None
+        prediction = {"instance_id": result.instance_id, "model_name_or_path": model_name,
+                      "model_patch": result.final_patch}
+        with self._writing:
+            append_line(self.results_path, result.model_dump(mode="json"))
+            self.write_prediction(prediction)
+            self._results = None
+
+    def write_prediction(self, prediction: dict) -> None:
+        """Add or replace the task's line in preds.jsonl, keeping one line per task (the last given wins)."""
+        if self._predicted is None:
+            self._predicted = {p.get("instance_id") for p in read_lines(self.preds_path)}
+        if prediction["instance_id"] in self._predicted:
+            self.write_predictions(read_lines(self.preds_path) + [prediction])
+        else:
+            append_line(self.preds_path, prediction)
+            self._predicted.add(prediction["instance_id"])
+
+    def write_predictions(self, predictions: list[dict]) -> None:
+        """preds.jsonl written whole (to a temporary name, then renamed), one line per task: the last of each wins."""
+        by_id = {p.get("instance_id"): p for p in predictions}
+        write_atomic(self.preds_path, "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in by_id.values()))
+        self._predicted = set(by_id)
 
     def write_grades(self, grades: list[TaskGrade]) -> None:
         write_atomic(self.grades_path, "".join(g.model_dump_json() + "\n" for g in grades))
@@ -271,7 +333,7 @@ class RunDir:
         if not path.is_file():
             return {}
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.safe_load(read_text(path)) or {}
         except yaml.YAMLError as e:
             raise RecordError(f"{path}: not valid YAML ({e})") from None
         if not isinstance(data, dict) or not isinstance(data.get("config", {}), dict):
@@ -292,7 +354,7 @@ class RunDir:
         if not path.is_file():
             return None
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(read_text(path))
         except json.JSONDecodeError as e:
             raise RecordError(f"{path}: not JSON ({e.msg} at line {e.lineno})") from None
         if not isinstance(data, dict):

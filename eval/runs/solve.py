@@ -14,16 +14,29 @@ from codescale.agent.files import TaskFiles
 from codescale.agent.models.rates import RateConfig
 from codescale.agent.models.spending import Spending
 from codescale.agent.records import Task, Trajectory
-from codescale.agent.rollout import RolloutConfig, run_rollout, sandbox_config
+from codescale.agent.rollout import RolloutConfig, run_rollout
+from codescale.agent.task_sandbox import tightened
 from codescale.eval.runs.budget import BudgetConfig, limited, require_prices
 from codescale.eval.runs.config import RunConfig
 from codescale.eval.runs.opening import PreflightError, check_model, open_run
+from codescale.eval.runs.outcomes import infra_failure
 from codescale.eval.runs.terminal import stderr
+from codescale.eval.runs.resume import RERUN_ON_RETRY
 from codescale.eval.runs.rundir import RunDir, disk_full
+from codescale.eval.tasks.errors import TaskRefused
 from codescale.eval.tasks.kinds import as_kind, ensure_image
-from codescale.sandboxes.base import sandbox_class
+from codescale.sandboxes.base import sandbox_class, sandbox_config
 from codescale.scaling.base import make_strategy
 from codescale.scaling.records import TaskResult
+
+
+def tightens_only(task: Task, config: RunConfig) -> None:
+    """Refuse (TaskRefused, one line) a task whose own sandbox settings would loosen its run's, before any work."""
+    task = as_kind(task)
+    try:
+        tightened(task.sandbox, task.overlay(config).sandbox, type(task).capabilities)
+    except ValueError as e:
+        raise TaskRefused(task.instance_id, "sandbox", str(e)) from None
 
 
 def preflight(task: Task, config: RunConfig) -> None:
@@ -52,11 +65,8 @@ class RolloutWatch(Protocol):
 def finished_rollout(path: Path, refinement_context: str, rerun: Collection[str] = ()) -> Trajectory | None:
     """The trajectory at `path` when an earlier session finished it (exit status set, not in `rerun`) with
     the same refinement context; else None (the rollout is run again)."""
-    try:
-        traj = Trajectory.load(path)
-    except (OSError, ValidationError):
-        return None
-    if traj.exit_status is None or traj.exit_status in rerun or traj.refinement_context != refinement_context:
+    traj = _saved(path)
+    if traj is None or traj.exit_status in (None, *rerun) or traj.refinement_context != refinement_context:
         return None
     return traj
 
@@ -124,8 +134,18 @@ def solve(
         result = TaskResult(
             instance_id=task.instance_id, strategy=config.scaling.strategy, status="error", error=f"{type(e).__name__}: {e}"
         )
+    if why := infra_failure(result):  # no fair attempt: an error, so the command says so and a rerun retries it
+        first = next((t.error for rid in result.exit_statuses if (t := _saved(files.trajectory(rid))) and t.error), "")
+        result.status, result.error = "error", why + (f": {first}" if first else "")
     run_dir.append_result(result, model_name=config.model.id)
     return result
+
+
+def _saved(path: Path) -> Trajectory | None:
+    try:
+        return Trajectory.load(path)
+    except (OSError, ValidationError):
+        return None
 
 
 def run_task(task: Task, config: RunConfig, out: Path, *, overwrite: bool = False, source: str = "",
@@ -135,12 +155,20 @@ def run_task(task: Task, config: RunConfig, out: Path, *, overwrite: bool = Fals
     run's budget and rates. BudgetExhausted when the budget stopped it (no result: a rerun continues it)."""
     budget, rates = budget or BudgetConfig(), rates or RateConfig()
     task = as_kind(task)
+    tightens_only(task, config)
     model = check_model(config)
     require_prices(config, budget)
     if sandbox_config(config.sandbox).kind == "docker" and task.image:
         ensure_image(task)  # made by its kind (a container task's from its environment/, once per content)
     preflight(task, config)
-    run = open_run(out, config, command="run", overwrite=overwrite, say=say, model=model,
-                   task=source or task.instance_id, budget=budget.model_dump(), rates=rates.model_dump())
+    run = open_run(out, config, command="run", overwrite=overwrite, retry_failed=True, same=("task",), say=say,
+                   model=model, task=source or task.instance_id, budget=budget.model_dump(), rates=rates.model_dump())
     with limited(budget, run.dir.ledger_path, rates=rates):
-        return solve(task, config, run.dir, run.run_id)
+        return solve(task, config, run.dir, run.run_id, rerun=retrying(run.dir))
+
+
+def retrying(run_dir: RunDir) -> tuple[str, ...]:
+    """The rollout exit statuses to run again in a run directory just opened: a task recorded there failed (its run
+    is retried), so its rollouts that ended in model or sandbox errors; none for a new or a killed run (every
+    finished rollout of a killed run is reused)."""
+    return RERUN_ON_RETRY if run_dir.results() else ()

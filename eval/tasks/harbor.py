@@ -17,9 +17,10 @@ import logging
 import re
 from pathlib import Path
 
+from codescale.agent.records import TASK_ID
 from codescale.eval.tasks import harbor_images
 from codescale.eval.tasks.errors import TaskError, TaskSourceError
-from codescale.eval.tasks.harbor_config import read_config
+from codescale.eval.tasks.harbor_config import read_config, read_text
 from codescale.eval.tasks.harbor_images import DEFAULT_WORKDIR
 from codescale.eval.tasks.kinds.container import ContainerTask
 
@@ -52,7 +53,7 @@ def task_dirs(path: Path) -> list[Path]:
 
 def dockerfile_workdir(dockerfile: Path) -> str:
     """The last absolute WORKDIR of a Dockerfile (the one commands and tests run in), else ""."""
-    found = re.findall(r"^\s*WORKDIR\s+(\S+)\s*$", dockerfile.read_text(), re.MULTILINE | re.IGNORECASE)
+    found = re.findall(r"^\s*WORKDIR\s+(\S+)\s*$", dockerfile.read_text(errors="replace"), re.MULTILINE | re.IGNORECASE)
     return next((w for w in reversed(found) if w.startswith("/")), "")
 
 
@@ -64,8 +65,10 @@ def load_task_dir(task_dir: Path, base_image: str | None = None) -> ContainerTas
     `[environment] workdir`, else the Dockerfile's WORKDIR, else the prebuilt image's, else DEFAULT_WORKDIR."""
     task_dir = Path(task_dir).resolve()
     name = task_dir.name
+    if not TASK_ID.fullmatch(name):
+        raise TaskError(name, "(folder name)", "not a task name: letters, digits and . _ + - only (it becomes the id)")
     config = read_config(task_dir)
-    instruction = (task_dir / "instruction.md").read_text()
+    instruction = read_text(task_dir, "instruction.md")
     if not instruction.strip():
         raise TaskError(name, "instruction.md", "empty")
     if not (task_dir / "tests" / "test.sh").is_file():

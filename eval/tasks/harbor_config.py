@@ -151,10 +151,18 @@ class HarborTaskConfig(_Section):
         return {key: value for key, value in self.environment.env.items() if "${" not in value}
 
 
+def read_text(task_dir: Path, name: str) -> str:
+    """A text file of the task directory; TaskError when it is not UTF-8 text."""
+    try:
+        return (task_dir / name).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise TaskError(task_dir.name, name, f"not UTF-8 text (byte {e.start}: {e.reason})") from None
+
+
 def read_config(task_dir: Path) -> HarborTaskConfig:
     name = task_dir.name
     try:
-        data = tomllib.loads((task_dir / "task.toml").read_text())
+        data = tomllib.loads(read_text(task_dir, "task.toml"))
     except tomllib.TOMLDecodeError as e:
         raise TaskError(name, "task.toml", f"not valid TOML ({e})") from None
     try:

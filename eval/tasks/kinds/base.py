@@ -51,6 +51,11 @@ class TaskKind(Task):
         again: its container is gone)."""
         return True
 
+    def resolved(self, files: TaskFiles, rollout_id: str) -> bool | None:
+        """Whether the rollout resolved the task, where the kind knows it once the rollout ran (None: only grading
+        can tell)."""
+        return None
+
     def make_image(self, client) -> None:
         """Make `self.image` present in the Docker engine of `client` (build or pull); TaskError when it cannot."""
         raise NotImplementedError

@@ -126,6 +126,10 @@ class ContainerTask(TaskKind):
     def rollout_complete(self, files: TaskFiles, rollout_id: str) -> bool:
         return files.reward(rollout_id).is_file()  # stopped before its container was checked: run it again
 
+    def resolved(self, files: TaskFiles, rollout_id: str) -> bool | None:
+        grade = verifier.reward_grade(files, rollout_id)  # the reward its tests wrote when the rollout ended
+        return None if grade.reward is None and grade.error else grade.resolved
+
     def make_image(self, client) -> bool:
         return harbor_images.make(self, client)
 
