@@ -5,8 +5,8 @@ set of rights. A user's sandbox settings may lock it down further, never open it
   runs the agent and then the tests, so both phases have the same network.
 - capabilities: every one dropped, then CAPABILITIES given back (what package managers and services measured here
   need), no more; `no-new-privileges` stays on.
-- memory, CPUs (at most this machine's), disk (the task's storage) and environment variables from the task, where
-  the settings name none.
+- memory and CPUs (each at most this machine's: a task.toml cannot ask for more than there is), disk (the task's
+  storage) and environment variables from the task, where the settings name none.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def sandbox_settings(task: Any, settings: dict[str, Any]) -> dict[str, Any]:
     if settings.get("kind", "docker") != "docker":
         return dict(settings)
     wanted: dict[str, Any] = {
-        "memory": f"{task.memory_mb}m",
+        "memory": f"{min(task.memory_mb, machine_memory_mb())}m",
         "cpus": min(task.cpus, float(os.cpu_count() or 1)),
         "network": OPEN_NETWORK if task.allow_internet else "none",
         "cap_drop": ["ALL"],
@@ -46,6 +46,14 @@ def sandbox_settings(task: Any, settings: dict[str, Any]) -> dict[str, Any]:
     merged = {**wanted, **settings, "env": {**task.env, **settings.get("env", {})}}
     _within(task, merged)
     return merged
+
+
+def machine_memory_mb() -> int:
+    """This machine's memory in MB (a very large number where it cannot be read)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20)
+    except (ValueError, OSError):
+        return 1 << 40
 
 
 def _within(task: Any, settings: dict[str, Any]) -> None:
