@@ -33,37 +33,45 @@ __all__ = ["BatchOutcome", "Comparison", "Metrics", "RunConfig", "RunDir", "Summ
 
 
 def config(*overrides: str, model: str | None = None, base_url: str | None = None, sandbox: str | None = None,
-           strategy: str | None = None) -> RunConfig:
+           strategy: str | None = None, max_task_cost: float | None = None) -> RunConfig:
     """The configuration a run would use, resolved as every command resolves it: the defaults, the strategy's preset,
     `overrides` in order, then the keywords given."""
-    return load_config(list(overrides), flags(model=model, base_url=base_url, sandbox=sandbox, strategy=strategy))
+    return load_config(list(overrides), flags(model=model, base_url=base_url, sandbox=sandbox, strategy=strategy,
+                                              max_task_cost=max_task_cost))
 
 
 def run(task: Task | str, out: str | Path, *overrides: str, model: str | None = None, base_url: str | None = None,
         sandbox: str | None = None, strategy: str | None = None, base_image: str | None = None,
-        overwrite: bool = False, live: bool | None = None) -> TaskResult | None:
+        overwrite: bool = False, live: bool | None = None, max_cost: float = 0.0, max_task_cost: float | None = None,
+        rpm: int = 0, tpm: int = 0) -> TaskResult | None:
     """`codescale run`: solve one task (a Task, a bundled task id, a task file or a Harbor task directory) into the run
-    directory `out`; its TaskResult (None when a full disk stopped it)."""
+    directory `out`; its TaskResult (None when a full disk stopped it). A `max_cost` reached raises
+    eval.runs.budget.BudgetExhausted (the same call with a higher cap continues it)."""
+    from codescale.agent.models.rates import RateConfig
+    from codescale.eval.runs.budget import BudgetConfig
     from codescale.eval.runs.launch import run_task
 
     found = [task] if isinstance(task, Task) else load_tasks(task, base_image=base_image)
     if len(found) != 1:
         raise ConfigError(f"{task} holds {len(found)} tasks; `run` solves one (use `batch` for many)")
-    resolved = config(*overrides, model=model, base_url=base_url, sandbox=sandbox, strategy=strategy)
+    resolved = config(*overrides, model=model, base_url=base_url, sandbox=sandbox, strategy=strategy,
+                      max_task_cost=max_task_cost)
     return run_task(found[0], resolved, Path(out), overwrite=overwrite, source=str(task) if isinstance(task, str) else "",
-                    live=live)
+                    live=live, budget=BudgetConfig(max_cost=max_cost), rates=RateConfig(rpm=rpm, tpm=tpm))
 
 
 def batch(dataset: str, out: str | Path, *overrides: str, model: str | None = None, base_url: str | None = None,
           sandbox: str | None = None, strategy: str | None = None, ray: str | None = None, ids: list[str] | None = None,
           slice: str | None = None, split: str = "test", base_image: str | None = None, overwrite: bool = False,
-          live: bool | None = None, **settings) -> BatchOutcome:
+          live: bool | None = None, max_task_cost: float | None = None, **settings) -> BatchOutcome:
     """`codescale batch`: run (or resume) a dataset into `out`. `settings` are the batch's (eval.runs.batch.BatchConfig:
-    workers, max_rollouts, max_requests, budget, retry_errors, image_cache_gb, pull_ahead, remove_images, ...)."""
+    workers, max_rollouts, max_requests, budget, rates, retry_errors, keep_errors, image_cache_gb, pull_ahead,
+    remove_images, ...)."""
     from codescale.eval.runs.launch import launch_batch
 
     return launch_batch(dataset=dataset, split=split, slice_=slice, ids=ids, config=list(overrides), out=Path(out),
-                        flags=flags(model=model, base_url=base_url, sandbox=sandbox, strategy=strategy, ray=ray),
+                        flags=flags(model=model, base_url=base_url, sandbox=sandbox, strategy=strategy, ray=ray,
+                                    max_task_cost=max_task_cost),
                         overwrite=overwrite, base_image=base_image, live=live, batch=settings)
 
 

@@ -4,11 +4,13 @@ command's processes are found and killed inside the container."""
 
 from __future__ import annotations
 
+COMMAND_STATE = "/tmp/.codescale-commands"
+"""Where COMMAND_SCRIPT keeps the process groups of earlier commands (its `state`)."""
 COMMAND_SCRIPT = r"""
 exec 3>&2 2>/dev/null
 events=/sys/fs/cgroup/pids/pids.events; [ -r "$events" ] || events=/sys/fs/cgroup/pids.events
 pids=${events%.events}
-state=/tmp/.codescale-commands
+state=@STATE@
 drain() {
   read -r limit <"$pids.max" || return; [ "$limit" = max ] && return
   for ((i = 0; i < 50000; i++)); do read -r n <"$pids.current" && [ "$n" -lt $((limit - 16)) ] && return; done
@@ -29,7 +31,7 @@ if [ "$code" = 137 ] || [ "$now" != "$after" ]; then stop "$job"; else alive="$a
 read -r _ after <"$events"
 echo "$after$alive" >"$state"
 exit "$code"
-"""
+""".replace("@STATE@", COMMAND_STATE)
 """bash script, arguments: the timeout, then the command's argv. Runs the command in a process group of its own
 (job control on, so a plain `bash -c` command keeps its signals and stdin) under `timeout -s KILL`, and kills
 that whole group when the command is killed at its timeout or when any process was refused in the container

@@ -6,13 +6,14 @@ import contextlib
 import io
 import posixpath
 import tarfile
+import threading
 import time
 import uuid
-from concurrent.futures import Future
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
 
 from codescale.sandboxes.base import TIMEOUT_RETURNCODE, CappedReader, Output, SandboxError, git_diff
-from codescale.sandboxes.command_script import command_argv
+from codescale.sandboxes.command_script import COMMAND_STATE, command_argv
 from codescale.sandboxes.docker_config import DockerSandboxConfig, lockdown, to_bytes
 from codescale.sandboxes.docker_engine import (
     RUN_LABEL,
@@ -32,6 +33,24 @@ GRACE = 5.0
 """Seconds past a command's timeout after which the client stops waiting for its output stream."""
 DISK_POLL = 5.0
 """Seconds between two looks at the container's writable layer while a command runs."""
+
+
+SOURCE_SCRIPT = r"""
+cd -- "$1" 2>/dev/null || { echo "the work directory $1 does not exist in the image"; exit 3; }
+if [ -n "$2" ]; then
+  git cat-file -e "$2^{commit}" 2>/dev/null || { echo "the base commit $2 is not in the repository at $1"; exit 4; }
+  echo "$2"
+else
+  git rev-parse HEAD 2>/dev/null || true
+fi
+"""
+"""bash script, arguments: the work directory and the base commit (may be empty). Checks that both exist when the
+container starts, before any command of the agent, and prints the commit `diff` compares with (the HEAD found when
+no base commit is given; nothing when there is no git repository)."""
+source_checks: dict[tuple[str, str, str], Future] = {}
+"""(image, work directory, base commit) -> the check of that source in this process: done once a sandbox of it found
+them (an error when its start failed; the next sandbox of the source checks again)."""
+_sources_lock = threading.Lock()
 
 
 class DockerSandbox:
@@ -77,6 +96,9 @@ class DockerSandbox:
         self._client: Any = None
         self._container: Any = None
         self._started: Future | None = None
+        self._source_check: Future | None = None
+        """The check of this sandbox's source it waits for (its own, when it is the first of the source)."""
+        self._checks_source = False
         self._closed = False
 
     def __enter__(self) -> DockerSandbox:
@@ -95,6 +117,12 @@ class DockerSandbox:
         """Begin starting the container in the background and return at once (sandboxes.lifecycle); `ready()`
         and every command wait for it."""
         if self._started is None:
+            with _sources_lock:
+                check = source_checks.get(self.source)
+                if check is None or (check.done() and check.exception() is not None):
+                    check = source_checks[self.source] = Future()
+                    self._checks_source = True
+                self._source_check = check
             self._started = STARTS.submit(self._start)
         return self
 
@@ -115,6 +143,7 @@ class DockerSandbox:
             self._client = shared_client()
             self._create()
         except BaseException as e:
+            self._source_checked(e)
             with contextlib.suppress(Exception):  # close() tries again; the run's label finds it otherwise
                 self._remove()
             if isinstance(e, SandboxError):
@@ -130,6 +159,7 @@ class DockerSandbox:
             name=self.container_name,
             detach=True,
             labels={RUN_LABEL: self.run_id, SANDBOX_LABEL: self.name},
+            working_dir=self.workdir or None,  # the container's own, as `docker inspect` shows it
             mem_limit=self.config.memory,
             memswap_limit=self.config.memory,
             nano_cpus=int(self.config.cpus * 1e9),
@@ -138,7 +168,7 @@ class DockerSandbox:
             init=self.config.init,
             **lockdown(self.config),
         )
-        self.base = self.base_commit or self._head()
+        self.base = self._check_source()
 
     def _find_image(self) -> str:
         if self.image in found_images:
@@ -163,9 +193,39 @@ class DockerSandbox:
             return f"no Docker engine reachable ({e})"
         return image_problem(client, config.image or image, config.pull) or None
 
-    def _head(self) -> str:
-        out = self._run(["git", "rev-parse", "HEAD"], 60.0, 1000)
-        return out.output.strip() if out.returncode == 0 else ""
+    def _check_source(self) -> str:
+        """The commit `diff` compares with, once the work directory and the base commit are found in the container;
+        SandboxError naming what is missing otherwise."""
+        out = self._run(["bash", "-c", SOURCE_SCRIPT, "codescale-source", self.workdir, self.base_commit], 60.0, 2000,
+                        workdir="/")
+        if out.returncode != 0:
+            raise SandboxError(f"{out.output.strip() or 'its source could not be checked'} ({self.image})")
+        self._source_checked(None)
+        return out.output.strip().splitlines()[-1] if out.output.strip() else ""
+
+    def _source_checked(self, error: BaseException | None) -> None:
+        """Tell the sandboxes of the same source what this one's start found (when it is the one that checks)."""
+        if self._checks_source and not self._source_check.done():
+            if error is None:
+                self._source_check.set_result(None)
+            else:
+                self._source_check.set_exception(error)
+
+    @property
+    def source(self) -> tuple[str, str, str]:
+        return self.image, self.workdir, self.base_commit
+
+    def wait_source(self) -> None:
+        """Wait until this sandbox's work directory and base commit are known to exist: found by the first sandbox
+        of the same source in this process (this one, or another started before or beside it), or, when that one's
+        start failed, by this one's own start; SandboxError when they are not."""
+        if self._started is None:
+            raise SandboxError("the sandbox is not running (use it inside `with`, or call start())")
+        shared = self._source_check
+        done, _ = wait([shared, self._started], return_when=FIRST_COMPLETED)
+        if shared in done and shared.exception() is None:
+            return
+        self.ready()
 
     def execute(self, command: str, timeout: float | None = None) -> Output:
         return self._run(["bash", "-c", command], timeout or self.config.timeout, self.config.output_limit)
@@ -212,8 +272,9 @@ class DockerSandbox:
                 raise SandboxError(f"cannot read {target}: not a regular file")
             return tar.extractfile(member).read()
 
-    def _run(self, argv: list[str], timeout: float, limit: int | None) -> Output:
-        """Exec `argv` with stderr merged into stdout, killed after `timeout` seconds (see sandboxes/command_script.py)."""
+    def _run(self, argv: list[str], timeout: float, limit: int | None, workdir: str | None = None) -> Output:
+        """Exec `argv` (in `workdir`, by default the work directory) with stderr merged into stdout, killed after
+        `timeout` seconds (see sandboxes/command_script.py)."""
         if self._closed:
             raise SandboxError("the sandbox is not running (use it inside `with`)")
         if self._container is None:
@@ -222,7 +283,8 @@ class DockerSandbox:
         api = self._client.api
         start = time.monotonic()
         try:
-            exec_id = api.exec_create(self._container.id, wrapped, workdir=self.workdir, environment=self.config.env)["Id"]
+            exec_id = api.exec_create(self._container.id, wrapped, workdir=workdir or self.workdir,
+                                      environment=self.config.env)["Id"]
             stream = api.exec_start(exec_id, stream=True)
         except engine_errors() as e:
             raise SandboxError(f"docker exec failed in container {self.container_name}: {e}") from e
@@ -271,6 +333,18 @@ class DockerSandbox:
                 return TIMEOUT_RETURNCODE
             time.sleep(0.02)
 
+    def end_processes(self) -> None:
+        """Stop every process in the container, those its commands left running included (a restart: no process
+        survives, whatever session or user it runs as; the files stay). The next command starts afresh."""
+        self.ready()
+        api = self._client.api
+        try:
+            self._container.restart(timeout=0)
+            cleared = api.exec_create(self._container.id, ["rm", "-f", COMMAND_STATE])["Id"]  # its groups are gone
+            api.exec_start(cleared)
+        except engine_errors() as e:
+            raise SandboxError(f"cannot restart container {self.container_name}: {e}") from e
+
     def close(self) -> None:
         """Remove (or, with `remove_on_exit: false`, stop) the container in the background; safe to call twice.
         `sandboxes.lifecycle.settle()` waits for every removal, and so does the interpreter before it exits."""
@@ -278,6 +352,7 @@ class DockerSandbox:
             return
         self._closed = True
         if self._started is None or self._started.cancel():  # never started, or its start never began
+            self._source_checked(SandboxError("closed before it started"))
             return
         REMOVALS.submit(self._finish)
 

@@ -35,6 +35,7 @@ def test_wheel_holds_nothing_but_codescale(wheel):
     assert "codescale/eval/tasks/terminal_suite/make-build/solution/solve.sh" in paths
     assert "codescale/configs/terminal.yaml" in paths
     assert "codescale/eval/tasks/base_image.sh" in paths  # the demo makes its base image from an installed package
+    assert {f"codescale/configs/viewer/{name}" for name in ("index.html", "dom.js", "bracket.js", "viewer.js", "viewer.css")} <= set(paths)
 
 
 def test_the_installed_wheel_runs_without_the_source_tree(wheel, tmp_path):

@@ -8,7 +8,7 @@ import functools
 import inspect
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -52,6 +52,16 @@ VerboseOpt = Annotated[int, typer.Option("-v", "--verbose", count=True, help="Mo
                                          "(each rollout's end, retries), -vv DEBUG.")]
 QuietOpt = Annotated[bool, typer.Option("-q", "--quiet", help="Only errors on stderr (a run's codescale.log still "
                                         "keeps everything).")]
+MaxCostOpt = Annotated[float, typer.Option(
+    "--max-cost", help="USD cap on the whole run: once spent, no model request starts and the run stops, to be "
+    "resumed by the same command with a higher cap (0: none; needs prices: `codescale models`).")]
+MaxTaskCostOpt = Annotated[Optional[float], typer.Option(
+    "--max-task-cost", help="USD cap per task (scaling.max_task_cost): once spent, the task makes no more model "
+    "calls and ends with what it has.")]
+RpmOpt = Annotated[int, typer.Option(
+    "--rpm", help="Model requests per minute, evenly spaced, over every thread of this process (0: no limit).")]
+TpmOpt = Annotated[int, typer.Option(
+    "--tpm", help="Model tokens (input + output) per minute over every thread of this process (0: no limit).")]
 RunDirArg = Annotated[Path, typer.Argument(help="A run directory (holds results.jsonl).", exists=True, file_okay=False)]
 
 say = stderr
@@ -61,6 +71,21 @@ say = stderr
 def examples(*lines: str) -> str:
     """The end of a command's --help: one or two command lines a user can copy."""
     return "Examples:\n\n" + "\n\n".join(f"  {line}" for line in lines)
+
+
+def caps(max_cost: float = 0.0, rpm: int = 0, tpm: int = 0, max_tokens: int = 0) -> dict[str, Any]:
+    """The run-wide caps and rates of a command's flags, as `budget` and `rates` settings (eval/runs/budget.py)."""
+    from codescale.agent.models.rates import RateConfig
+    from codescale.eval.runs.budget import BudgetConfig
+
+    return {"budget": BudgetConfig(max_cost=max_cost, max_tokens=max_tokens), "rates": RateConfig(rpm=rpm, tpm=tpm)}
+
+
+def stopped(reason: str) -> typer.Exit:
+    """The last line of a run its cost cap stopped; exit 3 (work left: the same command with a higher cap resumes it)."""
+    say(f"stopped: {reason}; nothing more was asked of the model. Run the same command with a higher --max-cost to "
+        "continue (finished rollouts are reused).")
+    return typer.Exit(3)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -90,15 +115,19 @@ def track_run(run_dir: Path, tracker: str | None) -> None:
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean bad input: config, task or task source, run directory, saved records, model id, server,
-    an optional extra that the command needs but is not installed."""
+    an optional extra that the command needs but is not installed, the user's model catalog, a record's id that
+    would name a path."""
+    from codescale.agent.files import UnsafeName
     from codescale.eval.runs.rundir import RecordError
     from codescale.eval.runs.config import ConfigError
     from codescale.eval.runs.resume import ResumeError
     from codescale.eval.runs.opening import PreflightError
     from codescale.eval.tasks.errors import TaskError, TaskSourceError
     from codescale.eval.tasks.extras import MissingExtraError
+    from codescale.agent.models.catalog import CatalogError
 
-    return ConfigError, TaskError, TaskSourceError, ResumeError, RecordError, PreflightError, MissingExtraError
+    return (ConfigError, TaskError, TaskSourceError, ResumeError, RecordError, PreflightError, MissingExtraError,
+            CatalogError, UnsafeName)
 
 
 def command(function: Callable) -> Callable:

@@ -14,7 +14,8 @@ from typing import Annotated
 
 import typer
 
-from codescale.eval.cli import batch, compare, demo, evaluate, fix_issue, report, run, select, serve, tasks
+from codescale.eval.cli import (batch, compare, demo, evaluate, export, fix_issue, models, plan, report, run, select,
+                                 serve, tasks, view)
 from codescale.eval.cli.common import examples
 
 HELP = "Test-time scaling for coding agents: run rollouts in sandboxes, summarize, select with tournaments."
@@ -47,9 +48,13 @@ app.command("evaluate", epilog=evaluate.EXAMPLES)(evaluate.evaluate)
 app.command("compare", epilog=compare.EXAMPLES)(compare.compare)
 app.command("select", epilog=select.EXAMPLES)(select.select)
 app.command("report", epilog=report.EXAMPLES)(report.report)
+app.command("view", epilog=view.EXAMPLES)(view.view)
+app.command("export", epilog=export.EXAMPLES)(export.export)
 app.command("fix-issue", epilog=fix_issue.EXAMPLES)(fix_issue.fix_issue)
 app.command("serve-local", epilog=serve.EXAMPLES)(serve.serve_local)
 app.command("demo", epilog=demo.EXAMPLES)(demo.demo)
+app.command("plan", epilog=plan.EXAMPLES)(plan.plan)
+app.command("models", epilog=models.EXAMPLES)(models.models)
 app.add_typer(tasks.tasks_app, name="tasks")
 
 

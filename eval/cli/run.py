@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from codescale.eval.cli.common import (BaseImageOpt, BaseUrlOpt, ConfigOpt, LiveOpt, ModelOpt, OverwriteOpt, SandboxOpt,
-                                       StrategyOpt, TrackOpt, check_tracker, command, examples, fail, flags, say,
-                                       track_run)
+from codescale.eval.cli.common import (BaseImageOpt, BaseUrlOpt, ConfigOpt, LiveOpt, MaxCostOpt, MaxTaskCostOpt,
+                                       ModelOpt, OverwriteOpt, RpmOpt, SandboxOpt, StrategyOpt, TpmOpt, TrackOpt, caps,
+                                       check_tracker, command, examples, flags, say, stopped, track_run)
 
 EXAMPLES = examples(
     "codescale run --task codescale__thermo-1 --model anthropic/claude-sonnet-4-5 --strategy pdr+rtv --out runs/one",
@@ -31,27 +31,46 @@ def run(
     base_image: BaseImageOpt = None,
     live: LiveOpt = None,
     track: TrackOpt = None,
+    max_cost: MaxCostOpt = 0.0,
+    max_task_cost: MaxTaskCostOpt = None,
+    rpm: RpmOpt = 0,
+    tpm: TpmOpt = 0,
 ) -> None:
-    """Solve one task: run the strategy's rollouts and write the run directory (run.yaml, results.jsonl, ...)."""
+    """Solve one task: run the strategy's rollouts and write the run directory (run.yaml, results.jsonl, ...).
+    Exit 3 when --max-cost stopped it (the same command with a higher cap continues it)."""
+    from codescale.eval.runs.budget import BudgetExhausted
     from codescale.eval.runs.config import ConfigError, load_config
     from codescale.eval.runs.launch import run_task
+    from codescale.eval.runs.outcomes import outcome, tally
+    from codescale.eval.runs.progress import token_counts
+    from codescale.eval.runs.rundir import RunDir
     from codescale.eval.tasks.load import load_tasks
 
     check_tracker(track)
     tasks = load_tasks(task, base_image=base_image)
     if len(tasks) != 1:
         raise ConfigError(f"--task {task} holds {len(tasks)} tasks; `run` solves one (use `batch` for many)")
-    resolved = load_config(config, flags(model=model, base_url=base_url, sandbox=sandbox, strategy=strategy))
+    resolved = load_config(config, flags(model=model, base_url=base_url, sandbox=sandbox, strategy=strategy,
+                                         max_task_cost=max_task_cost))
     start = time.monotonic()
-    result = run_task(tasks[0], resolved, out, overwrite=overwrite, source=task, live=live)
+    try:
+        result = run_task(tasks[0], resolved, out, overwrite=overwrite, source=task, live=live,
+                          **caps(max_cost, rpm, tpm))
+    except BudgetExhausted as e:
+        raise stopped(str(e)) from None
     if result is None:
         raise typer.Exit(1)
     usage = result.usage.total
     cost = f"${usage.cost_usd:.4f}" if usage.cost_usd is not None else "unknown (no price for this model)"
     status = result.exit_statuses.get(result.final_rollout or "", result.status)
     say(f"{result.instance_id}: {status}; patch {len(result.final_patch.splitlines())} lines; "
-        f"{usage.requests} requests, {usage.input_tokens} in / {usage.output_tokens} out tokens, cost {cost}; "
+        f"{usage.requests} requests, {token_counts(usage)}, cost {cost}; "
         f"{time.monotonic() - start:.1f} s\nrun directory: {out}")
+    if result.cap:
+        say(f"{result.cap}: the task's later model calls were not made")
     track_run(out, track)
     if result.status == "error":
-        raise fail(result.error, 1)
+        say(f"error: {result.error}; run the same command again to retry it")
+    say(tally([outcome(result, tasks[0], RunDir(out).files(result.instance_id))]))
+    if result.status == "error":
+        raise typer.Exit(1)

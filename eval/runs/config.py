@@ -15,6 +15,7 @@ from pydantic import ConfigDict, Field, ValidationError, model_validator
 from codescale import configs
 from codescale.agent.rollout import RolloutConfig
 from codescale.eval.runs.cluster import ClusterConfig
+from codescale.eval.tasks.verifier import VerifierConfig
 from codescale.scaling.base import ScalingConfig
 
 
@@ -26,11 +27,19 @@ class RunConfig(RolloutConfig):
     scaling: ScalingConfig = Field(default_factory=ScalingConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     """Where rollouts run (a Ray cluster, or this process); never changes a result."""
+    verifier: VerifierConfig = Field(default_factory=VerifierConfig)
+    """How a container task's tests run after its rollout."""
 
     @model_validator(mode="after")
     def _evidence_sandbox(self) -> RunConfig:
         if not self.scaling.selection.sandbox:  # evidence runs in the run's kind of sandbox unless told otherwise
             self.scaling.selection.sandbox = dict(self.sandbox)
+        return self
+
+    @model_validator(mode="after")
+    def _condensing_model(self) -> RunConfig:
+        if self.agent.condense.model is None and self.scaling.summarizer.model is not None:
+            self.agent.condense.model = self.scaling.summarizer.model  # the summarizer's model writes condensations
         return self
 
 
@@ -39,7 +48,7 @@ class ConfigError(ValueError):
 
 
 FLAG_KEYS = {"model": "model.id", "base_url": "model.base_url", "sandbox": "sandbox.kind", "strategy": "scaling.strategy",
-             "ray": "cluster.address"}
+             "ray": "cluster.address", "max_task_cost": "scaling.max_task_cost"}
 """Option (a CLI flag, a keyword of codescale.eval.api) -> the config key it sets. The one place this is written."""
 
 
@@ -123,8 +132,15 @@ def validate(tree: dict, where: str = "") -> RunConfig:
     try:
         return RunConfig.model_validate(tree)
     except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or '(top)'}: {err['msg']}" for err in e.errors())
+        problems = "; ".join(_problem(err) for err in e.errors())
         raise ConfigError(f"invalid configuration{f' ({where})' if where else ''}: {problems}") from None
+
+
+def _problem(error: dict) -> str:
+    """One validation error as `key: what is wrong` (a sandbox error already names its key)."""
+    message = error["msg"].removeprefix("Value error, ")
+    where = ".".join(map(str, error["loc"])) or "(top)"
+    return message if message.startswith(f"{where}.") else f"{where}: {message}"
 
 
 def run_warnings(config: RunConfig) -> list[str]:

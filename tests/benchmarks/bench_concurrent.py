@@ -60,7 +60,7 @@ def child(n: int, url: str, out: str, base_image: str) -> None:
     from codescale.agent.models.base import ModelConfig
     from codescale.agent.records import Trajectory
     from codescale.eval.runs.config import load_config
-    from codescale.eval.runs.solve import run_task
+    from codescale.eval.runs.launch import run_task
     from codescale.eval.tasks.load import load_tasks
     from codescale.agent.models.base import Model
     from codescale.sandboxes import docker as docker_sandbox
