@@ -52,6 +52,23 @@ def make_repo(path: Path, files: dict[str, str]) -> tuple[Path, str]:
     return path, git(path, "rev-parse", "HEAD")
 
 
+def write_calc_task(folder: Path) -> Path:
+    """folder/task.json: a task on CALC_FILES in a local git repository (folder/calc), its bug in the statement."""
+    import json
+
+    repo, commit = make_repo(folder / "calc", CALC_FILES)
+    path = folder / "task.json"
+    path.write_text(json.dumps({"instance_id": "calc-1", "problem_statement": "add() subtracts", "repo_dir": str(repo),
+                                "base_commit": commit}))
+    return path
+
+
+@pytest.fixture
+def calc_task_file(tmp_path) -> Path:
+    """The task file of `write_calc_task`, in the test's folder."""
+    return write_calc_task(tmp_path)
+
+
 @pytest.fixture(scope="session")
 def docker_client():
     docker = pytest.importorskip("docker")

@@ -42,14 +42,6 @@ def cost(reply: dict) -> float:
             + usage["completion_tokens"] * price_out) / 1e6
 
 
-@pytest.fixture
-def calc_task(tmp_path) -> Path:
-    repo, commit = make_repo(tmp_path / "calc", CALC_FILES)
-    path = tmp_path / "task.json"
-    path.write_text(json.dumps({"instance_id": "calc-1", "problem_statement": "add() subtracts",
-                                "repo_dir": str(repo), "base_commit": commit}))
-    return path
-
 
 def test_rpm_60_keeps_a_burst_at_one_request_per_second(fake_server):
     fake_server.responder = lambda body: "ok"
@@ -67,9 +59,9 @@ def test_rpm_60_keeps_a_burst_at_one_request_per_second(fake_server):
     assert (arrivals[-1] - arrivals[0]) / (len(arrivals) - 1) >= 0.99
 
 
-def test_rpm_60_over_a_runs_concurrent_rollouts(calc_task, tmp_path):
+def test_rpm_60_over_a_runs_concurrent_rollouts(calc_task_file, tmp_path):
     with FakeServer(responder=lambda body: SUBMIT) as server:
-        done = codescale("run", "--task", str(calc_task), "--sandbox", "local", "--model", "openai/fake",
+        done = codescale("run", "--task", str(calc_task_file), "--sandbox", "local", "--model", "openai/fake",
                          "--base-url", server.openai_url, "--strategy", "best_of_n", "-c", "scaling.n=4",
                          "-c", "scaling.concurrency=4", "--rpm", "60", "--out", str(tmp_path / "run"))
     assert done.returncode == 0, done.stderr
@@ -98,8 +90,8 @@ def test_tpm_holds_a_request_until_the_last_minutes_tokens_fall_below_the_limit(
     assert now[0] == pytest.approx(60.0) and slept == [pytest.approx(40.0)]
 
 
-def test_max_cost_without_a_price_asks_for_one_in_one_line(calc_task, tmp_path, fake_server):
-    done = codescale("run", "--task", str(calc_task), "--sandbox", "local", "--model", "openai/house-model",
+def test_max_cost_without_a_price_asks_for_one_in_one_line(calc_task_file, tmp_path, fake_server):
+    done = codescale("run", "--task", str(calc_task_file), "--sandbox", "local", "--model", "openai/house-model",
                      "--base-url", fake_server.openai_url, "--max-cost", "1", "--out", str(tmp_path / "run"))
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith("error: --max-cost needs a price for openai/house-model, which has none: add one to "
@@ -108,14 +100,14 @@ def test_max_cost_without_a_price_asks_for_one_in_one_line(calc_task, tmp_path, 
     assert not (tmp_path / "run").exists() and not fake_server.requests
 
 
-def test_max_task_cost_ends_the_task_with_what_it_has(calc_task, tmp_path):
+def test_max_task_cost_ends_the_task_with_what_it_has(calc_task_file, tmp_path):
     steps = ["Look.\n```bash\nls\n```", "Read.\n```bash\ncat calc/ops.py\n```", SUBMIT]
 
     def responder(body):
         return steps[min(2, sum(m["role"] == "assistant" for m in body["messages"]))]
 
     with FakeServer(responder=responder) as server:
-        done = codescale("run", "--task", str(calc_task), "--sandbox", "local", "--model", "openai/gpt-5-mini",
+        done = codescale("run", "--task", str(calc_task_file), "--sandbox", "local", "--model", "openai/gpt-5-mini",
                          "--base-url", server.openai_url, "--strategy", "best_of_n", "-c", "scaling.n=3",
                          "-c", "scaling.concurrency=1", "--max-task-cost", "0.0001", "--out", str(tmp_path / "run"))
         replies = [r.reply for r in server.requests]
@@ -155,7 +147,7 @@ def test_fix_issue_max_cost_stops_at_the_cap(tmp_path, base_image):
     assert done.stderr.splitlines()[-1].startswith("stopped: cost budget reached: $")
 
 
-def test_run_stops_at_max_cost_and_the_same_command_with_a_higher_cap_resumes(calc_task, tmp_path):
+def test_run_stops_at_max_cost_and_the_same_command_with_a_higher_cap_resumes(calc_task_file, tmp_path):
     steps = ["Look.\n```bash\nls\n```", SUBMIT]
 
     def responder(body):
@@ -163,9 +155,9 @@ def test_run_stops_at_max_cost_and_the_same_command_with_a_higher_cap_resumes(ca
 
     out = tmp_path / "run"
     with FakeServer(responder=responder) as server:
-        args = ["run", "--task", str(calc_task), "--sandbox", "local", "--model", "openai/gpt-5-mini", "--base-url",
-                server.openai_url, "--strategy", "best_of_n", "-c", "scaling.n=3", "-c", "scaling.concurrency=1",
-                "--out", str(out)]
+        args = ["run", "--task", str(calc_task_file), "--sandbox", "local", "--model", "openai/gpt-5-mini",
+                "--base-url", server.openai_url, "--strategy", "best_of_n", "-c", "scaling.n=3", "-c",
+                "scaling.concurrency=1", "--out", str(out)]
         stopped = codescale(*args, "--max-cost", "0.0001")
         first = [r.reply for r in server.requests]
         finished = sum(Trajectory.load(p).exit_status is not None for p in out.glob("tasks/*/*.traj.json"))

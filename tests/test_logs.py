@@ -3,22 +3,12 @@ run's lines, each rollout's end, model retries), -q leaves only errors on stderr
 
 from __future__ import annotations
 
-import json
 
 import pytest
-from conftest import CALC_FILES, make_repo
 from fake_server import FakeServer
 from test_agent import FIX, script
 from test_cli import codescale
 
-
-@pytest.fixture
-def task_file(tmp_path):
-    repo, commit = make_repo(tmp_path / "calc", CALC_FILES)
-    path = tmp_path / "task.json"
-    path.write_text(json.dumps({"instance_id": "calc-1", "problem_statement": "add() subtracts", "repo_dir": str(repo),
-                                "base_commit": commit}))
-    return path
 
 
 def run(server: FakeServer, task_file, out, *args: str):
@@ -26,10 +16,10 @@ def run(server: FakeServer, task_file, out, *args: str):
                      "--sandbox", "local", "--out", str(out), "-c", "model.retries.min_wait=0.01", *args)
 
 
-def test_run_shows_the_batch_progress_and_writes_its_log(task_file, tmp_path):
+def test_run_shows_the_batch_progress_and_writes_its_log(calc_task_file, tmp_path):
     with FakeServer(responder=script(FIX, "echo CODESCALE_SUBMIT")) as server:
         server.faults.append(("status", 500))
-        done = run(server, task_file, tmp_path / "run")
+        done = run(server, calc_task_file, tmp_path / "run")
     assert done.returncode == 0, done.stderr
     progress = [line.split("] ", 1)[1] for line in done.stderr.splitlines() if line.startswith("[0:")]
     assert len(progress) == 2, done.stderr  # as `batch` shows them when stderr is not a terminal
@@ -46,20 +36,20 @@ def test_run_shows_the_batch_progress_and_writes_its_log(task_file, tmp_path):
     assert "httpx" not in log  # a library's own INFO lines (one per request) stay out
 
 
-def test_quiet_leaves_only_errors_on_stderr_and_the_log_keeps_everything(task_file, tmp_path):
+def test_quiet_leaves_only_errors_on_stderr_and_the_log_keeps_everything(calc_task_file, tmp_path):
     with FakeServer(responder=script(FIX, "echo CODESCALE_SUBMIT")) as server:
-        done = run(server, task_file, tmp_path / "run", "-q")
+        done = run(server, calc_task_file, tmp_path / "run", "-q")
         assert done.returncode == 0 and done.stderr == ""
-        again = run(server, task_file, tmp_path / "run", "-q")  # the run is there already: a user error
+        again = run(server, calc_task_file, tmp_path / "run", "-q")  # the run is there already: a user error
     assert again.returncode == 2 and again.stderr.splitlines() == [
         f"error: {tmp_path / 'run'} already holds results; pass --overwrite to replace them"]
     log = (tmp_path / "run" / "codescale.log").read_text()
     assert "codescale.shown: done calc-1: submitted" in log and "rollout calc-1/g0-r0: submitted" in log
 
 
-def test_verbose_adds_the_logs_info_lines(task_file, tmp_path):
+def test_verbose_adds_the_logs_info_lines(calc_task_file, tmp_path):
     with FakeServer(responder=script(FIX, "echo CODESCALE_SUBMIT")) as server:
-        done = run(server, task_file, tmp_path / "run", "-v")
+        done = run(server, calc_task_file, tmp_path / "run", "-v")
     assert done.returncode == 0, done.stderr
     assert "INFO codescale.agent.rollout: rollout calc-1/g0-r0: submitted after 2 steps" in done.stderr
     assert "codescale.shown" not in done.stderr  # the lines shown anyway are not shown twice

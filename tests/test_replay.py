@@ -7,7 +7,6 @@ import json
 
 import pytest
 import yaml
-from conftest import CALC_FILES, make_repo
 from fake_server import FakeServer
 from scaling_script import ScalingScript
 from test_agent import FIX
@@ -15,14 +14,6 @@ from test_cli import codescale
 
 from codescale.eval.runs.config import ConfigError, load_config
 
-
-@pytest.fixture
-def task_file(tmp_path):
-    repo, commit = make_repo(tmp_path / "calc", CALC_FILES)
-    path = tmp_path / "task.json"
-    path.write_text(json.dumps({"instance_id": "calc-1", "problem_statement": "add() subtracts", "repo_dir": str(repo),
-                                "base_commit": commit}))
-    return path
 
 
 def saved_config(run_dir) -> dict:
@@ -35,23 +26,23 @@ def run(server: FakeServer, task_file, out, *args: str) -> dict:
     return saved_config(out)
 
 
-def test_naming_the_strategy_by_flag_or_by_key_resolves_the_same_run_yaml(task_file, tmp_path):
+def test_naming_the_strategy_by_flag_or_by_key_resolves_the_same_run_yaml(calc_task_file, tmp_path):
     with FakeServer(responder=ScalingScript(["fix"] * 4, {"fix": [FIX]})) as server:
         common = ("--model", "openai/fake", "--base-url", server.openai_url, "--sandbox", "local", "-c", "scaling.n=2")
-        by_flag = run(server, task_file, tmp_path / "flag", "--strategy", "rtv", *common)
-        by_key = run(server, task_file, tmp_path / "key", "-c", "scaling.strategy=rtv", *common)
+        by_flag = run(server, calc_task_file, tmp_path / "flag", "--strategy", "rtv", *common)
+        by_key = run(server, calc_task_file, tmp_path / "key", "-c", "scaling.strategy=rtv", *common)
     assert by_key == by_flag
     assert by_key["scaling"]["strategy"] == "rtv"
     assert by_key["model"]["temperature"] == 0.7  # the rtv preset's (the default is 0.0: greedy)
     assert by_key["scaling"]["judge"]["batch_votes"] is True
 
 
-def test_a_run_replayed_from_its_run_yaml_saves_the_same_configuration(task_file, tmp_path):
+def test_a_run_replayed_from_its_run_yaml_saves_the_same_configuration(calc_task_file, tmp_path):
     with FakeServer(responder=ScalingScript(["fix"] * 4, {"fix": [FIX]})) as server:
-        first = run(server, task_file, tmp_path / "first", "--model", "openai/fake", "--base-url", server.openai_url,
-                    "--sandbox", "local", "--strategy", "rtv", "-c", "scaling.n=2", "-c", "agent.step_limit=7",
+        first = run(server, calc_task_file, tmp_path / "first", "--model", "openai/fake", "--base-url",
+                    server.openai_url, "--sandbox", "local", "--strategy", "rtv", "-c", "scaling.n=2", "-c", "agent.step_limit=7",
                     "-c", "scaling.rtv.votes=4")
-        again = run(server, task_file, tmp_path / "again", "-c", str(tmp_path / "first" / "run.yaml"))
+        again = run(server, calc_task_file, tmp_path / "again", "-c", str(tmp_path / "first" / "run.yaml"))
     assert again == first
     assert (again["agent"]["step_limit"], again["scaling"]["rtv"]["votes"], again["sandbox"]["kind"]) == (7, 4, "local")
     result = json.loads((tmp_path / "again" / "results.jsonl").read_text())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import yaml
-from conftest import CALC_FILES, make_repo
+from conftest import write_calc_task
 from fake_server import FakeServer
 from scaling_script import ScalingScript
 from test_cli import codescale
@@ -14,21 +14,14 @@ from test_pdr import COMMANDS
 from codescale.scaling.sampling import diversity
 
 
-def task_file(tmp_path):
-    repo, commit = make_repo(tmp_path / "calc", CALC_FILES)
-    path = tmp_path / "task.json"
-    path.write_text(json.dumps({"instance_id": "calc-1", "problem_statement": "add() subtracts",
-                                "repo_dir": str(repo), "base_commit": commit}))
-    return path
-
 
 def run_rtv(tmp_path, *options):
     """`codescale run --strategy rtv -c scaling.n=8` against a scripted server; (process, run dir, agent bodies)."""
     script = ScalingScript(["fix", "wrong", "other", "empty"] * 2, COMMANDS)
     out = tmp_path / "run"
     with FakeServer(responder=script) as server:
-        done = codescale("run", "--task", str(task_file(tmp_path)), "--base-url", server.openai_url, "--sandbox", "local",
-                         "--strategy", "rtv", "-c", "scaling.n=8", "-c", "scaling.concurrency=2", *options,
+        done = codescale("run", "--task", str(write_calc_task(tmp_path)), "--base-url", server.openai_url,
+                         "--sandbox", "local", "--strategy", "rtv", "-c", "scaling.n=8", "-c", "scaling.concurrency=2", *options,
                          "--out", str(out))
         agent = [r.json for r, kind in zip(server.requests, script.kinds) if kind == "agent"]
     return done, out, agent
