@@ -20,6 +20,7 @@ from codescale.eval.analysis.compare import Comparison, compare
 from codescale.eval.analysis.metrics import Metrics
 from codescale.eval.analysis.metrics import compute as metrics
 from codescale.eval.runs.batch import BatchOutcome
+from codescale.eval.runs.budget import BudgetExhausted
 from codescale.eval.runs.config import ConfigError, RunConfig, flags, load_config
 from codescale.eval.runs.evaluate import evaluate
 from codescale.eval.runs.rundir import RunDir
@@ -27,9 +28,9 @@ from codescale.eval.tasks.grading import TaskGrade
 from codescale.eval.tasks.load import load_tasks
 from codescale.scaling.records import Summary, TaskResult
 
-__all__ = ["BatchOutcome", "Comparison", "Metrics", "RunConfig", "RunDir", "Summary", "Task", "TaskGrade", "TaskResult",
-           "Trajectory", "batch", "compare", "config", "evaluate", "load_tasks", "metrics", "read_run", "run",
-           "select"]
+__all__ = ["BatchOutcome", "BudgetExhausted", "Comparison", "Metrics", "RunConfig", "RunDir", "Summary", "Task",
+           "TaskGrade", "TaskResult", "Trajectory", "batch", "compare", "config", "evaluate", "load_tasks", "metrics",
+           "read_run", "run", "select"]
 
 
 def config(*overrides: str, model: str | None = None, base_url: str | None = None, sandbox: str | None = None,
@@ -45,8 +46,8 @@ def run(task: Task | str, out: str | Path, *overrides: str, model: str | None = 
         overwrite: bool = False, live: bool | None = None, max_cost: float = 0.0, max_task_cost: float | None = None,
         rpm: int = 0, tpm: int = 0) -> TaskResult | None:
     """`codescale run`: solve one task (a Task, a bundled task id, a task file or a Harbor task directory) into the run
-    directory `out`; its TaskResult (None when a full disk stopped it). A `max_cost` reached raises
-    eval.runs.budget.BudgetExhausted (the same call with a higher cap continues it)."""
+    directory `out`; its TaskResult (None when a full disk stopped it). A `max_cost` reached raises BudgetExhausted
+    (the same call with a higher cap continues it)."""
     from codescale.agent.models.rates import RateConfig
     from codescale.eval.runs.budget import BudgetConfig
     from codescale.eval.runs.launch import run_task
