@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
+from conftest import write_calc_task
 from fake_server import FakeServer
 from scaling_script import ScalingScript, candidate_blocks
 from test_cli import codescale
 from test_pdr import COMMANDS
-from test_sampling import task_file
 
 
 class OneOrderingFails(ScalingScript):
@@ -26,7 +26,7 @@ def test_a_judge_failing_one_ordering_decides_no_match_from_the_other(tmp_path):
     script = OneOrderingFails(["fix", "wrong"], COMMANDS)
     out = tmp_path / "run"
     with FakeServer(responder=script) as server:
-        done = codescale("run", "--task", str(task_file(tmp_path)), "--model", "openai/fake", "--base-url",
+        done = codescale("run", "--task", str(write_calc_task(tmp_path)), "--model", "openai/fake", "--base-url",
                          server.openai_url, "--sandbox", "local", "--strategy", "rtv", "-c", "scaling.n=2",
                          "-c", "scaling.rtv.votes=4", "-c", "model.retries.attempts=1", "--out", str(out))
     assert done.returncode == 0, done.stderr
