@@ -1,19 +1,19 @@
-"""The Docker sandbox: one fresh container per rollout, one `docker exec` per command."""
+"""The Docker sandbox: one fresh container per rollout; its commands run in one shell session (or one `docker exec`
+each)."""
 
 from __future__ import annotations
 
 import contextlib
-import io
 import posixpath
-import tarfile
-import time
 import uuid
 from concurrent.futures import Future
 from typing import Any
 
-from codescale.sandboxes.base import TIMEOUT_RETURNCODE, CappedReader, Output, SandboxError, git_diff
-from codescale.sandboxes.command_script import command_argv
+from codescale.sandboxes.base import Output, SandboxError, git_diff
 from codescale.sandboxes.docker_config import DockerSandboxConfig, lockdown, to_bytes
+from codescale.sandboxes.docker_exec import ExecShell
+from codescale.sandboxes.docker_files import get_file, put_file
+from codescale.sandboxes.docker_session import SessionShell
 from codescale.sandboxes.docker_engine import (
     RUN_LABEL,
     SANDBOX_LABEL,
@@ -28,24 +28,23 @@ from codescale.sandboxes.lifecycle import REMOVALS, STARTS, ShuttingDown, check_
 __all__ = ["DockerSandbox", "DockerSandboxConfig", "RUN_LABEL", "remove_containers"]
 """What other modules take from here (the settings and the engine helpers live in docker_config / docker_engine)."""
 
-GRACE = 5.0
-"""Seconds past a command's timeout after which the client stops waiting for its output stream."""
-DISK_POLL = 5.0
-"""Seconds between two looks at the container's writable layer while a command runs."""
-
 
 class DockerSandbox:
     """Runs each command as a fresh `bash -c` (not a login shell) in `workdir` of a private container.
 
     Only the image's environment and `config.env` reach a command, never the host's. A command past its
     timeout is killed with its whole process group by coreutils `timeout -s KILL` inside the container
-    (returncode 137, `timed_out=True`); the client stops waiting `GRACE` seconds later whatever happens.
-    A background process that outlives its command keeps running (the daemon closes the command's output
-    about 2 s after the command exits, even if that process still holds it), unless the pids limit is hit:
-    then the groups of the command and of earlier ones still alive are killed (sandboxes/command_script.py),
-    so a fork bomb never outlives its command. A child that started its own session escapes these kills; it
-    ends with the container. The container runs locked down (`DockerSandboxConfig`: no capabilities,
-    no-new-privileges, nofile/fsize ulimits, a disk watch; SECURITY.md).
+    (returncode 137, `timed_out=True`); the client stops waiting a few seconds later whatever happens.
+    A background process that outlives its command keeps running, unless the pids limit is hit: then the groups
+    of the command and of earlier ones still alive are killed (sandboxes/command_script.py), so a fork bomb never
+    outlives its command. A child that started its own session escapes these kills; it ends with the container.
+    The container runs locked down (`DockerSandboxConfig`: no capabilities, no-new-privileges, nofile/fsize
+    ulimits, a disk watch; SECURITY.md).
+
+    `config.shell` says how commands reach the container: `session` (sandboxes/docker_session.py: one driver
+    started with the container, every command, the diff included, through it) or `exec` (sandboxes/docker_exec.py:
+    one `docker exec` per command). `shell_state="persistent"` (a session only) carries an agent command's shell
+    state to the next. Files are copied with the engine's archive API.
 
     `start()` starts the container in the background (a rollout's first model call needs none) and `close()`
     removes it in the background (sandboxes.lifecycle: `settle()` waits for it, and so does the interpreter at exit);
@@ -64,8 +63,12 @@ class DockerSandbox:
         base_commit: str = "",
         run_id: str,
         name: str = "",
+        shell_state: str = "fresh",
     ):
+        if shell_state == "persistent" and config.shell != "session":
+            raise SandboxError("a persistent shell state needs sandbox.shell: session")
         self.config = config
+        self.shell_state = shell_state
         self.image = config.image or image
         self.workdir = workdir
         self.base_commit = base_commit
@@ -76,6 +79,7 @@ class DockerSandbox:
         """The commit `diff` compares with: `base_commit`, or the HEAD found at start."""
         self._client: Any = None
         self._container: Any = None
+        self._shell: ExecShell | SessionShell | None = None
         self._started: Future | None = None
         self._closed = False
 
@@ -138,6 +142,13 @@ class DockerSandbox:
             init=self.config.init,
             **lockdown(self.config),
         )
+        where = dict(workdir=self.workdir, env=self.config.env, name=self.container_name, watch=self._check_disk)
+        if self.config.shell == "session":
+            shell = SessionShell(self._client, self._container, persistent=self.shell_state == "persistent", **where)
+            shell.start()
+        else:
+            shell = ExecShell(self._client, self._container, **where)
+        self._shell = shell
         self.base = self.base_commit or self._head()
 
     def _find_image(self) -> str:
@@ -168,7 +179,7 @@ class DockerSandbox:
         return out.output.strip() if out.returncode == 0 else ""
 
     def execute(self, command: str, timeout: float | None = None) -> Output:
-        return self._run(["bash", "-c", command], timeout or self.config.timeout, self.config.output_limit)
+        return self._run([command], timeout or self.config.timeout, self.config.output_limit, shell=True)
 
     def diff(self) -> str:
         return git_diff(self._run, self.base, max(self.config.timeout, 60.0), self.config.diff_exclude)
@@ -177,74 +188,27 @@ class DockerSandbox:
         return posixpath.normpath(posixpath.join(self.workdir, path))
 
     def write_file(self, path: str, data: bytes | str) -> None:
-        """Copied in as a tar archive (no shell, any size, any bytes); parents are made first."""
-        import docker
-
+        """Copied in with the engine's archive API (no shell, any size, any bytes); parents are made first."""
         target = self._path(path)
-        folder, name = posixpath.split(target)
-        made = self._run(["mkdir", "-p", folder], 60.0, 2000)
+        made = self._run(["mkdir", "-p", posixpath.dirname(target)], 60.0, 2000)
         if made.returncode != 0:
             raise SandboxError(f"cannot write {target}: {made.output.strip()}")
-        payload = data.encode() if isinstance(data, str) else data
-        archive = io.BytesIO()
-        with tarfile.open(fileobj=archive, mode="w") as tar:
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(payload), 0o644, int(time.time())
-            tar.addfile(info, io.BytesIO(payload))
-        try:
-            self._container.put_archive(folder, archive.getvalue())
-        except docker.errors.APIError as e:
-            raise SandboxError(f"cannot write {target} in container {self.container_name}: {e}") from e
+        put_file(self._container, target, data.encode() if isinstance(data, str) else data)
 
     def read_file(self, path: str) -> bytes:
-        import docker
-
-        target = self._path(path)
         self.ready()
-        try:
-            stream, _ = self._container.get_archive(target)
-            archive = io.BytesIO(b"".join(stream))
-        except docker.errors.APIError as e:
-            raise SandboxError(f"cannot read {target} in container {self.container_name}: {e}") from e
-        with tarfile.open(fileobj=archive) as tar:
-            member = tar.next()
-            if member is None or not member.isfile():
-                raise SandboxError(f"cannot read {target}: not a regular file")
-            return tar.extractfile(member).read()
+        return get_file(self._container, self._path(path))
 
-    def _run(self, argv: list[str], timeout: float, limit: int | None) -> Output:
-        """Exec `argv` with stderr merged into stdout, killed after `timeout` seconds (see sandboxes/command_script.py)."""
+    def _run(self, argv: list[str], timeout: float, limit: int | None, *, shell: bool = False) -> Output:
+        """Run `argv` (`shell`: a command line) in the container's shell, stderr merged into stdout, killed after
+        `timeout` seconds; then look at the disk it used."""
         if self._closed:
             raise SandboxError("the sandbox is not running (use it inside `with`)")
-        if self._container is None:
+        if self._shell is None:
             self.ready()
-        wrapped = command_argv(argv, timeout)
-        api = self._client.api
-        start = time.monotonic()
-        try:
-            exec_id = api.exec_create(self._container.id, wrapped, workdir=self.workdir, environment=self.config.env)["Id"]
-            stream = api.exec_start(exec_id, stream=True)
-        except engine_errors() as e:
-            raise SandboxError(f"docker exec failed in container {self.container_name}: {e}") from e
-        reader = CappedReader(stream, limit)
-        ended = self._wait(reader, start + timeout + GRACE)
-        stream.close()  # at the end of the stream; before it, when the daemon failed to close it in time
-        reader.wait(1.0)
-        try:
-            returncode = self._exit_code(exec_id, start + timeout + GRACE)
-        except engine_errors() as e:
-            raise SandboxError(f"lost the command in container {self.container_name}: {e}") from e
+        out = self._shell.run(argv, timeout, limit, shell=shell)
         self._check_disk()
-        timed_out = not ended or (returncode == TIMEOUT_RETURNCODE and time.monotonic() - start >= timeout)
-        return Output(returncode=TIMEOUT_RETURNCODE if timed_out else returncode, output=reader.text(), timed_out=timed_out)
-
-    def _wait(self, reader: CappedReader, deadline: float) -> bool:
-        """Wait for the end of the output until `deadline`, looking at the disk used every `DISK_POLL` seconds."""
-        while time.monotonic() < deadline:
-            if reader.wait(min(DISK_POLL, deadline - time.monotonic())):
-                return True
-            self._check_disk()
-        return reader.wait(0)
+        return out
 
     def _check_disk(self) -> None:
         """SandboxError when the container's writable layer has grown past `disk_limit`."""
@@ -261,16 +225,6 @@ class DockerSandbox:
             raise SandboxError(f"container {self.container_name} wrote {used} bytes to its disk, past its disk_limit "
                                f"of {self.config.disk_limit}; the rollout is stopped")
 
-    def _exit_code(self, exec_id: str, deadline: float) -> int:
-        """The exec's exit code, once the daemon reports it finished (briefly after its stream ends)."""
-        while True:
-            info = self._client.api.exec_inspect(exec_id)
-            if not info["Running"] and info["ExitCode"] is not None:
-                return info["ExitCode"]
-            if time.monotonic() > deadline:
-                return TIMEOUT_RETURNCODE
-            time.sleep(0.02)
-
     def close(self) -> None:
         """Remove (or, with `remove_on_exit: false`, stop) the container in the background; safe to call twice.
         `sandboxes.lifecycle.settle()` waits for every removal, and so does the interpreter before it exits."""
@@ -284,6 +238,8 @@ class DockerSandbox:
     def _finish(self) -> None:
         """After the start is over (done or failed): what close() does with the container."""
         self._started.exception()
+        if self._shell is not None:
+            self._shell.close()
         if self.config.remove_on_exit:
             self._remove()
         else:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from codescale.sandboxes.base import SandboxConfig
 
@@ -29,6 +30,9 @@ class DockerSandboxConfig(SandboxConfig):
     """Run Docker's small init as PID 1 so that killed and orphaned processes are reaped."""
     start_command: list[str] = ["sleep", "infinity"]
     """What the container runs while commands are exec'd into it."""
+    shell: Literal["exec", "session"] = Field(default_factory=lambda: default_shell())
+    """How commands reach the container: `session` (one shell driver per container, started with it, runs every
+    command) or `exec` (one `docker exec` per command). Default: `$CODESCALE_SANDBOX_SHELL`, else session."""
     remove_on_exit: bool = True
     """Remove the container on close (False stops it and keeps it for inspection)."""
     cap_drop: list[str] = ["ALL"]
@@ -70,6 +74,17 @@ def lockdown(config: DockerSandboxConfig) -> dict[str, Any]:
         "security_opt": ["no-new-privileges:true"] if config.no_new_privileges else [],
         "ulimits": ulimits,
     }
+
+
+SHELL_VARIABLE = "CODESCALE_SANDBOX_SHELL"
+"""The environment variable that sets the default of `sandbox.shell` (e.g. to run the test suite under each)."""
+
+
+def default_shell() -> str:
+    shell = os.environ.get(SHELL_VARIABLE) or "session"
+    if shell not in ("exec", "session"):
+        raise ValueError(f"${SHELL_VARIABLE}={shell!r}: expected exec or session")
+    return shell
 
 
 SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", re.IGNORECASE)

@@ -28,6 +28,21 @@ CALC_FILES = {
 """A tiny project with one bug (add subtracts)."""
 
 
+def pytest_addoption(parser):
+    parser.addoption("--sandbox-shell", choices=["session", "exec"],
+                     help="the default of sandbox.shell for this test session (sets $CODESCALE_SANDBOX_SHELL, which the "
+                          "commands the tests start inherit); tests that name a shell keep it")
+
+
+def pytest_configure(config):
+    if config.getoption("--sandbox-shell"):
+        os.environ["CODESCALE_SANDBOX_SHELL"] = config.getoption("--sandbox-shell")
+
+
+def pytest_report_header(config):
+    return f"sandbox.shell by default: {os.environ.get('CODESCALE_SANDBOX_SHELL') or 'session'}"
+
+
 def git(repo: Path, *args: str) -> str:
     env = {
         **os.environ,
