@@ -40,6 +40,10 @@ class AgentConfig(BaseModel):
     """Wall seconds per rollout; 0 = no limit."""
     thinking: ThinkingConfig | None = None
     """Budget forcing of every step's model call; None = the model's default thinking."""
+    shell_state: Literal["fresh", "persistent"] = "fresh"
+    """`fresh`: every command starts in a new shell in the work directory; `persistent`: the directory, variables,
+    functions, aliases and options a command leaves carry over to the next (a Terminus-style harness; needs the docker
+    sandbox with `sandbox.shell: session`), and the agent is told so by `persistent_system_template`."""
     max_format_errors: int = 3
     """Consecutive replies without exactly one command before the rollout ends with format_error."""
     extra_actions: Literal["error", "first"] = "error"
@@ -52,6 +56,8 @@ class AgentConfig(BaseModel):
     action_regex: str = Field(default_factory=lambda: _prompts()["action_regex"])
     """Finds the command in a reply (DOTALL); exactly one match is required."""
     system_template: str = Field(default_factory=lambda: _prompts()["system_template"])
+    persistent_system_template: str = Field(default_factory=lambda: _prompts()["persistent_system_template"])
+    """The system prompt when `shell_state` is persistent."""
     instance_template: str = Field(default_factory=lambda: _prompts()["instance_template"])
     observation_template: str = Field(default_factory=lambda: _prompts()["observation_template"])
     format_error_template: str = Field(default_factory=lambda: _prompts()["format_error_template"])
@@ -90,7 +96,7 @@ class Agent:
         traj = self.trajectory
         self.takes_diff = task.takes_diff
         self.messages = [
-            {"role": "system", "content": render(self.config.system_template)},
+            {"role": "system", "content": render(self.system_template())},
             {
                 "role": "user",
                 "content": render(
@@ -115,6 +121,10 @@ class Agent:
         except SandboxError as e:
             self.finish("sandbox_error", str(e))
         return traj
+
+    def system_template(self) -> str:
+        c = self.config
+        return c.persistent_system_template if c.shell_state == "persistent" else c.system_template
 
     def check_limits(self) -> None:
         c, usage, steps = self.config, self.trajectory.usage, len(self.trajectory.steps)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from codescale.agent.files import TaskFiles
 from codescale.agent.loop import Agent, AgentConfig
@@ -33,6 +34,12 @@ class RolloutConfig(BaseModel):
         sandbox_config(value)  # raises with the offending key named
         return value
 
+    @model_validator(mode="after")
+    def _persistent_needs_a_session(self) -> RolloutConfig:
+        if self.agent.shell_state == "persistent" and getattr(sandbox_config(self.sandbox), "shell", "") != "session":
+            raise ValueError("agent.shell_state: persistent needs the docker sandbox with sandbox.shell: session")
+        return self
+
     def digest(self) -> str:
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
 
@@ -47,12 +54,35 @@ def sandbox_config(settings: dict[str, Any]) -> SandboxConfig:
         raise ValueError(problems) from None
 
 
-TASK_LOCKED = ("kind", "network", "env")
-"""Sandbox settings a task may not change: a task relaxes a limit of its sandbox, it does not open it up."""
+TASK_LOCKED = ("kind", "network", "env", "shell")
+"""Sandbox settings a task may not change: a task relaxes a limit of its sandbox, it does not open it up (nor choose
+how commands reach it)."""
 
 
-def open_sandbox(task: Task, settings: dict[str, Any], *, run_id: str, name: str) -> Sandbox:
-    """The configured sandbox for `task` (with the task's own `sandbox` settings over `settings`), not yet entered."""
+@dataclass(frozen=True)
+class SandboxSpec:
+    """What makes a task's sandbox; sandboxes of equal specs are interchangeable."""
+
+    kind: str
+    config: str
+    """The sandbox's config, as JSON."""
+    image: str
+    workdir: str
+    repo_dir: str
+    base_commit: str
+    run_id: str
+    shell_state: str
+
+    def make(self, name: str) -> Sandbox:
+        """A new sandbox of this spec, not started; `name` labels it."""
+        cls = sandbox_class(self.kind)
+        return cls(cls.config_class.model_validate_json(self.config), image=self.image, workdir=self.workdir,
+                   repo_dir=self.repo_dir, base_commit=self.base_commit, run_id=self.run_id, name=name,
+                   shell_state=self.shell_state)
+
+
+def sandbox_spec(task: Task, settings: dict[str, Any], *, run_id: str, shell_state: str = "fresh") -> SandboxSpec:
+    """The configured sandbox for `task`, with the task's own `sandbox` settings over `settings`."""
     own = task.sandbox or {}
     if locked := sorted(set(own) & set(TASK_LOCKED)):
         raise SandboxError(f"task {task.instance_id}: its sandbox settings may not change {', '.join(locked)}")
@@ -60,15 +90,13 @@ def open_sandbox(task: Task, settings: dict[str, Any], *, run_id: str, name: str
         config = sandbox_config({**settings, **own})
     except ValueError as e:
         raise SandboxError(f"task {task.instance_id}: {e}") from None
-    return sandbox_class(config.kind)(
-        config,
-        image=task.image,
-        workdir=task.workdir,
-        repo_dir=task.repo_dir,
-        base_commit=task.base_commit,
-        run_id=run_id,
-        name=name,
-    )
+    return SandboxSpec(config.kind, config.model_dump_json(), task.image, task.workdir, task.repo_dir, task.base_commit,
+                       run_id, shell_state)
+
+
+def open_sandbox(task: Task, settings: dict[str, Any], *, run_id: str, name: str) -> Sandbox:
+    """A fresh sandbox for `task` (see `sandbox_spec`), not yet entered."""
+    return sandbox_spec(task, settings, run_id=run_id).make(name)
 
 
 def run_rollout(
@@ -101,7 +129,8 @@ def run_rollout(
         config_digest=config.digest(),
         refinement_context=refinement_context,
     )
-    sandbox = open_sandbox(task, config.sandbox, run_id=run_id, name=f"{task.instance_id}.{rollout_id}")
+    spec = sandbox_spec(task, config.sandbox, run_id=run_id, shell_state=config.agent.shell_state)
+    sandbox = spec.make(f"{task.instance_id}.{rollout_id}")
     try:
         with closing(sandbox.start()):
             model = model or Model(config.model)

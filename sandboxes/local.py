@@ -49,7 +49,11 @@ class LocalSandbox:
         base_commit: str = "",
         run_id: str,
         name: str = "",
+        shell_state: str = "fresh",
     ):
+        if shell_state != "fresh":
+            raise SandboxError("the local sandbox runs every command in a fresh shell (a persistent shell state needs "
+                               "the docker sandbox with sandbox.shell: session)")
         self.config = config
         self.repo_dir = repo_dir
         self.base_commit = base_commit
