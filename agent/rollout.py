@@ -16,6 +16,7 @@ from codescale.agent.loop import Agent, AgentConfig
 from codescale.agent.models.base import Model, ModelConfig
 from codescale.agent.records import Task, Trajectory
 from codescale.sandboxes.base import Sandbox, SandboxConfig, SandboxError, sandbox_class
+from codescale.sandboxes.warm import WARM
 
 
 class RolloutConfig(BaseModel):
@@ -61,7 +62,7 @@ how commands reach it)."""
 
 @dataclass(frozen=True)
 class SandboxSpec:
-    """What makes a task's sandbox; sandboxes of equal specs are interchangeable."""
+    """What makes a task's sandbox; sandboxes of equal specs are interchangeable (sandboxes.warm starts them ahead)."""
 
     kind: str
     config: str
@@ -113,8 +114,9 @@ def run_rollout(
 ) -> Trajectory:
     """Run one rollout in a fresh sandbox; the trajectory is saved as `task_dir/<rollout_id>.traj.json`.
 
-    The sandbox starts in the background while the first model call runs (the agent waits for it before its
-    first command) and is removed in the background afterwards (sandboxes.lifecycle.settle waits for that).
+    The sandbox is one started ahead (sandboxes.warm), or starts in the background while the first model call
+    runs (the agent waits for it before its first command); it is removed in the background afterwards
+    (sandboxes.lifecycle.settle waits for that).
     Model and sandbox failures end the rollout with exit status model_error / sandbox_error; they are not raised.
     `after(sandbox, trajectory, task_dir)` runs once the agent has finished, while the container still lives
     (e.g. to check a Terminal-Bench task's end state, saving what it found in `task_dir`); its SandboxError ends
@@ -130,7 +132,7 @@ def run_rollout(
         refinement_context=refinement_context,
     )
     spec = sandbox_spec(task, config.sandbox, run_id=run_id, shell_state=config.agent.shell_state)
-    sandbox = spec.make(f"{task.instance_id}.{rollout_id}")
+    sandbox = WARM.take(spec) or spec.make(f"{task.instance_id}.{rollout_id}")
     try:
         with closing(sandbox.start()):
             model = model or Model(config.model)

@@ -33,6 +33,9 @@ class DockerSandboxConfig(SandboxConfig):
     shell: Literal["exec", "session"] = Field(default_factory=lambda: default_shell())
     """How commands reach the container: `session` (one shell driver per container, started with it, runs every
     command) or `exec` (one `docker exec` per command). Default: `$CODESCALE_SANDBOX_SHELL`, else session."""
+    warm_limit: int = Field(4, ge=0)
+    """Containers started ahead of the rollouts that will take them (a strategy's next rollouts, a batch's next
+    task) and kept idle, at most, with those being removed; 0 starts none ahead."""
     remove_on_exit: bool = True
     """Remove the container on close (False stops it and keeps it for inspection)."""
     cap_drop: list[str] = ["ALL"]

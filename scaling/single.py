@@ -17,6 +17,10 @@ class Single:
         self.config = config
         self.rollout = rollout
 
+    @staticmethod
+    def planned(config: ScalingConfig) -> int:
+        return 1
+
     def solve(self, task: Task) -> TaskResult:
         start = time.monotonic()
         traj = self.rollout(task, rollout_id="g0-r0")
