@@ -3,10 +3,10 @@
 The run engine says how many more sandboxes of one kind (a `key`: equal keys make interchangeable sandboxes) its
 rollouts will ask for (`expect`): a strategy's next rollouts (PDR's refined generation while generation 0 runs),
 a batch's next task once its image is present. Up to `limit` of them start in the background and wait, idle, for a
-rollout to `take` one (its start may still be under way). Containers no rollout holds, those waiting here and those
-being removed in the background, stay within the limit, so with one container per rollout slot no more than the
-slots plus the limit ever live. `forget` closes what a key no longer needs; Ctrl-C removes the rest by the run's
-label like any sandbox of the run.
+rollout to `take` one (its start may still be under way). One starts only while the containers no rollout holds,
+those waiting here and those being removed in the background, are fewer than the limit: with one container per
+rollout slot, starting ahead never makes more than the slots plus the limit live. `forget` closes what a key no
+longer needs; Ctrl-C removes the rest by the run's label like any sandbox of the run.
 """
 
 from __future__ import annotations

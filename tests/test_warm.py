@@ -4,6 +4,7 @@ started, within the limit, and none is left at the end (real Docker, fake model 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -122,3 +123,35 @@ def test_a_batch_starts_the_next_tasks_container_while_the_current_task_runs(doc
 
 def run_containers_left(docker_client, run_id: str) -> list:
     return docker_client.api.containers(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
+
+
+def test_ctrl_c_removes_the_containers_started_ahead(docker_client, repo_image, tmp_path):
+    image, commit = repo_image(CALC_FILES)
+    task = tmp_path / "task.json"
+    task.write_text(json.dumps({"instance_id": "calc-1", "problem_statement": "x", "image": image, "base_commit": commit}))
+    script = ScalingScript(["fix", "wrong"] * 2, {"fix": [FIX], "wrong": ["true"]})
+
+    def respond(body: dict):
+        if not body["messages"][0]["content"].startswith(("You review", "You summarize")):
+            return script(body)
+        time.sleep(60)  # generation 0 is over; the refined generation's containers wait, started ahead
+        return script(body)
+
+    out = tmp_path / "o"
+    with FakeServer(responder=respond) as server:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "codescale.eval.cli", "run", "--task", str(task), "--model", "openai/fake",
+             "--base-url", server.openai_url, "--strategy", "pdr+rtv", "-c", "scaling.n=2", "-c", "scaling.concurrency=2",
+             "-c", "sandbox.warm_limit=2", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while not any(r.json["messages"][0]["content"].startswith("You summarize") for r in list(server.requests)):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        run_id = yaml.safe_load((out / "run.yaml").read_text())["run_id"]
+        waiting = [c for c in run_containers_left(docker_client, run_id) if c["Labels"]["codescale.sandbox"] == "calc-1.ahead"
+                   and c["State"] == "running"]
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=90)
+    assert proc.returncode == 130, stderr
+    assert len(waiting) >= 2  # the refined generation's (and maybe generation 0's, being removed)
+    assert run_containers_left(docker_client, run_id) == []
