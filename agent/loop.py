@@ -172,7 +172,7 @@ class Agent:
             if step.action == f"echo {self.config.submit_sentinel}":  # its output is known: no round trip to run it
                 output = Output(returncode=0, output=f"{self.config.submit_sentinel}\n")
             else:
-                output = self.sandbox.execute(step.action)
+                output = self.sandbox.execute(step.action, persistent=self.config.shell_state == "persistent")
         finally:
             step.command_seconds = time.monotonic() - t1
         step.returncode, step.timed_out = output.returncode, output.timed_out

@@ -72,17 +72,15 @@ class SandboxSpec:
     repo_dir: str
     base_commit: str
     run_id: str
-    shell_state: str
 
     def make(self, name: str) -> Sandbox:
         """A new sandbox of this spec, not started; `name` labels it."""
         cls = sandbox_class(self.kind)
         return cls(cls.config_class.model_validate_json(self.config), image=self.image, workdir=self.workdir,
-                   repo_dir=self.repo_dir, base_commit=self.base_commit, run_id=self.run_id, name=name,
-                   shell_state=self.shell_state)
+                   repo_dir=self.repo_dir, base_commit=self.base_commit, run_id=self.run_id, name=name)
 
 
-def sandbox_spec(task: Task, settings: dict[str, Any], *, run_id: str, shell_state: str = "fresh") -> SandboxSpec:
+def sandbox_spec(task: Task, settings: dict[str, Any], *, run_id: str) -> SandboxSpec:
     """The configured sandbox for `task`, with the task's own `sandbox` settings over `settings`."""
     own = task.sandbox or {}
     if locked := sorted(set(own) & set(TASK_LOCKED)):
@@ -92,7 +90,7 @@ def sandbox_spec(task: Task, settings: dict[str, Any], *, run_id: str, shell_sta
     except ValueError as e:
         raise SandboxError(f"task {task.instance_id}: {e}") from None
     return SandboxSpec(config.kind, config.model_dump_json(), task.image, task.workdir, task.repo_dir, task.base_commit,
-                       run_id, shell_state)
+                       run_id)
 
 
 def open_sandbox(task: Task, settings: dict[str, Any], *, run_id: str, name: str) -> Sandbox:
@@ -131,7 +129,7 @@ def run_rollout(
         config_digest=config.digest(),
         refinement_context=refinement_context,
     )
-    spec = sandbox_spec(task, config.sandbox, run_id=run_id, shell_state=config.agent.shell_state)
+    spec = sandbox_spec(task, config.sandbox, run_id=run_id)
     sandbox = WARM.take(spec) or spec.make(f"{task.instance_id}.{rollout_id}")
     try:
         with closing(sandbox.start()):

@@ -41,7 +41,8 @@ class SandboxConfig(BaseModel):
 
 
 class Sandbox(Protocol):
-    """A context manager: `execute` runs one command statelessly in the work directory."""
+    """A context manager: `execute` runs one command statelessly in the work directory (with `persistent`, where the
+    sandbox keeps a shell state, in the state the last persistent command left: its directory, variables, ...)."""
 
     def __enter__(self) -> Sandbox:
         """`start()`, then `ready()`."""
@@ -50,7 +51,8 @@ class Sandbox(Protocol):
         """Begin making the sandbox, possibly in the background; `close()` ends it either way."""
     def ready(self) -> None:
         """Wait until the sandbox is made; SandboxError when it could not be. Every command waits for it too."""
-    def execute(self, command: str, timeout: float | None = None) -> Output: ...
+    def execute(self, command: str, timeout: float | None = None, *, persistent: bool = False) -> Output:
+        """SandboxError for `persistent` where the sandbox keeps no shell state."""
     def diff(self) -> str: ...
     def write_file(self, path: str, data: bytes | str) -> None:
         """Write a file (parents made); a relative `path` is taken from the work directory."""

@@ -43,8 +43,8 @@ class DockerSandbox:
 
     `config.shell` says how commands reach the container: `session` (sandboxes/docker_session.py: one driver
     started with the container, every command, the diff included, through it) or `exec` (sandboxes/docker_exec.py:
-    one `docker exec` per command). `shell_state="persistent"` (a session only) carries an agent command's shell
-    state to the next. Files are copied with the engine's archive API.
+    one `docker exec` per command). `execute(..., persistent=True)` (a session only) runs a command in the shell
+    state the last such command left. Files are copied with the engine's archive API.
 
     `start()` starts the container in the background (a rollout's first model call needs none) and `close()`
     removes it in the background (sandboxes.lifecycle: `settle()` waits for it, and so does the interpreter at exit);
@@ -63,12 +63,8 @@ class DockerSandbox:
         base_commit: str = "",
         run_id: str,
         name: str = "",
-        shell_state: str = "fresh",
     ):
-        if shell_state == "persistent" and config.shell != "session":
-            raise SandboxError("a persistent shell state needs sandbox.shell: session")
         self.config = config
-        self.shell_state = shell_state
         self.image = config.image or image
         self.workdir = workdir
         self.base_commit = base_commit
@@ -144,7 +140,7 @@ class DockerSandbox:
         )
         where = dict(workdir=self.workdir, env=self.config.env, name=self.container_name, watch=self._check_disk)
         if self.config.shell == "session":
-            shell = SessionShell(self._client, self._container, persistent=self.shell_state == "persistent", **where)
+            shell = SessionShell(self._client, self._container, **where)
             shell.start()
         else:
             shell = ExecShell(self._client, self._container, **where)
@@ -178,8 +174,9 @@ class DockerSandbox:
         out = self._run(["git", "rev-parse", "HEAD"], 60.0, 1000)
         return out.output.strip() if out.returncode == 0 else ""
 
-    def execute(self, command: str, timeout: float | None = None) -> Output:
-        return self._run([command], timeout or self.config.timeout, self.config.output_limit, shell=True)
+    def execute(self, command: str, timeout: float | None = None, *, persistent: bool = False) -> Output:
+        return self._run([command], timeout or self.config.timeout, self.config.output_limit, shell=True,
+                         persistent=persistent)
 
     def diff(self) -> str:
         return git_diff(self._run, self.base, max(self.config.timeout, 60.0), self.config.diff_exclude)
@@ -199,14 +196,15 @@ class DockerSandbox:
         self.ready()
         return get_file(self._container, self._path(path))
 
-    def _run(self, argv: list[str], timeout: float, limit: int | None, *, shell: bool = False) -> Output:
-        """Run `argv` (`shell`: a command line) in the container's shell, stderr merged into stdout, killed after
-        `timeout` seconds; then look at the disk it used."""
+    def _run(self, argv: list[str], timeout: float, limit: int | None, *, shell: bool = False,
+             persistent: bool = False) -> Output:
+        """Run `argv` (`shell`: a command line, `persistent` in the kept shell state) in the container's shell,
+        stderr merged into stdout, killed after `timeout` seconds; then look at the disk it used."""
         if self._closed:
             raise SandboxError("the sandbox is not running (use it inside `with`)")
         if self._shell is None:
             self.ready()
-        out = self._shell.run(argv, timeout, limit, shell=shell)
+        out = self._shell.run(argv, timeout, limit, shell=shell, persistent=persistent)
         self._check_disk()
         return out
 

@@ -27,9 +27,12 @@ class ExecShell:
         self.client, self.container, self.workdir, self.env, self.name, self.watch = (
             client, container, workdir, env, name, watch)
 
-    def run(self, argv: list[str], timeout: float, limit: int | None, *, shell: bool = False) -> Output:
+    def run(self, argv: list[str], timeout: float, limit: int | None, *, shell: bool = False,
+            persistent: bool = False) -> Output:
         """Exec `argv` (`shell`: a command line, run by `bash -c`) with stderr merged into stdout, killed after
-        `timeout` seconds."""
+        `timeout` seconds. No shell state is kept (`persistent` is refused)."""
+        if persistent:
+            raise SandboxError("a persistent shell state needs sandbox.shell: session")
         api = self.client.api
         wrapped = command_argv(["bash", "-c", *argv] if shell else argv, timeout)
         start = time.monotonic()
@@ -66,9 +69,6 @@ class ExecShell:
             if time.monotonic() > deadline:
                 return TIMEOUT_RETURNCODE
             time.sleep(0.02)
-
-    def reset(self) -> None:
-        """Nothing to reset: every command starts afresh."""
 
     def close(self) -> None:
         """Nothing to close."""

@@ -118,17 +118,16 @@ def request(token: str, mode: str, timeout: float, args: list[str]) -> bytes:
 class SessionShell:
     """Runs each command through one long-lived driver in the container, with the contract of the `exec` shell:
     its own timeout and process group, killed with all it started at the timeout or the pids limit, output capped,
-    stdout and stderr interleaved, stdin empty. With `persistent`, the directory, variables, functions, aliases and
-    options an agent's command leaves carry over to the next (sandboxes/session_script.py's WRAPPER); else every
-    command starts afresh. A command that ends the driver gets the output it made and returncode 137, and the next
+    stdout and stderr interleaved, stdin empty. A command line run with `persistent` starts in the shell state (the
+    directory, variables, functions, aliases, options) the last such command left (sandboxes/session_script.py's
+    WRAPPER); every other command starts afresh. A command that ends the driver gets the output it made and returncode 137, and the next
     command a new driver; a driver that stops answering is killed `GRACE` seconds past the timeout (the command
     counts as timed out). The connection is not shared: one command at a time."""
 
     def __init__(self, client: Any, container: Any, *, workdir: str, env: dict[str, str], name: str,
-                 watch: Callable[[], None], persistent: bool = False):
+                 watch: Callable[[], None]):
         self.client, self.container, self.workdir, self.env, self.name, self.watch = (
             client, container, workdir, env, name, watch)
-        self.persistent = persistent
         self._stream: Stream | None = None
         self._pid = ""
         self._lock = threading.Lock()
@@ -143,7 +142,7 @@ class SessionShell:
         api = self.client.api
         folder = f"/tmp/.codescale-session-{uuid.uuid4().hex[:12]}"
         try:
-            exec_id = api.exec_create(self.container.id, session_argv(folder, self.persistent), stdin=True, stdout=True,
+            exec_id = api.exec_create(self.container.id, session_argv(folder), stdin=True, stdout=True,
                                       stderr=False, workdir=self.workdir, environment=self.env)["Id"]
             stream = Stream(api.exec_start(exec_id, socket=True))
         except engine_errors() as e:
@@ -167,8 +166,10 @@ class SessionShell:
                                f"{said or 'no answer (it needs bash, mkfifo and a writable /tmp)'}")
         self._stream, self._pid = stream, seen.rsplit(b":", 1)[1].strip().decode()
 
-    def run(self, argv: list[str], timeout: float, limit: int | None, *, shell: bool = False) -> Output:
-        """Run `argv` (`shell`: a command line, the agent's), stderr merged into stdout, killed after `timeout` s."""
+    def run(self, argv: list[str], timeout: float, limit: int | None, *, shell: bool = False,
+            persistent: bool = False) -> Output:
+        """Run `argv` (`shell`: a command line; `persistent`: one in the kept shell state), stderr merged into
+        stdout, killed after `timeout` seconds."""
         if any("\0" in arg for arg in argv):
             return Output(returncode=126, output="codescale: a command cannot hold a NUL byte; nothing ran\n")
         with self._lock:
@@ -177,8 +178,8 @@ class SessionShell:
                     self._open()
                 output, token, start = CappedOutput(limit), secrets.token_hex(16), time.monotonic()
                 scan = Scan(token, output)
-                ended = self._exchange(scan, request(token, "shell" if shell else "run", timeout, argv),
-                                       start + timeout + GRACE)
+                mode = ("state" if persistent else "shell") if shell else "run"
+                ended = self._exchange(scan, request(token, mode, timeout, argv), start + timeout + GRACE)
                 if scan.code is not None:
                     timed_out = scan.code == TIMEOUT_RETURNCODE and time.monotonic() - start >= timeout
                     return Output(returncode=scan.code, output=output.text(), timed_out=timed_out)
@@ -188,7 +189,7 @@ class SessionShell:
                         continue
                     if not scan.started:
                         raise SandboxError(f"the shell session in container {self.name} ended before it ran a command")
-                    lost = LOST if self.persistent and shell else ""
+                    lost = LOST if persistent else ""
                     return Output(returncode=TIMEOUT_RETURNCODE, output=output.text() + lost)
                 self._kill()  # no answer GRACE s past the timeout: the driver is stuck
                 return Output(returncode=TIMEOUT_RETURNCODE, output=output.text(), timed_out=True)
@@ -230,11 +231,9 @@ class SessionShell:
             self._stream.close()
         self._stream = None
 
-    def reset(self) -> None:
-        """Forget the driver (e.g. its container restarted): the next command starts a new one."""
-        with self._lock:
-            self._drop()
-
     def close(self) -> None:
-        """End the driver (end of its stdin) and the connection; safe to call twice."""
-        self.reset()
+        """End the driver (the end of its stdin) and the connection, without waiting for a command in flight (it then
+        sees the end of its stream); safe to call twice."""
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.close()

@@ -8,7 +8,7 @@ from codescale.sandboxes.command_script import KILLS
 
 DRIVER = KILLS + r"""
 exec 2>/dev/null
-dir=$1 persistent=$2 wrapper=$3 workdir=$PWD
+dir=$1 wrapper=$2 workdir=$PWD
 fifo=$dir/out.0 nap=$dir/nap relay= groups= seen= state= saves=0 n=0
 mkdir -p "$dir" && mkfifo "$nap" "$fifo" && exec {sleep}<>"$nap" || exit 1
 read -r _ seen <"$events"
@@ -29,7 +29,7 @@ while IFS= read -r -d '' token && IFS= read -r -d '' mode && IFS= read -r -d '' 
   relay=$!
   exec {w}>"$fifo"
   cd -- "$workdir" || { printf 'cannot enter %s\n' "$workdir" >&"$w"; end 126; continue; }
-  if [ "$mode" = shell ] && [ "$persistent" = 1 ]; then
+  if [ "$mode" = state ]; then
     out=$dir/state.$((saves % 2)); : >"$out"
     argv=(bash -c "$wrapper" codescale-shell "$state" "$out" "${argv[0]}")
   elif [ "$mode" = shell ]; then
@@ -39,18 +39,18 @@ while IFS= read -r -d '' token && IFS= read -r -d '' mode && IFS= read -r -d '' 
   job=$!
   wait "$job"; code=$?
   settle "$code" "$job"
-  if [ "$mode" = shell ] && [ "$persistent" = 1 ] && [ "$code" != 137 ] && [ -s "$out" ]; then
+  if [ "$mode" = state ] && [ "$code" != 137 ] && [ -s "$out" ]; then
     state=$out saves=$((saves + 1))
   fi
   end "$code"
 done
 """
-"""bash script, arguments: its own folder (made; a FIFO for each command's output, the saved shell states), `1`
-for a persistent shell state (else `0`) and WRAPPER. It reads requests from stdin, each a list of NUL-terminated fields: a token,
-the mode (`hello`; `shell`: one command line, run as the agent's command; `run`: an argv, run as it is), the
-timeout, the number of arguments, the arguments. For `hello` it prints `<token>:ready:<its pid>`. For a command
-it prints `<token>:start` on stdout, then runs the command in the work directory with stdin from /dev/null,
-stdout and stderr into the FIFO, under `timeout -s KILL` in a process group of its own with the kills of KILLS
+"""bash script, arguments: its own folder (made; a FIFO for each command's output, the saved shell states) and
+WRAPPER. It reads requests from stdin, each a list of NUL-terminated fields: a token, the mode (`hello`; `shell`:
+one command line, run by a fresh `bash -c`; `state`: one command line, run by WRAPPER in the shell state the last
+`state` command left; `run`: an argv, run as it is), the timeout, the number of arguments, the arguments. For
+`hello` it prints `<token>:ready:<its pid>`. For a command it prints `<token>:start` on stdout, then runs the
+command in the work directory with stdin from /dev/null, stdout and stderr into the FIFO, under `timeout -s KILL` in a process group of its own with the kills of KILLS
 around it, while `cat` relays the FIFO to stdout; when the command has ended it writes `<token>:end:<exit code>`
 into the FIFO, so the marker follows everything the command wrote. A process the command left in the background
 still holding the FIFO keeps its relay alive: at the next command that relay is killed (the process's later
@@ -114,6 +114,6 @@ command line in this shell, then saves the state it leaves. A command killed at 
 shell with `exit`, saves nothing: the next starts from the state before it."""
 
 
-def session_argv(folder: str, persistent: bool) -> list[str]:
+def session_argv(folder: str) -> list[str]:
     """The argv of the exec that starts a session's DRIVER with its folder in the container."""
-    return ["bash", "-c", DRIVER, "codescale-session", folder, "1" if persistent else "0", WRAPPER]
+    return ["bash", "-c", DRIVER, "codescale-session", folder, WRAPPER]

@@ -63,7 +63,7 @@ def warm_ahead(task: Task, config: RunConfig, run_id: str, count: int, *, at_lea
     when nothing starts ahead (a sandbox that does not, e.g. the local one, or a task whose settings are refused)."""
     limit = getattr(sandbox_config(config.sandbox), "warm_limit", 0)
     try:
-        spec = sandbox_spec(task, config.sandbox, run_id=run_id, shell_state=config.agent.shell_state)
+        spec = sandbox_spec(task, config.sandbox, run_id=run_id)
     except SandboxError:  # each rollout says so itself
         return None
     if limit:
