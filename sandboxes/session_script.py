@@ -50,12 +50,12 @@ WRAPPER. It reads requests from stdin, each a list of NUL-terminated fields: a t
 one command line, run by a fresh `bash -c`; `state`: one command line, run by WRAPPER in the shell state the last
 `state` command left; `run`: an argv, run as it is), the timeout, the number of arguments, the arguments. For
 `hello` it prints `<token>:ready:<its pid>`. For a command it prints `<token>:start` on stdout, then runs the
-command in the work directory with stdin from /dev/null, stdout and stderr into the FIFO, under `timeout -s KILL` in a process group of its own with the kills of KILLS
-around it, while `cat` relays the FIFO to stdout; when the command has ended it writes `<token>:end:<exit code>`
-into the FIFO, so the marker follows everything the command wrote. A process the command left in the background
-still holding the FIFO keeps its relay alive: at the next command that relay is killed (the process's later
-writes fail, as when `docker exec` closes a finished command's output) and a new FIFO is used. It prints
-nothing before the first request, and nothing of its own on stderr."""
+command in the work directory with stdin from /dev/null, stdout and stderr into the FIFO, under `timeout -s KILL`
+in a process group of its own with the kills of KILLS around it, while `cat` relays the FIFO to stdout; when the
+command has ended it writes `<token>:end:<exit code>` into the FIFO, so the marker follows everything the command
+wrote. A process the command left in the background still holding the FIFO keeps its relay alive: at the next
+command that relay is killed (the process's later writes fail, as when `docker exec` closes a finished command's
+output) and a new FIFO is used. It prints nothing before the first request, and nothing of its own on stderr."""
 
 WRAPPER = r"""
 __codescale_special() {
