@@ -144,6 +144,34 @@ def engine_events(client, since: float, kind: str, action: str) -> list[dict]:
     return list(client.events(since=since, until=time.time() + 1, decode=True, filters={"type": kind, "event": action}))
 
 
+class LiveEvents:
+    """The engine's events of `kind` (container, image) and `actions` while the block runs, read from its live stream
+    (a query afterwards, engine_events, sees only the engine's last 256 events: too few on a busy machine)."""
+
+    def __init__(self, client, kind: str, actions: list[str]):
+        self.client, self.filters, self.events = client, {"type": kind, "event": actions}, []
+
+    def __enter__(self) -> LiveEvents:
+        import threading
+
+        self.stream = self.client.events(decode=True, filters=self.filters)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        return self
+
+    def _read(self) -> None:
+        try:
+            for event in self.stream:
+                self.events.append(event)
+        except Exception:  # the stream closed under the reader
+            pass
+
+    def __exit__(self, *exc) -> None:
+        time.sleep(1.0)  # the last events on their way
+        self.stream.close()
+        self.reader.join(5)
+
+
 @pytest.fixture
 def own_base(docker_client, base_image):
     """The base image under a tag of this test's own; the bundled tasks' images built on it are removed after."""

@@ -7,7 +7,7 @@ import time
 import uuid
 
 import pytest
-from conftest import CALC_FILES, engine_events
+from conftest import CALC_FILES, LiveEvents
 
 from codescale.sandboxes.docker import RUN_LABEL, DockerSandbox, DockerSandboxConfig, remove_containers
 from codescale.sandboxes.lifecycle import settle
@@ -29,16 +29,14 @@ def make(repo_image, docker_client):
 
 
 def test_commands_diff_and_files_go_through_one_exec(make, docker_client):
-    since = time.time()
-    with make() as sandbox:
+    with LiveEvents(docker_client, "container", ["exec_create"]) as seen, make() as sandbox:
         for i in range(5):
             assert sandbox.execute(f"echo {i} >> log.txt").returncode == 0
         sandbox.write_file("deep/new.txt", "new\n")
         assert sandbox.read_file("log.txt") == b"0\n1\n2\n3\n4\n"
         assert "+new" in sandbox.diff()
         name = sandbox.container_name
-    execs = [e for e in engine_events(docker_client, since, "container", "exec_create")
-             if e["Actor"]["Attributes"].get("name") == name]
+    execs = [e for e in seen.events if e["Actor"]["Attributes"].get("name") == name]
     assert len(execs) == 1 and "codescale-session" in execs[0]["Action"]
 
 

@@ -10,7 +10,7 @@ import sys
 import time
 
 import yaml
-from conftest import BASE_IMAGE, CALC_FILES, engine_events
+from conftest import BASE_IMAGE, CALC_FILES, LiveEvents
 from fake_server import FakeServer
 from scaling_script import ScalingScript
 
@@ -38,14 +38,13 @@ class Slow:
         return self.script(body)
 
 
-def lifetimes(docker_client, since: float, run_id: str) -> list[tuple[float, float, str]]:
-    """(created, destroyed, codescale.sandbox label) of each container of the run, from the engine's events."""
-    def of(action):
+def lifetimes(events: LiveEvents, run_id: str) -> list[tuple[float, float, str]]:
+    """(created, destroyed, codescale.sandbox label) of each container of the run."""
+    def at(action):
         return {e["id"]: (e["timeNano"] / 1e9, e["Actor"]["Attributes"].get("codescale.sandbox", ""))
-                for e in engine_events(docker_client, since, "container", action)
-                if e["Actor"]["Attributes"].get(RUN_LABEL) == run_id}
-    created, destroyed = of("create"), of("destroy")
-    return sorted((at, destroyed[cid][0] if cid in destroyed else float("inf"), name) for cid, (at, name) in created.items())
+                for e in events.events if e["Action"] == action and e["Actor"]["Attributes"].get(RUN_LABEL) == run_id}
+    created, destroyed = at("create"), at("destroy")
+    return sorted((when, destroyed[cid][0] if cid in destroyed else float("inf"), name) for cid, (when, name) in created.items())
 
 
 def most_alive(spans: list[tuple[float, float, str]]) -> int:
@@ -73,11 +72,10 @@ def pdr(server, image, commit, out, *, concurrency: int, warm_limit: int, latenc
 
 def test_the_refined_generations_containers_start_while_generation_0_runs(docker_client, repo_image, tmp_path):
     image, commit = repo_image(CALC_FILES)
-    since = time.time()
-    with FakeServer() as server:
+    with LiveEvents(docker_client, "container", ["create", "destroy"]) as seen, FakeServer() as server:
         result, slow, run_id = pdr(server, image, commit, tmp_path / "run", concurrency=2, warm_limit=2, latency=0.5)
     assert result.status == "done" and result.rollouts == [["g0-r0", "g0-r1"], ["g1-r0", "g1-r1"]]
-    spans = lifetimes(docker_client, since, run_id)
+    spans = lifetimes(seen, run_id)
     assert len(spans) == 4  # one per rollout: none started ahead in vain
     generation_0_over = min(at for at, kind, _ in slow.calls if kind != "agent")
     assert sum(created < generation_0_over for created, _, _ in spans) == 4
@@ -86,11 +84,10 @@ def test_the_refined_generations_containers_start_while_generation_0_runs(docker
 
 def test_containers_started_ahead_stay_within_the_limit(docker_client, repo_image, tmp_path):
     image, commit = repo_image(CALC_FILES)
-    since = time.time()
-    with FakeServer() as server:
+    with LiveEvents(docker_client, "container", ["create", "destroy"]) as seen, FakeServer() as server:
         result, _, run_id = pdr(server, image, commit, tmp_path / "run", concurrency=1, warm_limit=1, latency=0.5)
     assert result.status == "done"
-    spans = lifetimes(docker_client, since, run_id)
+    spans = lifetimes(seen, run_id)
     assert len(spans) == 4 and all(name == "calc-1.ahead" for _, _, name in spans[1:])
     assert most_alive(spans) <= 1 + 1  # the rollout slot and the one started ahead
 
@@ -103,8 +100,8 @@ def test_a_batch_starts_the_next_tasks_container_while_the_current_task_runs(doc
                       "image": image, "base_commit": commit})
     dataset = tmp_path / "tasks.jsonl"
     dataset.write_text("".join(json.dumps(t) + "\n" for t in tasks))
-    out, since = tmp_path / "run", time.time()
-    with FakeServer() as server:
+    out = tmp_path / "run"
+    with LiveEvents(docker_client, "container", ["create", "destroy"]) as seen, FakeServer() as server:
         slow = Slow(ScalingScript(["fix", "fix"], {"fix": [FIX]}), 1.0)
         server.responder = slow
         done = subprocess.run([sys.executable, "-m", "codescale.eval.cli", "batch", "--dataset", str(dataset), "--model",
@@ -113,7 +110,7 @@ def test_a_batch_starts_the_next_tasks_container_while_the_current_task_runs(doc
                                "--no-live"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     run_id = yaml.safe_load((out / "run.yaml").read_text())["run_id"]
-    spans = lifetimes(docker_client, since, run_id)
+    spans = lifetimes(seen, run_id)
     first_task_last_call = max(at for at, kind, prompt in slow.calls if kind == "agent" and "calc-1:" in prompt)
     created = {name: at for at, _, name in spans}
     assert sorted(created) == ["calc-1.ahead", "calc-2.ahead"]
