@@ -68,6 +68,11 @@ class Stream:
         return bytes(payload) if payload else None
 
     def close(self) -> None:
+        """End the connection for both sides at once (the SDK's own handle on it may live on until collected)."""
+        try:
+            self._conn.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         for closing in (self._conn, self._sock):
             try:
                 closing.close()
