@@ -35,8 +35,25 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+class UnsafeName(ValueError):
+    """A name from a record (a task or rollout id) that would lead outside the folder it names a file of."""
+
+
+def inside(folder: Path, name: str) -> Path:
+    """`folder/name` for a `name` that is one plain path component; UnsafeName for one that would lead elsewhere
+    (a separator, `..`, a hidden name, a symlink out of `folder`). Every path built from a record's id goes through it."""
+    folder = Path(folder)
+    if not name or "/" in name or "\\" in name or "\0" in name or name.startswith("."):
+        raise UnsafeName(f"{name!r} is not a plain name: it would not stay inside {folder}")
+    path = folder / name
+    if path.exists() and not path.resolve().is_relative_to(folder.resolve()):
+        raise UnsafeName(f"{path} leads outside {folder}")
+    return path
+
+
 class TaskFiles:
-    """The paths of one task's records; `save` writes any of them atomically."""
+    """The paths of one task's records; `save` writes any of them atomically. A rollout id that is not a plain name
+    raises UnsafeName (`inside`)."""
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
@@ -46,17 +63,17 @@ class TaskFiles:
         return self.folder / "task.json"
 
     def trajectory(self, rollout_id: str) -> Path:
-        return self.folder / f"{rollout_id}.traj.json"
+        return inside(self.folder, f"{rollout_id}.traj.json")
 
     def summary(self, rollout_id: str) -> Path:
-        return self.folder / f"{rollout_id}.summary.json"
+        return inside(self.folder, f"{rollout_id}.summary.json")
 
     def reward(self, rollout_id: str) -> Path:
-        return self.folder / f"{rollout_id}.reward.json"
+        return inside(self.folder, f"{rollout_id}.reward.json")
 
     def evidence(self, rollout_id: str) -> Path:
         name = "evidence.base.json" if rollout_id == BASE_EVIDENCE else f"{rollout_id}.evidence.json"
-        return self.folder / name
+        return inside(self.folder, name)
 
     def selection(self, stage: str = "final") -> Path:
         return self.folder / ("selection.json" if stage == "final" else f"selection.{stage}.json")

@@ -1,7 +1,10 @@
 """The agent loop: ask the model, run its one bash command, send the output back, until it submits.
 
-Control flow is carried by exceptions (`Submitted`, `LimitReached`, `FormatError`), each holding what to record.
-The trajectory is saved after every step, so a crash loses at most the step in flight.
+Control flow is carried by exceptions (`Submitted`, `LimitReached`, `FormatError`, `ContextFull`), each holding what
+to record. The trajectory is saved after every step, so a crash loses at most the step in flight. Each model call is
+sent the trajectory's own messages (`Trajectory.messages`: its opening prompt, the latest condensation of older steps
+if any, then every later step's reply and what was sent back), so what a step was sent is always recoverable from the
+file. Before each request the conversation is fitted to the model's context window (agent/context.py).
 """
 
 from __future__ import annotations
@@ -14,10 +17,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from codescale import configs
-from codescale.agent.models.base import Model, ModelError
+from codescale.agent.condense import CondenseConfig
+from codescale.agent.context import Context, ContextFull
+from codescale.agent.models.base import CapReached, ContextLengthError, Model, ModelError
+from codescale.agent.models.call import Completion
 from codescale.agent.models.thinking import ThinkingConfig
 from codescale.agent.records import ExitStatus, Step, Task, Trajectory, now
-from codescale.agent.templates import render
+from codescale.agent.templates import fresh_key, render
 from codescale.sandboxes.base import Output, Sandbox, SandboxError
 
 
@@ -30,13 +36,14 @@ class AgentConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    step_limit: int = 100
+    step_limit: int = Field(100, ge=0)
     """Model calls per rollout; 0 = no limit."""
-    cost_limit: float = 0.0
+    cost_limit: float = Field(0.0, ge=0)
     """USD per rollout; 0 = no limit."""
-    token_limit: int = 0
-    """Input plus output tokens per rollout; 0 = no limit. Reaching it ends with exit status token_limit."""
-    time_limit: float = 3600.0
+    token_limit: int = Field(0, ge=0)
+    """Input plus output tokens per rollout, its condensations' included; 0 = no limit. Reaching it ends with exit
+    status token_limit."""
+    time_limit: float = Field(3600.0, ge=0)
     """Wall seconds per rollout; 0 = no limit."""
     thinking: ThinkingConfig | None = None
     """Budget forcing of every step's model call; None = the model's default thinking."""
@@ -44,7 +51,12 @@ class AgentConfig(BaseModel):
     """`fresh`: every command starts in a new shell in the work directory; `persistent`: the directory, variables,
     functions, aliases and options a command leaves carry over to the next (a Terminus-style harness; needs the docker
     sandbox with `sandbox.shell: session`), and the agent is told so by `persistent_system_template`."""
-    max_format_errors: int = 3
+    context: Literal["condense", "stop"] = "condense"
+    """Near the model's context window: `condense` older steps into a structured summary and go on (`condense`
+    says when and how), or `stop` with exit status context_limit (the patch so far is kept)."""
+    condense: CondenseConfig = Field(default_factory=CondenseConfig)
+    """When and how older steps are condensed, and by which model (agent/condense.py)."""
+    max_format_errors: int = Field(3, ge=1)
     """Consecutive replies without exactly one command before the rollout ends with format_error."""
     extra_actions: Literal["error", "first"] = "error"
     """A reply with several commands: `error` (a format error, nothing runs) or `first` (the first runs, the rest
@@ -77,6 +89,10 @@ class FormatError(Exception):
     """The reply did not hold exactly one command; the message is what the model is told."""
 
 
+MAX_REFUSALS = 3
+"""Refusals of one step's request as too long (each met by a condensation) before the rollout ends context_limit."""
+
+
 class Agent:
     """Runs one rollout of `task` in `sandbox`, saving the trajectory to `path` as it grows."""
 
@@ -86,7 +102,6 @@ class Agent:
         self.sandbox = sandbox
         self.trajectory = trajectory
         self.path = path
-        self.messages: list[dict] = []
         self.format_errors = 0
         self.takes_diff = True
         """Whether the task's outcome is a diff (its kind's `takes_diff`); a container task has no repository."""
@@ -95,7 +110,7 @@ class Agent:
     def run(self, task: Task, workdir: str = "") -> Trajectory:
         traj = self.trajectory
         self.takes_diff = task.takes_diff
-        self.messages = [
+        traj.prompt = [
             {"role": "system", "content": render(self.system_template())},
             {
                 "role": "user",
@@ -104,9 +119,12 @@ class Agent:
                     task=task,
                     refinement_context=traj.refinement_context,
                     workdir=workdir or task.workdir,
+                    key=fresh_key(task.problem_statement, traj.refinement_context),
                 ),
             },
         ]
+        self.context = Context(self.config.context, self.config.condense, self.model, task, traj,
+                               thinking=self.config.thinking, save=lambda: traj.save(self.path))
         traj.save(self.path)
         try:
             while True:
@@ -116,6 +134,10 @@ class Agent:
             self.finish("submitted")
         except LimitReached as e:
             self.finish(e.status, str(e))
+        except ContextFull as e:
+            self.finish("context_limit", str(e))
+        except CapReached as e:  # its task's spending cap: the rollout ends like one at its own cost limit
+            self.finish("cost_limit", str(e))
         except ModelError as e:
             self.finish("model_error", str(e))
         except SandboxError as e:
@@ -138,8 +160,10 @@ class Agent:
             raise LimitReached("time_limit", f"ran past {c.time_limit:g} s")
 
     def step(self) -> None:
+        messages = self.trajectory.messages()
+        self.context.fit(messages)  # a condensation is recorded in the trajectory: `messages` stays its messages()
         started, t0 = now(), time.monotonic()
-        completion = self.model.complete(self.messages, thinking=self.config.thinking)[0]
+        completion = self.ask(messages)
         model_seconds = time.monotonic() - t0
         step = Step(
             index=len(self.trajectory.steps),
@@ -151,7 +175,7 @@ class Agent:
             started_at=started,
             model_seconds=model_seconds,
         )
-        self.messages.append({"role": "assistant", "content": completion.text})
+        self.context.seen([*messages, {"role": "assistant", "content": completion.text}], completion.usage)
         try:
             step.action = self.parse_action(completion.text)
         except FormatError as e:
@@ -185,6 +209,16 @@ class Agent:
         step.observation = self.observe(output)
         self.record(step, t0)
 
+    def ask(self, messages: list[dict]) -> Completion:
+        """The model's reply to `messages`; a request the server refuses as too long is condensed (or the rollout
+        stopped) and sent again."""
+        for _ in range(MAX_REFUSALS):
+            try:
+                return self.model.complete(messages, thinking=self.config.thinking, cache=True)[0]
+            except ContextLengthError as e:
+                self.context.refused(messages, e)
+        raise ContextFull(f"the server refused the request as too long {MAX_REFUSALS} times, condensed each time")
+
     def parse_action(self, text: str) -> str:
         actions = re.findall(self.config.action_regex, text, re.DOTALL)
         if len(actions) > 1 and self.config.extra_actions == "first":
@@ -198,7 +232,6 @@ class Agent:
 
     def record(self, step: Step, t0: float) -> None:
         step.seconds = time.monotonic() - t0
-        self.messages.append({"role": "user", "content": step.observation})
         traj = self.trajectory
         traj.steps.append(step)
         traj.usage = traj.usage + step.usage

@@ -9,13 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from codescale.agent.files import TaskFiles
 from codescale.agent.loop import Agent, AgentConfig
 from codescale.agent.models.base import Model, ModelConfig
+from codescale.agent.models.spending import Spending
 from codescale.agent.records import Task, Trajectory
-from codescale.sandboxes.base import Sandbox, SandboxConfig, SandboxError, sandbox_class
+from codescale.agent.task_sandbox import tightened
+from codescale.sandboxes.base import Sandbox, SandboxError, sandbox_class, sandbox_config
 from codescale.sandboxes.warm import WARM
 
 
@@ -45,21 +47,6 @@ class RolloutConfig(BaseModel):
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
 
 
-def sandbox_config(settings: dict[str, Any]) -> SandboxConfig:
-    """Validate sandbox settings against the chosen sandbox's config class."""
-    settings = {"kind": "docker", **settings}
-    try:
-        return sandbox_class(settings["kind"]).config_class.model_validate(settings)
-    except ValidationError as e:
-        problems = "; ".join(f"sandbox.{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
-        raise ValueError(problems) from None
-
-
-TASK_LOCKED = ("kind", "network", "env", "shell")
-"""Sandbox settings a task may not change: a task relaxes a limit of its sandbox, it does not open it up (nor choose
-how commands reach it)."""
-
-
 @dataclass(frozen=True)
 class SandboxSpec:
     """What makes a task's sandbox; sandboxes of equal specs are interchangeable (sandboxes.warm starts them ahead)."""
@@ -81,14 +68,11 @@ class SandboxSpec:
 
 
 def sandbox_spec(task: Task, settings: dict[str, Any], *, run_id: str) -> SandboxSpec:
-    """The configured sandbox for `task`, with the task's own `sandbox` settings over `settings`."""
-    own = task.sandbox or {}
-    if locked := sorted(set(own) & set(TASK_LOCKED)):
-        raise SandboxError(f"task {task.instance_id}: its sandbox settings may not change {', '.join(locked)}")
+    """The configured sandbox for `task`: the run's `settings`, tightened by the task's own (agent/task_sandbox.py)."""
     try:
-        config = sandbox_config({**settings, **own})
+        config = sandbox_config(tightened(task.sandbox, settings, type(task).capabilities))
     except ValueError as e:
-        raise SandboxError(f"task {task.instance_id}: {e}") from None
+        raise SandboxError(f"task {task.instance_id}: field 'sandbox': {e}") from None
     return SandboxSpec(config.kind, config.model_dump_json(), task.image, task.workdir, task.repo_dir, task.base_commit,
                        run_id)
 
@@ -109,16 +93,19 @@ def run_rollout(
     refinement_context: str = "",
     model: Model | None = None,
     after: Callable[[Sandbox, Trajectory, Path], None] | None = None,
+    spending: Spending | None = None,
 ) -> Trajectory:
     """Run one rollout in a fresh sandbox; the trajectory is saved as `task_dir/<rollout_id>.traj.json`.
 
     The sandbox is one started ahead (sandboxes.warm), or starts in the background while the first model call
-    runs (the agent waits for it before its first command); it is removed in the background afterwards
-    (sandboxes.lifecycle.settle waits for that).
+    runs (the agent waits for it before its first command). Only the first sandbox of a source in this process is
+    waited for before that call, until its work directory and base commit are found, so that their absence costs no
+    model call. The sandbox is removed in the background afterwards (sandboxes.lifecycle.settle waits for that).
     Model and sandbox failures end the rollout with exit status model_error / sandbox_error; they are not raised.
     `after(sandbox, trajectory, task_dir)` runs once the agent has finished, while the container still lives
     (e.g. to check a Terminal-Bench task's end state, saving what it found in `task_dir`); its SandboxError ends
-    the rollout like any other.
+    the rollout like any other. `spending`: the cap of the rollout's task (its model's calls count against it; once
+    it is reached the rollout ends with exit status cost_limit).
     """
     path = TaskFiles(task_dir).trajectory(rollout_id)
     traj = Trajectory(
@@ -133,7 +120,8 @@ def run_rollout(
     sandbox = WARM.take(spec) or spec.make(f"{task.instance_id}.{rollout_id}")
     try:
         with closing(sandbox.start()):
-            model = model or Model(config.model)
+            sandbox.wait_source()  # a missing work directory or base commit ends the rollout before any model call
+            model = model or Model(config.model, spending)
             traj = Agent(config.agent, model, sandbox, traj, path).run(task, getattr(sandbox, "workdir", ""))
             if after is not None:
                 after(sandbox, traj, Path(task_dir))

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class Output(BaseModel):
@@ -30,9 +30,9 @@ class SandboxConfig(BaseModel):
 
     kind: str = "docker"
     """Which implementation: one of `SANDBOXES`."""
-    timeout: float = 120.0
+    timeout: float = Field(120.0, gt=0)
     """Seconds a command may run before it is killed."""
-    output_limit: int = 1_000_000
+    output_limit: int = Field(1_000_000, gt=0)
     """Bytes of output kept per command; the rest is read and dropped."""
     env: dict[str, str] = {}
     """Extra environment for every command. Never put secrets here."""
@@ -50,7 +50,12 @@ class Sandbox(Protocol):
     def start(self) -> Sandbox:
         """Begin making the sandbox, possibly in the background; `close()` ends it either way."""
     def ready(self) -> None:
-        """Wait until the sandbox is made; SandboxError when it could not be. Every command waits for it too."""
+        """Wait until the sandbox is made, its work directory and base commit found; SandboxError when it could not
+        be. Every command waits for it too."""
+    def wait_source(self) -> None:
+        """Wait until this sandbox's source (image or repository, work directory, base commit) is known to be there:
+        found by a sandbox of the same source made in this process (without waiting for this one), or by this one;
+        SandboxError when it is not."""
     def execute(self, command: str, timeout: float | None = None, *, persistent: bool = False) -> Output:
         """SandboxError for `persistent` where the sandbox keeps no shell state."""
     def diff(self) -> str: ...
@@ -58,6 +63,9 @@ class Sandbox(Protocol):
         """Write a file (parents made); a relative `path` is taken from the work directory."""
     def read_file(self, path: str) -> bytes:
         """A file's bytes; SandboxError when it cannot be read (missing, a directory)."""
+    def end_processes(self) -> None:
+        """Stop every process the commands started, those left running in the background included; the files stay.
+        SandboxError when this sandbox cannot."""
     def close(self) -> None:
         """End the sandbox; safe to call twice. What it leaves may go in the background:
         `sandboxes.lifecycle.settle()` waits until it is gone."""
@@ -161,3 +169,14 @@ def sandbox_class(kind: str) -> type:
         raise ValueError(f"unknown sandbox {kind!r}; known: {', '.join(sorted(SANDBOXES))}")
     module, _, name = SANDBOXES[kind].rpartition(".")
     return getattr(importlib.import_module(module), name)
+
+
+def sandbox_config(settings: dict[str, Any]) -> SandboxConfig:
+    """Validate sandbox settings against the chosen sandbox's config class."""
+    settings = {"kind": "docker", **settings}
+    try:
+        return sandbox_class(settings["kind"]).config_class.model_validate(settings)
+    except ValidationError as e:
+        problems = "; ".join(f"sandbox.{'.'.join(map(str, err['loc']))}: {err['msg'].removeprefix('Value error, ')}"
+                             for err in e.errors())
+        raise ValueError(problems) from None

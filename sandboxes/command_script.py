@@ -35,9 +35,11 @@ background; `settle CODE GROUP` after a command kills the command's group when i
 pids cgroup, for a bounded time) until the killed processes are reaped and there is room under the limit again, so
 that the next command can start."""
 
+COMMAND_STATE = "/tmp/.codescale-commands"
+"""Where COMMAND_SCRIPT keeps the process groups of earlier commands (its `state`)."""
 COMMAND_SCRIPT = KILLS + r"""
 exec 3>&2 2>/dev/null
-state=/tmp/.codescale-commands
+state=@STATE@
 read -r seen groups <"$state"
 sweep
 set -m
@@ -47,7 +49,7 @@ wait "$job"; code=$?
 settle "$code" "$job"
 echo "$seen$groups" >"$state"
 exit "$code"
-"""
+""".replace("@STATE@", COMMAND_STATE)
 """bash script, arguments: the timeout, then the command's argv. Runs the command in a process group of its own
 (job control on, so a plain `bash -c` command keeps its signals and stdin) under `timeout -s KILL`, with the kills
 of KILLS around it; the groups of earlier commands that are still alive are kept in a state file between the

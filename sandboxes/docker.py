@@ -14,6 +14,7 @@ from codescale.sandboxes.docker_config import DockerSandboxConfig, lockdown, to_
 from codescale.sandboxes.docker_exec import ExecShell
 from codescale.sandboxes.docker_files import get_file, put_file
 from codescale.sandboxes.docker_session import SessionShell
+from codescale.sandboxes.docker_source import SourceCheck, source_argv
 from codescale.sandboxes.docker_engine import (
     RUN_LABEL,
     SANDBOX_LABEL,
@@ -37,7 +38,8 @@ class DockerSandbox:
     (returncode 137, `timed_out=True`); the client stops waiting a few seconds later whatever happens.
     A background process that outlives its command keeps running, unless the pids limit is hit: then the groups
     of the command and of earlier ones still alive are killed (sandboxes/command_script.py), so a fork bomb never
-    outlives its command. A child that started its own session escapes these kills; it ends with the container.
+    outlives its command. A child that started its own session escapes these kills; it ends with the container (or
+    at `end_processes`, a restart of it).
     The container runs locked down (`DockerSandboxConfig`: no capabilities, no-new-privileges, nofile/fsize
     ulimits, a disk watch; SECURITY.md).
 
@@ -46,7 +48,8 @@ class DockerSandbox:
     one `docker exec` per command). `execute(..., persistent=True)` (a session only) runs a command in the shell
     state the last such command left. Files are copied with the engine's archive API.
 
-    `start()` starts the container in the background (a rollout's first model call needs none) and `close()`
+    `start()` starts the container in the background (a rollout's first model call needs none; its start checks
+    the work directory and the base commit, sandboxes/docker_source.py, which `wait_source` waits for) and `close()`
     removes it in the background (sandboxes.lifecycle: `settle()` waits for it, and so does the interpreter at exit);
     `with` waits for the start.
     """
@@ -77,6 +80,8 @@ class DockerSandbox:
         self._container: Any = None
         self._shell: ExecShell | SessionShell | None = None
         self._started: Future | None = None
+        self._source: SourceCheck | None = None
+        """The check of this sandbox's source it waits for (its own, when it is the first of the source)."""
         self._closed = False
 
     def __enter__(self) -> DockerSandbox:
@@ -95,11 +100,13 @@ class DockerSandbox:
         """Begin starting the container in the background and return at once (sandboxes.lifecycle); `ready()`
         and every command wait for it."""
         if self._started is None:
+            self._source = SourceCheck((self.image, self.workdir, self.base_commit))
             self._started = STARTS.submit(self._start)
         return self
 
     def ready(self) -> None:
-        """Wait until the container runs; SandboxError when it could not be started."""
+        """Wait until the container runs, its work directory and base commit found; SandboxError when it could not
+        be started."""
         if self._started is None or self._started.cancelled():
             raise SandboxError("the sandbox is not running (use it inside `with`, or call start())")
         error = self._started.exception()
@@ -115,6 +122,7 @@ class DockerSandbox:
             self._client = shared_client()
             self._create()
         except BaseException as e:
+            self._source.found(e)
             with contextlib.suppress(Exception):  # close() tries again; the run's label finds it otherwise
                 self._remove()
             if isinstance(e, SandboxError):
@@ -130,6 +138,7 @@ class DockerSandbox:
             name=self.container_name,
             detach=True,
             labels={RUN_LABEL: self.run_id, SANDBOX_LABEL: self.name},
+            working_dir=self.workdir or None,  # the container's own, as `docker inspect` shows it
             mem_limit=self.config.memory,
             memswap_limit=self.config.memory,
             nano_cpus=int(self.config.cpus * 1e9),
@@ -145,7 +154,7 @@ class DockerSandbox:
         else:
             shell = ExecShell(self._client, self._container, **where)
         self._shell = shell
-        self.base = self.base_commit or self._head()
+        self.base = self._check_source()
 
     def _find_image(self) -> str:
         if self.image in found_images:
@@ -170,9 +179,23 @@ class DockerSandbox:
             return f"no Docker engine reachable ({e})"
         return image_problem(client, config.image or image, config.pull) or None
 
-    def _head(self) -> str:
-        out = self._run(["git", "rev-parse", "HEAD"], 60.0, 1000)
-        return out.output.strip() if out.returncode == 0 else ""
+    def _check_source(self) -> str:
+        """The commit `diff` compares with, once the work directory and the base commit are found in the container
+        (sandboxes/docker_source.py, run from the root); SandboxError naming what is missing otherwise."""
+        out = self._run(source_argv(self.workdir, self.base_commit), 60.0, 2000, workdir="/")
+        if out.returncode != 0:
+            raise SandboxError(f"{out.output.strip() or 'its source could not be checked'} ({self.image})")
+        self._source.found()
+        return out.output.strip().splitlines()[-1] if out.output.strip() else ""
+
+    def wait_source(self) -> None:
+        """Wait until this sandbox's work directory and base commit are known to exist: found by the first sandbox
+        of the same source in this process (this one, or another started before or beside it), or, when that one's
+        start failed, by this one's own start; SandboxError when they are not."""
+        if self._started is None:
+            raise SandboxError("the sandbox is not running (use it inside `with`, or call start())")
+        if not self._source.known(self._started):
+            self.ready()
 
     def execute(self, command: str, timeout: float | None = None, *, persistent: bool = False) -> Output:
         return self._run([command], timeout or self.config.timeout, self.config.output_limit, shell=True,
@@ -197,14 +220,15 @@ class DockerSandbox:
         return get_file(self._container, self._path(path))
 
     def _run(self, argv: list[str], timeout: float, limit: int | None, *, shell: bool = False,
-             persistent: bool = False) -> Output:
-        """Run `argv` (`shell`: a command line, `persistent` in the kept shell state) in the container's shell,
-        stderr merged into stdout, killed after `timeout` seconds; then look at the disk it used."""
+             persistent: bool = False, workdir: str = "") -> Output:
+        """Run `argv` (`shell`: a command line, `persistent` in the kept shell state) in the container's shell, in
+        `workdir` (by default the work directory), stderr merged into stdout, killed after `timeout` seconds; then
+        look at the disk it used."""
         if self._closed:
             raise SandboxError("the sandbox is not running (use it inside `with`)")
         if self._shell is None:
             self.ready()
-        out = self._shell.run(argv, timeout, limit, shell=shell, persistent=persistent)
+        out = self._shell.run(argv, timeout, limit, shell=shell, persistent=persistent, workdir=workdir)
         self._check_disk()
         return out
 
@@ -223,6 +247,17 @@ class DockerSandbox:
             raise SandboxError(f"container {self.container_name} wrote {used} bytes to its disk, past its disk_limit "
                                f"of {self.config.disk_limit}; the rollout is stopped")
 
+    def end_processes(self) -> None:
+        """Stop every process in the container, those its commands left running included (a restart: no process
+        survives, whatever session or user it runs as; the files stay). The next command starts afresh, in a new
+        shell session when there was one (the restart ended it) and with a fresh shell state."""
+        self.ready()
+        try:
+            self._container.restart(timeout=0)
+        except engine_errors() as e:
+            raise SandboxError(f"cannot restart container {self.container_name}: {e}") from e
+        self._shell.restarted()
+
     def close(self) -> None:
         """Remove (or, with `remove_on_exit: false`, stop) the container in the background; safe to call twice.
         `sandboxes.lifecycle.settle()` waits for every removal, and so does the interpreter before it exits."""
@@ -230,6 +265,8 @@ class DockerSandbox:
             return
         self._closed = True
         if self._started is None or self._started.cancel():  # never started, or its start never began
+            if self._source is not None:
+                self._source.found(SandboxError("closed before it started"))
             return
         REMOVALS.submit(self._finish)
 

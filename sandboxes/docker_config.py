@@ -20,9 +20,9 @@ class DockerSandboxConfig(SandboxConfig):
     """Pull the image when it is not present locally (otherwise a missing image is an error)."""
     memory: str = "2g"
     """Memory limit (swap is not added on top)."""
-    cpus: float = 1.0
+    cpus: float = Field(1.0, gt=0)
     """CPU limit, in cores."""
-    pids_limit: int = 512
+    pids_limit: int = Field(512, gt=0)
     """Most processes the container may hold at once."""
     network: str = "none"
     """Docker network mode; "none" leaves only the loopback interface."""
@@ -45,7 +45,7 @@ class DockerSandboxConfig(SandboxConfig):
     with none (a task whose tests need one, e.g. CHOWN, names it in its `sandbox` field)."""
     no_new_privileges: bool = True
     """Forbid gaining privileges through setuid binaries or file capabilities (`no-new-privileges`)."""
-    nofile: int = 8192
+    nofile: int = Field(8192, gt=0)
     """Most open files a process may hold (the `nofile` ulimit, soft and hard)."""
     fsize: str = "1g"
     """Largest file a process may write (the `fsize` ulimit); a bigger write kills the writer ("File size limit
@@ -55,11 +55,12 @@ class DockerSandboxConfig(SandboxConfig):
     it: past it, the command's container is reported as a SandboxError and the rollout ends. "" switches the watch
     off. (The engine's overlay2-on-ext4 storage cannot enforce a size itself.)"""
 
-    @field_validator("fsize", "disk_limit")
+    @field_validator("memory", "fsize", "disk_limit")
     @classmethod
-    def _size(cls, value: str) -> str:
-        if value:
-            to_bytes(value)
+    def _size(cls, value: str, info) -> str:
+        if value or info.field_name == "memory":  # "" switches fsize and disk_limit off; memory always has a limit
+            if to_bytes(value) <= 0:
+                raise ValueError(f"{value!r} is not a size above 0")
         return value
 
 

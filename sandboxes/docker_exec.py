@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from codescale.sandboxes.base import TIMEOUT_RETURNCODE, CappedReader, Output, SandboxError
-from codescale.sandboxes.command_script import command_argv
+from codescale.sandboxes.command_script import COMMAND_STATE, command_argv
 from codescale.sandboxes.docker_engine import engine_errors
 
 GRACE = 5.0
@@ -28,16 +28,17 @@ class ExecShell:
             client, container, workdir, env, name, watch)
 
     def run(self, argv: list[str], timeout: float, limit: int | None, *, shell: bool = False,
-            persistent: bool = False) -> Output:
-        """Exec `argv` (`shell`: a command line, run by `bash -c`) with stderr merged into stdout, killed after
-        `timeout` seconds. No shell state is kept (`persistent` is refused)."""
+            persistent: bool = False, workdir: str = "") -> Output:
+        """Exec `argv` (`shell`: a command line, run by `bash -c`) in `workdir` (by default the work directory) with
+        stderr merged into stdout, killed after `timeout` seconds. No shell state is kept (`persistent` is refused)."""
         if persistent:
             raise SandboxError("a persistent shell state needs sandbox.shell: session")
         api = self.client.api
         wrapped = command_argv(["bash", "-c", *argv] if shell else argv, timeout)
         start = time.monotonic()
         try:
-            exec_id = api.exec_create(self.container.id, wrapped, workdir=self.workdir, environment=self.env)["Id"]
+            exec_id = api.exec_create(self.container.id, wrapped, workdir=workdir or self.workdir,
+                                      environment=self.env)["Id"]
             stream = api.exec_start(exec_id, stream=True)
         except engine_errors() as e:
             raise SandboxError(f"docker exec failed in container {self.name}: {e}") from e
@@ -69,6 +70,14 @@ class ExecShell:
             if time.monotonic() > deadline:
                 return TIMEOUT_RETURNCODE
             time.sleep(0.02)
+
+    def restarted(self) -> None:
+        """The container was restarted: the process groups COMMAND_SCRIPT remembers are gone."""
+        try:
+            cleared = self.client.api.exec_create(self.container.id, ["rm", "-f", COMMAND_STATE])["Id"]
+            self.client.api.exec_start(cleared)
+        except engine_errors() as e:
+            raise SandboxError(f"cannot clear the command state in container {self.name}: {e}") from e
 
     def close(self) -> None:
         """Nothing to close."""

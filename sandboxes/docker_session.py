@@ -114,9 +114,9 @@ class Scan:
             self.code = int(self._pending[len(self.end):line])
 
 
-def request(token: str, mode: str, timeout: float, args: list[str]) -> bytes:
+def request(token: str, mode: str, timeout: float, args: list[str], workdir: str = "") -> bytes:
     """One request to the driver: NUL-terminated fields (sandboxes/session_script.py's DRIVER)."""
-    fields = [token, mode, f"{timeout:.3f}", str(len(args)), *args]
+    fields = [token, mode, f"{timeout:.3f}", workdir, str(len(args)), *args]
     return b"".join(field.encode("utf-8", "surrogateescape") + b"\0" for field in fields)
 
 
@@ -147,8 +147,8 @@ class SessionShell:
         api = self.client.api
         folder = f"/tmp/.codescale-session-{uuid.uuid4().hex[:12]}"
         try:
-            exec_id = api.exec_create(self.container.id, session_argv(folder), stdin=True, stdout=True,
-                                      stderr=False, workdir=self.workdir, environment=self.env)["Id"]
+            exec_id = api.exec_create(self.container.id, session_argv(folder, self.workdir), stdin=True, stdout=True,
+                                      stderr=False, workdir="/" if self.workdir else None, environment=self.env)["Id"]
             stream = Stream(api.exec_start(exec_id, socket=True))
         except engine_errors() as e:
             raise SandboxError(f"cannot start a shell session in container {self.name}: {e}") from e
@@ -172,9 +172,9 @@ class SessionShell:
         self._stream, self._pid = stream, seen.rsplit(b":", 1)[1].strip().decode()
 
     def run(self, argv: list[str], timeout: float, limit: int | None, *, shell: bool = False,
-            persistent: bool = False) -> Output:
-        """Run `argv` (`shell`: a command line; `persistent`: one in the kept shell state), stderr merged into
-        stdout, killed after `timeout` seconds."""
+            persistent: bool = False, workdir: str = "") -> Output:
+        """Run `argv` (`shell`: a command line; `persistent`: one in the kept shell state) in `workdir` (by default
+        the work directory), stderr merged into stdout, killed after `timeout` seconds."""
         if any("\0" in arg for arg in argv):
             return Output(returncode=126, output="codescale: a command cannot hold a NUL byte; nothing ran\n")
         with self._lock:
@@ -184,7 +184,7 @@ class SessionShell:
                 output, token, start = CappedOutput(limit), secrets.token_hex(16), time.monotonic()
                 scan = Scan(token, output)
                 mode = ("state" if persistent else "shell") if shell else "run"
-                ended = self._exchange(scan, request(token, mode, timeout, argv), start + timeout + GRACE)
+                ended = self._exchange(scan, request(token, mode, timeout, argv, workdir), start + timeout + GRACE)
                 if scan.code is not None:
                     timed_out = scan.code == TIMEOUT_RETURNCODE and time.monotonic() - start >= timeout
                     return Output(returncode=scan.code, output=output.text(), timed_out=timed_out)
@@ -235,6 +235,11 @@ class SessionShell:
         if self._stream is not None:
             self._stream.close()
         self._stream = None
+
+    def restarted(self) -> None:
+        """The container was restarted, which ended the driver: the next command starts a new one."""
+        with self._lock:
+            self._drop()
 
     def close(self) -> None:
         """End the driver (the end of its stdin) and the connection, without waiting for a command in flight (it then

@@ -91,6 +91,10 @@ class LocalSandbox:
     def ready(self) -> None:
         self.workdir  # raises SandboxError when not started
 
+    def wait_source(self) -> None:
+        """Nothing to wait for: `start()` makes the clone, and finds its base commit, in the foreground."""
+        self.ready()
+
     @classmethod
     def check(cls, config: LocalSandboxConfig, *, image: str = "", repo_dir: str = "", base_commit: str = "") -> str | None:
         """What would stop this sandbox from starting, in one line; None when nothing would."""
@@ -149,6 +153,10 @@ class LocalSandbox:
         # wait OUTPUT_GRACE seconds at most, then leave that process running and its reader behind.
         reader.wait(OUTPUT_GRACE)
         return Output(returncode=TIMEOUT_RETURNCODE if timed_out else proc.returncode, output=reader.text(), timed_out=timed_out)
+
+    def end_processes(self) -> None:
+        """Not possible here: a process that left its command's group is one of this machine's like any other."""
+        raise SandboxError("the local sandbox cannot stop the processes its commands left running (it is not isolated)")
 
     def close(self) -> None:
         """Delete the temporary directory; safe to call twice."""

@@ -8,13 +8,14 @@ from codescale.sandboxes.command_script import KILLS
 
 DRIVER = KILLS + r"""
 exec 2>/dev/null
-dir=$1 wrapper=$2 workdir=$PWD
+dir=$1 wrapper=$2 workdir=${3:-$PWD}
 fifo=$dir/out.0 nap=$dir/nap relay= groups= seen= state= saves=0 n=0
 mkdir -p "$dir" && mkfifo "$nap" "$fifo" && exec {sleep}<>"$nap" || exit 1
 read -r _ seen <"$events"
 set -m
 end() { printf '%s:end:%d\n' "$token" "$1" >&"$w"; exec {w}>&-; }
-while IFS= read -r -d '' token && IFS= read -r -d '' mode && IFS= read -r -d '' limit && IFS= read -r -d '' argc; do
+while IFS= read -r -d '' token && IFS= read -r -d '' mode && IFS= read -r -d '' limit && IFS= read -r -d '' here &&
+  IFS= read -r -d '' argc; do
   argv=()
   for ((i = 0; i < argc; i++)); do IFS= read -r -d '' arg || exit 0; argv+=("$arg"); done
   if [ "$mode" = hello ]; then printf '%s:ready:%d\n' "$token" "$$"; continue; fi
@@ -28,7 +29,7 @@ while IFS= read -r -d '' token && IFS= read -r -d '' mode && IFS= read -r -d '' 
   cat <"$fifo" {sleep}<&- &
   relay=$!
   exec {w}>"$fifo"
-  cd -- "$workdir" || { printf 'cannot enter %s\n' "$workdir" >&"$w"; end 126; continue; }
+  cd -- "${here:-$workdir}" || { printf 'cannot enter %s\n' "${here:-$workdir}" >&"$w"; end 126; continue; }
   if [ "$mode" = state ]; then
     out=$dir/state.$((saves % 2)); : >"$out"
     argv=(bash -c "$wrapper" codescale-shell "$state" "$out" "${argv[0]}")
@@ -45,12 +46,13 @@ while IFS= read -r -d '' token && IFS= read -r -d '' mode && IFS= read -r -d '' 
   end "$code"
 done
 """
-"""bash script, arguments: its own folder (made; a FIFO for each command's output, the saved shell states) and
-WRAPPER. It reads requests from stdin, each a list of NUL-terminated fields: a token, the mode (`hello`; `shell`:
-one command line, run by a fresh `bash -c`; `state`: one command line, run by WRAPPER in the shell state the last
-`state` command left; `run`: an argv, run as it is), the timeout, the number of arguments, the arguments. For
-`hello` it prints `<token>:ready:<its pid>`. For a command it prints `<token>:start` on stdout, then runs the
-command in the work directory with stdin from /dev/null, stdout and stderr into the FIFO, under `timeout -s KILL`
+"""bash script, arguments: its own folder (made; a FIFO for each command's output, the saved shell states), WRAPPER
+and the work directory (by default its own). It reads requests from stdin, each a list of NUL-terminated fields: a
+token, the mode (`hello`; `shell`: one command line, run by a fresh `bash -c`; `state`: one command line, run by
+WRAPPER in the shell state the last `state` command left; `run`: an argv, run as it is), the timeout, the directory
+to run in (empty: the work directory), the number of arguments, the arguments. For `hello` it prints
+`<token>:ready:<its pid>`. For a command it prints `<token>:start` on stdout, then runs the command in that directory
+with stdin from /dev/null, stdout and stderr into the FIFO, under `timeout -s KILL`
 in a process group of its own with the kills of KILLS around it, while `cat` relays the FIFO to stdout; when the
 command has ended it writes `<token>:end:<exit code>` into the FIFO, so the marker follows everything the command
 wrote. A process the command left in the background still holding the FIFO keeps its relay alive: at the next
@@ -114,6 +116,6 @@ command line in this shell, then saves the state it leaves. A command killed at 
 shell with `exit`, saves nothing: the next starts from the state before it."""
 
 
-def session_argv(folder: str) -> list[str]:
-    """The argv of the exec that starts a session's DRIVER with its folder in the container."""
-    return ["bash", "-c", DRIVER, "codescale-session", folder, WRAPPER]
+def session_argv(folder: str, workdir: str) -> list[str]:
+    """The argv of the exec that starts a session's DRIVER with its folder and work directory in the container."""
+    return ["bash", "-c", DRIVER, "codescale-session", folder, WRAPPER, workdir]

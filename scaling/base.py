@@ -6,10 +6,11 @@ import importlib
 from pathlib import Path
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from codescale import configs
 from codescale.agent.models.base import ModelConfig
+from codescale.agent.models.spending import Spending
 from codescale.agent.records import Task, Trajectory
 from codescale.scaling.execution import SelectionConfig
 from codescale.scaling.judge import JudgeConfig
@@ -20,9 +21,11 @@ from codescale.scaling.summarizer import SummarizerConfig
 
 
 class RolloutFn(Protocol):
-    """Runs one rollout in a fresh sandbox and returns its finished trajectory (saved under the task dir)."""
+    """Runs one rollout in a fresh sandbox and returns its finished trajectory (saved under the task dir); its model
+    calls count against `spending`, the task's cap, when given."""
 
-    def __call__(self, task: Task, *, rollout_id: str, generation: int = 0, refinement_context: str = "") -> Trajectory: ...
+    def __call__(self, task: Task, *, rollout_id: str, generation: int = 0, refinement_context: str = "",
+                 spending: Spending | None = None) -> Trajectory: ...
 
 
 class ScalingConfig(BaseModel):
@@ -38,12 +41,23 @@ class ScalingConfig(BaseModel):
     """Rollouts (and summarizer calls) of one task in flight at once, each rollout in its own sandbox."""
     seed: int = 0
     """Seeds every random choice (shuffles, vote orders, tie breaks, random picks), mixed with the task id."""
+    max_task_cost: float = Field(0.0, ge=0)
+    """USD per task over its rollouts, summaries and judge votes (0: no cap). Once reached, no model call of the task
+    starts: its rollouts end with exit status cost_limit, summaries are built without a model, judge votes fail (a
+    match goes by its tie rule), and the task ends with what it has (`TaskResult.cap` says so). Needs prices."""
     rtv: RTVConfig = Field(default_factory=RTVConfig)
     pdr: PDRConfig = Field(default_factory=PDRConfig)
     summarizer: SummarizerConfig = Field(default_factory=SummarizerConfig)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     selection: SelectionConfig = Field(default_factory=SelectionConfig)
     """Execution evidence in selection (`scaling.selection.evidence`: none, filter, judge, both)."""
+
+    @field_validator("strategy")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in STRATEGIES:
+            raise ValueError(f"unknown strategy {value!r}; known: {', '.join(STRATEGIES)}")
+        return value
 
 
 class Strategy(Protocol):

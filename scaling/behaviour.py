@@ -120,7 +120,9 @@ class Applied(BaseModel):
 
 def use_evidence(config: SelectionConfig, gathered: TaskEvidence, candidates: list[str], dropped: dict[str, str]) -> Applied:
     """Filter (filter, both), group by behaviour (every mode but none), and render for the judge (judge, both)."""
-    own = {rid: {rid} | {d for d, why in dropped.items() if why == f"duplicate of {rid}"} for rid in candidates}
+    twins = {rid: {other for other in candidates if gathered.candidates[other].digest == gathered.candidates[rid].digest}
+             for rid in candidates}  # entrants with the same code (`rtv.duplicates: keep`)
+    own = {rid: twins[rid] | {d for d, why in dropped.items() if why == f"duplicate of {rid}"} for rid in candidates}
     verdicts = {rid: verdict(gathered, rid, own[rid]) for rid in candidates}
     applied = Applied(candidates=list(candidates), seconds=gathered.seconds)
     if not usable(gathered):

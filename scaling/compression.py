@@ -1,83 +1,54 @@
-"""A trajectory as compact text for the summarizer, within a token bound.
+"""A trajectory as compact text for the summarizer and the judge, within a token bound (estimated tokens: the
+steps' compact text is agent/compact.py's).
 
-Token counts here are ESTIMATES (characters / 4, about right for English and code with common
-tokenizers): the bound only decides how much to cut. Real counts come from the model's usage.
+Steps that do not all fit are taken from their start and end around a marker, unless a summary of the earlier ones
+is at hand (`Condensed`): the rollout's latest condensation (what the model itself saw in their place), or one the
+summarizer wrote chunk by chunk (scaling/chunks.py); then that summary stands for them and the later steps follow.
 """
 
 from __future__ import annotations
 
-import math
 import re
+from dataclasses import dataclass
 
+from codescale.agent.compact import CHARS_PER_TOKEN, clip, estimate_tokens, keep_ends, render_step
 from codescale.agent.records import Step, Trajectory
 
-CHARS_PER_TOKEN = 4
 TEST_COMMAND = re.compile(r"\b(pytest|py\.test|unittest|tox|nox|runtests|manage\.py test|(go|cargo|npm|yarn|make|mvn|gradle) test)\b")
 """A command that runs tests; the last one's output is kept whole (within its share of the bound)."""
-BASH_BLOCK = re.compile(r"```bash.*?(```|$)", re.DOTALL)
+REASONING_CHARS, OUTPUT_CHARS = 1500, 2000
+"""Characters of a step's reasoning and of its output shown by default."""
 
 
-def estimate_tokens(text: str) -> int:
-    """An estimate, not a count: characters / 4, rounded up."""
-    return math.ceil(len(text) / CHARS_PER_TOKEN)
+@dataclass(frozen=True)
+class Condensed:
+    """Steps 0 to `last_step` as one summary in Markdown."""
 
-
-def clip(text: str, limit: int) -> str:
-    """`text` (stripped) when it fits in `limit` characters (0: no limit), else its start and end around a marker."""
-    text = text.strip()
-    if limit <= 0 or len(text) <= limit:
-        return text
-    half = max(0, limit // 2)
-    return f"{text[:half]}\n[... {len(text) - 2 * half} characters cut ...]\n{text[len(text) - half:]}"
-
-
-def render_step(step: Step, *, reasoning_chars: int, output_chars: int) -> str:
-    parts = [f"[step {step.index}]"]
-    if step.thinking.strip():
-        parts.append("Thinking: " + clip(step.thinking, reasoning_chars))
-    reasoning = BASH_BLOCK.sub("", step.response).strip()
-    if reasoning:
-        parts.append(clip(reasoning, reasoning_chars))
-    if step.action is not None:
-        parts.append("$ " + clip(step.action, 1000))
-        parts.append(("(timed out)\n" if step.timed_out else "") + clip(step.observation, output_chars))
-    else:
-        parts.append("(no command: format error)\n" + clip(step.observation, output_chars // 4))
-    return "\n".join(parts)
+    last_step: int
+    summary: str
 
 
 def last_test_step(traj: Trajectory) -> Step | None:
     return next((s for s in reversed(traj.steps) if s.action and TEST_COMMAND.search(s.action)), None)
 
 
-def keep_ends(blocks: list[str], budget: int) -> list[str]:
-    """As many blocks as fit in `budget` characters, taken alternately from the start and the end;
-    a marker stands for the omitted middle."""
-    if sum(len(b) + 2 for b in blocks) <= budget:
-        return blocks
-    head, tail, used = [], [], 0
-    i, j = 0, len(blocks) - 1
-    while i <= j:
-        take_head = len(head) <= len(tail)
-        block = blocks[i] if take_head else blocks[j]
-        if used + len(block) + 2 > budget:
-            break
-        used += len(block) + 2
-        if take_head:
-            head.append(block)
-            i += 1
-        else:
-            tail.insert(0, block)
-            j -= 1
-    omitted = len(blocks) - len(head) - len(tail)
-    return head + [f"[... {omitted} steps omitted ...]"] + tail
+def trajectory_tokens(traj: Trajectory) -> int:
+    """Estimated tokens of everything its steps hold in full: replies, thinking, observations."""
+    return sum(estimate_tokens(s.response) + estimate_tokens(s.thinking) + estimate_tokens(s.observation)
+               for s in traj.steps)
 
 
-def compress(traj: Trajectory, *, max_tokens: int, reasoning_chars: int = 1500, output_chars: int = 2000,
-             with_diff: bool = True) -> str:
-    """The trajectory within about `max_tokens` estimated tokens: exit status, steps (start and end kept
-    when cut), the last test command's output and the final diff (without `with_diff`, for tasks whose outcome is
-    a container, a line saying there is none)."""
+def latest_condensation(traj: Trajectory) -> Condensed | None:
+    c = traj.condensations[-1] if traj.condensations else None
+    return Condensed(c.last_step, c.summary) if c else None
+
+
+def rendered_steps(traj: Trajectory, reasoning_chars: int = REASONING_CHARS, output_chars: int = OUTPUT_CHARS) -> list[str]:
+    return [render_step(s, reasoning_chars=reasoning_chars, output_chars=output_chars) for s in traj.steps]
+
+
+def frame(traj: Trajectory, max_tokens: int, with_diff: bool) -> tuple[str, str, str, int]:
+    """The parts around the steps (header, last test run, outcome) and the characters left for the steps."""
     budget = max_tokens * CHARS_PER_TOKEN
     header = f"Exit status: {traj.exit_status or 'unfinished'}. Steps: {len(traj.steps)}."
     if traj.error:
@@ -90,6 +61,26 @@ def compress(traj: Trajectory, *, max_tokens: int, reasoning_chars: int = 1500, 
     tests = ""
     if test:
         tests = f"Last test run (step {test.index}): $ {clip(test.action or '', 300)}\n{clip(test.observation, int(budget * 0.15))}"
-    rest = budget - len(header) - len(diff) - len(tests) - 8
-    steps = [render_step(s, reasoning_chars=reasoning_chars, output_chars=output_chars) for s in traj.steps]
-    return "\n\n".join(part for part in [header, *keep_ends(steps, rest), tests, diff] if part)
+    return header, tests, diff, budget - len(header) - len(diff) - len(tests) - 8
+
+
+def fits(blocks: list[str], room: int) -> bool:
+    return sum(len(b) + 2 for b in blocks) <= room
+
+
+def compress(traj: Trajectory, *, max_tokens: int, reasoning_chars: int = REASONING_CHARS,
+             output_chars: int = OUTPUT_CHARS, with_diff: bool = True, condensed: Condensed | None = None) -> str:
+    """The trajectory within about `max_tokens` estimated tokens: exit status, steps, the last test command's output
+    and the final diff (without `with_diff`, for tasks whose outcome is a container, a line saying there is none).
+    Steps that do not all fit: `condensed` (else the rollout's latest condensation) in place of the earlier ones, and
+    the start and end of what remains around a marker."""
+    header, tests, diff, room = frame(traj, max_tokens, with_diff)
+    steps = rendered_steps(traj, reasoning_chars, output_chars)
+    condensed = condensed or latest_condensation(traj)
+    if not fits(steps, room) and condensed is not None:
+        held = f"[steps 0 to {condensed.last_step}, condensed]\n{condensed.summary}"
+        later = [text for s, text in zip(traj.steps, steps) if s.index > condensed.last_step]
+        steps = [held, *keep_ends(later, room - len(held) - 2)] if later else [held]
+    else:
+        steps = keep_ends(steps, room)
+    return "\n\n".join(part for part in [header, *steps, tests, diff] if part)

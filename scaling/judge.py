@@ -1,4 +1,8 @@
-"""The LLM judge of RTV: one prompt per ordering of a group, votes parsed from `ANSWER: <n>` lines."""
+"""The LLM judge of RTV: one prompt per ordering of a group, votes parsed from `ANSWER: <n>` lines.
+
+Each request's prompt delimits the issue and every candidate with tags carrying a fresh random key that none of
+their texts contains (agent/templates.py), so a candidate cannot forge another candidate's block or end its own.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from codescale import configs
 from codescale.agent.models.base import Model, ModelConfig, ModelError
+from codescale.agent.models.spending import Spending
 from codescale.agent.models.thinking import ThinkingConfig
 from codescale.agent.records import Task, Trajectory, Usage
-from codescale.agent.templates import render
-from codescale.scaling.compression import clip, compress
+from codescale.agent.compact import clip
+from codescale.agent.templates import SharedKey, fresh_key, render
+from codescale.scaling.compression import compress
 from codescale.scaling.limits import reply_cap
 from codescale.scaling.records import Summary, Vote
 
@@ -80,13 +86,16 @@ def parse_answer(text: str, group_size: int) -> int | None:
 class Judge:
     """Votes on orderings of candidates of one task; a failed call gives invalid votes, not an error."""
 
-    def __init__(self, config: JudgeConfig, model: ModelConfig):
+    def __init__(self, config: JudgeConfig, model: ModelConfig, spending: Spending | None = None):
         self.config = config
-        self.model = Model(config.model or model)
+        self.model = Model(config.model or model, spending)
         self.max_tokens = reply_cap(config.max_tokens, self.model.info, config.thinking)
         self._compressed: dict[tuple[str, int], str] = {}
         self.evidence: dict[str, str] = {}
         """Rollout id -> execution evidence shown beside its summary (set by the population; empty: none shown)."""
+        self.issue_keys = SharedKey()
+        """The key of the issue's block, one per task: every judge request of a task shares its prompt up to the
+        attempts."""
 
     def shown_trajectory(self, traj: Trajectory | None, share: int) -> str:
         if traj is None:
@@ -105,19 +114,25 @@ class Judge:
              "evidence": self.evidence.get(rid, "")}
             for i, rid in enumerate(order, 1)
         ]
-        prompt = render(self.config.instance_template, task=task, candidates=candidates,
+        texts = [task.problem_statement] + [c["patch"] + c["trajectory"] + c["evidence"] for c in candidates]
+        texts += [c["summary"].markdown() for c in candidates if c["summary"]]
+        issue_key = self.issue_keys(task.instance_id, *texts)
+        prompt = render(self.config.instance_template, task=task, candidates=candidates, issue_key=issue_key,
+                        key=fresh_key(*texts, issue_key),
                         show_diff=kind == "summary+diff", show_trajectory=kind == "trajectory")
         return [{"role": "system", "content": render(self.config.system_template)}, {"role": "user", "content": prompt}]
 
     def request(self, task: Task, order: list[str], n: int, summaries: dict, patches: dict,
-                trajectories: dict | None = None) -> list[Vote]:
+                trajectories: dict | None = None, *, again: bool = False) -> list[Vote]:
         """`n` votes on one ordering from one call (`n` samples; a request each on backends without `n`). A failed
-        call is tried again on its own, up to `request_attempts`; then its votes are failed (invalid) votes."""
+        call is tried again on its own, up to `request_attempts`; then its votes are failed (invalid) votes.
+        `again`: the same prompt is asked more than once (its prompt is marked for the provider's cache)."""
         messages = self.messages(task, order, summaries, patches, trajectories)
         for attempt in range(1, self.config.request_attempts + 1):
             try:
                 completions = self.model.complete(messages, n=n, max_tokens=self.max_tokens,
-                                                  temperature=self.config.temperature, thinking=self.config.thinking)
+                                                  temperature=self.config.temperature, thinking=self.config.thinking,
+                                                  cache=again or n > 1)
                 break
             except ModelError as e:
                 log.warning("judge request on %s failed (try %d of %d): %s", "/".join(order), attempt,
@@ -140,7 +155,8 @@ class Judge:
         calls = [(key, n) for key, count in counts.items() for n in ([count] if self.config.batch_votes else [1] * count)]
         pending: dict[tuple, list[Vote]] = {key: [] for key in counts}
         with ThreadPoolExecutor(max_workers=max(1, self.config.concurrency)) as pool:
-            futures = [(key, pool.submit(self.request, task, list(key), n, summaries, patches, trajectories))
+            futures = [(key, pool.submit(self.request, task, list(key), n, summaries, patches, trajectories,
+                                         again=counts[key] > 1))
                        for key, n in calls]
             for key, future in futures:
                 pending[key] += future.result()

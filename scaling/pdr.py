@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from codescale import configs
 from codescale.agent.models.base import ModelConfig
 from codescale.agent.records import Task
-from codescale.agent.templates import render
+from codescale.agent.templates import fresh_key, render
 from codescale.scaling.population import Population
 from codescale.scaling.records import TaskResult
 
@@ -30,7 +30,8 @@ class PDRConfig(BaseModel):
     k: int = Field(4, ge=1)
     """Summaries of the previous generation given to each refined rollout."""
     context: Literal["rtv", "random", "own"] = "rtv"
-    """How they are chosen: RTV stopped at k, a seeded random k, or each rollout's own predecessor (same index)."""
+    """How they are chosen: RTV stopped at k (one choice shared by every refined rollout), a seeded random k drawn
+    for each refined rollout, or each rollout's own predecessor (same index)."""
     keep_survivors: bool = False
     """Let the rollouts chosen as context stay in the final pool."""
     context_template: str = Field(default_factory=lambda: configs.load("scaling")["scaling"]["pdr"]["context_template"])
@@ -62,6 +63,7 @@ class PDR:
             chosen = self.choose(population, ids, generation)
             survivors += [rid for rids in chosen for rid in rids if rid not in survivors]
             contexts = [self.render(population, rids) for rids in chosen]
+            population.contexts.update({f"g{generation + 1}-r{i}": list(rids) for i, rids in enumerate(chosen)})
         pool = ids + (survivors if self.config.pdr.keep_survivors else [])
         if self.final == "rtv":
             final = population.select_rtv(pool, stop_at=self.config.rtv.stop_at)
@@ -75,15 +77,15 @@ class PDR:
         if pdr.context == "own":
             return [[rid] for rid in ids]
         if pdr.context == "random":
-            picked = population.select_random(ids, k=pdr.k, stage=stage).winners
-        else:
-            picked = population.select_rtv(ids, stop_at=pdr.k, stage=stage).winners
+            return population.draw_random(ids, k=pdr.k, draws=self.config.n, stage=stage)
+        picked = population.select_rtv(ids, stop_at=pdr.k, stage=stage).winners
         return [picked] * self.config.n
 
     def render(self, population: Population, ids: list[str]) -> str:
         summaries = population.summarize(ids)
         patches = [population.trajectories[rid].patch for rid in ids]
-        return render(self.config.pdr.context_template, summaries=summaries, patches=patches)
+        key = fresh_key(*(s.markdown() for s in summaries), *patches)
+        return render(self.config.pdr.context_template, summaries=summaries, patches=patches, key=key)
 
 
 class PDRWithRTV(PDR):

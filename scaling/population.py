@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from codescale.agent.models.base import ModelConfig
+from codescale.agent.models.spending import Spending
 from codescale.agent.files import TaskFiles
 from codescale.agent.records import Task, Trajectory, Usage
 from codescale.scaling.behaviour import Applied, use_evidence
@@ -48,11 +49,15 @@ class Population:
         self.trajectories: dict[str, Trajectory] = {}
         self.summaries: dict[str, Summary] = {}
         self.selections: list[Selection] = []
+        self.contexts: dict[str, list[str]] = {}
+        """Refined rollout id -> the rollout ids whose summaries it was given (PDR)."""
         self.start = time.monotonic()
         self._summarizer: Summarizer | None = None
         self._judge: Judge | None = None
         self.evidence_seconds = 0.0
         """Sandbox seconds spent gathering execution evidence (cached checks cost none)."""
+        self.spending = Spending(config.max_task_cost)
+        """The task's spending cap: every model call of its rollouts, summaries and votes counts against it."""
 
     # --- rollouts ----------------------------------------------------------------------------
 
@@ -68,7 +73,8 @@ class Population:
 
     def _run_one(self, generation: int, rollout_id: str, context: str) -> Trajectory:
         try:
-            return self.rollout(self.task, rollout_id=rollout_id, generation=generation, refinement_context=context)
+            return self.rollout(self.task, rollout_id=rollout_id, generation=generation, refinement_context=context,
+                                spending=self.spending)
         except Exception as e:  # one broken rollout must not sink the others: record it and go on
             log.exception("rollout %s of %s raised", rollout_id, self.task.instance_id)
             path = self.files.trajectory(rollout_id)
@@ -97,10 +103,11 @@ class Population:
             saved = self.files.summary(rid)
             if rid not in self.summaries and saved.exists():
                 self.summaries[rid] = Summary.model_validate_json(saved.read_text())
+                self.spending.add(self.summaries[rid].usage)  # the task's cap spans sessions
         missing = [rid for rid in ids if rid not in self.summaries]
         if missing:
             if self._summarizer is None:
-                self._summarizer = Summarizer(self.config.summarizer, self.model)
+                self._summarizer = Summarizer(self.config.summarizer, self.model, self.spending)
             with ThreadPoolExecutor(max_workers=max(1, self.config.concurrency)) as pool:
                 made = list(pool.map(lambda rid: self._summarizer.summarize(self.task, self.trajectories[rid]), missing))
             for summary in made:
@@ -114,18 +121,19 @@ class Population:
         return int(hashlib.sha256(key).hexdigest()[:8], 16)
 
     def select_rtv(self, ids: list[str], *, stop_at: int, stage: str = "final") -> Selection:
-        """RTV over these rollouts (empty patches dropped, duplicates merged) until `stop_at` remain."""
-        candidates, dropped = prepare(self.outcomes(ids), self.task.empty_reason)
+        """RTV over these rollouts (empty patches dropped; identical ones kept or merged, `rtv.duplicates`) until
+        `stop_at` remain."""
+        candidates, dropped = prepare(self.outcomes(ids), self.task.empty_reason, self.config.rtv.duplicates)
         evidence = self.evidence(candidates, dropped)
         candidates = evidence.candidates if evidence else candidates
         if self.config.judge.input != "trajectory":  # summaries only where the judge reads them
             self.summarize(candidates)
         if self._judge is None:
-            self._judge = Judge(self.config.judge, self.model)
+            self._judge = Judge(self.config.judge, self.model, self.spending)
         self._judge.evidence = evidence.texts if evidence else {}
         vote = partial(self._judge.vote, self.task, self.summaries, self.outcomes(candidates), trajectories=self.trajectories)
         selection = tournament(candidates, vote, self.config.rtv, seed=self.seed(stage), stop_at=stop_at,
-                               weights=evidence.weights if evidence else None)
+                               weights=evidence.weights if evidence else None, outcomes=self.outcomes(candidates))
         selection.stage, selection.dropped = stage, {**dropped, **(evidence.dropped if evidence else {})}
         return self._record(selection)
 
@@ -143,12 +151,25 @@ class Population:
 
     def select_random(self, ids: list[str], *, k: int = 1, stage: str = "final") -> Selection:
         """A seeded uniform pick of k rollouts among those with a non-empty patch (among all when none has one)."""
+        return self._record(self._random(ids, k, 1, stage)[0])
+
+    def draw_random(self, ids: list[str], *, k: int, draws: int, stage: str) -> list[list[str]]:
+        """`draws` independent seeded picks of k rollouts (each as `select_random` picks), recorded as one selection
+        whose winners are every rollout drawn at least once."""
+        selection, picks = self._random(ids, k, draws, stage)
+        self._record(selection)
+        return picks
+
+    def _random(self, ids: list[str], k: int, draws: int, stage: str) -> tuple[Selection, list[list[str]]]:
         pool = [rid for rid, shown in self.outcomes(ids).items() if shown.strip()] or list(ids)
         seed = self.seed(stage)
-        winners = random.Random(seed).sample(pool, min(k, len(pool)))
+        rng = random.Random(seed)
+        picks = [rng.sample(pool, min(k, len(pool))) for _ in range(draws)]
+        winners = list(dict.fromkeys(rid for pick in picks for rid in pick))
         dropped = {rid: self.task.empty_reason for rid in ids if rid not in pool}
-        selection = Selection(method="random", stage=stage, seed=seed, stop_at=k, candidates=pool, dropped=dropped, winners=winners)
-        return self._record(selection)
+        selection = Selection(method="random", stage=stage, seed=seed, stop_at=k, candidates=pool, dropped=dropped,
+                              winners=winners)
+        return selection, picks
 
     def _record(self, selection: Selection) -> Selection:
         self.selections.append(selection)
@@ -166,6 +187,7 @@ class Population:
             final_rollout=answer,
             final_patch=self.trajectories[answer].patch if answer else "",
             rollouts=self.generations,
+            contexts=self.contexts,
             exit_statuses={rid: t.exit_status or "" for rid, t in self.trajectories.items()},
             diversity=[diversity(list(self.outcomes(ids).values())) for ids in self.generations],
             selection=final,
@@ -176,4 +198,5 @@ class Population:
                 judge=total(s.usage for s in self.selections),
             ),
             seconds=time.monotonic() - self.start,
+            cap=self.spending.reached(),
         )

@@ -7,17 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from codescale.agent.records import Usage
-
-SUMMARY_SECTIONS = {
-    "understanding": "Understanding",
-    "hypotheses": "Hypotheses",
-    "actions": "Actions",
-    "evidence": "Evidence",
-    "failure_modes": "Failure modes",
-    "final_state": "Final state",
-    "lessons": "Lessons",
-}
-"""Summary field -> its `## ` heading in the summarizer's reply and in prompts."""
+from codescale.agent.sections import SUMMARY_SECTIONS, sections_markdown
 
 
 class Summary(BaseModel):
@@ -39,13 +29,21 @@ class Summary(BaseModel):
     empty_reply: bool = False
     """The summarizer answered with no text (a reasoning model that spent its cap thinking, say)."""
     usage: Usage = Field(default_factory=Usage)
+    """The summarizer's calls, chunks included."""
+    trajectory_tokens: int = 0
+    """Estimated tokens of the rollout's steps in full (replies, thinking, observations)."""
+    summary_tokens: int = 0
+    """Estimated tokens of this summary (its Markdown)."""
+    chunks: int = 0
+    """Calls that condensed the rollout's earlier steps chunk by chunk before it was summarized (scaling/chunks.py)."""
+
+    @property
+    def compression(self) -> float | None:
+        """Summary tokens / trajectory tokens (both estimated the same way); None for a rollout without steps."""
+        return self.summary_tokens / self.trajectory_tokens if self.trajectory_tokens else None
 
     def markdown(self) -> str:
-        return "\n\n".join(
-            f"## {heading}\n{getattr(self, field).strip()}"
-            for field, heading in SUMMARY_SECTIONS.items()
-            if getattr(self, field).strip()
-        )
+        return sections_markdown(self.model_dump(include=set(SUMMARY_SECTIONS)))
 
 
 class Vote(BaseModel):
@@ -80,6 +78,8 @@ class Match(BaseModel):
     note: str = ""
     """Why the tie rule picked although no plain tie was seen (no valid vote, one ordering unanswered)."""
     bye: bool = False
+    identical: bool = False
+    """Its candidates' outcomes were identical (normalised): decided by the tie rule without a judge request."""
 
 
 class Round(BaseModel):
@@ -97,9 +97,10 @@ class Selection(BaseModel):
     seed: int = 0
     stop_at: int = 1
     candidates: list[str] = []
-    """Rollout ids that entered the bracket (after dropping empty patches and merging duplicates)."""
+    """Rollout ids that entered the bracket (after dropping empty patches, and merging duplicates when
+    `rtv.duplicates` is `merge`)."""
     dropped: dict[str, str] = {}
-    """Rollout id -> why it did not enter (empty patch, duplicate of X)."""
+    """Rollout id -> why it did not enter (empty patch; duplicate of X with `duplicates: merge`)."""
     rounds: list[Round] = []
     winners: list[str] = []
     usage: Usage = Field(default_factory=Usage)
@@ -156,6 +157,8 @@ class TaskResult(BaseModel):
     final_patch: str = ""
     rollouts: list[list[str]] = []
     """Rollout ids per generation."""
+    contexts: dict[str, list[str]] = {}
+    """PDR: refined rollout id -> the rollout ids whose summaries it was given, in the order shown."""
     exit_statuses: dict[str, str] = {}
     """Rollout id -> exit status."""
     diversity: list[float] = []
@@ -165,3 +168,5 @@ class TaskResult(BaseModel):
     """Invalid, empty and failed judge votes and fallback summaries, over every selection of the task."""
     usage: PhaseUsage = Field(default_factory=PhaseUsage)
     seconds: float = 0.0
+    cap: str = ""
+    """Why the task's spending cap (`scaling.max_task_cost`) stopped its model calls, if it did."""

@@ -7,6 +7,11 @@ match is decided by one ordering alone. The most valid votes wins; a tie (or a m
 re-voted once (V more votes, tallied together with the first V), then broken by `tie_rule`, over all
 candidates of a one-sided match or one without a valid vote; such a pick is noted in the Match and logged. A leftover candidate gets a bye. Rounds repeat until `stop_at`
 remain; the last round plays only as many matches as needed so that exactly `stop_at` remain.
+
+Every rollout with a non-empty outcome enters (`duplicates: keep`, as in the paper), so a fix that several
+rollouts found independently has as many chances to survive; a match whose candidates all have the same
+normalised outcome is decided without a judge request, by the tie rule, and marked `identical`.
+`duplicates: merge` lets identical outcomes enter once instead (consensus then carries no weight).
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ class RTVConfig(BaseModel):
     """Stop when this many candidates remain; the answer is the first of them."""
     tie_rule: Literal["random", "first"] = "random"
     """After a tied re-vote: a seeded random pick among the tied, or the first of them in shuffled order."""
+    duplicates: Literal["keep", "merge"] = "keep"
+    """Rollouts with identical (normalised) outcomes: `keep` lets each enter (a match between identical ones costs no
+    judge request), `merge` lets the first enter once."""
 
 
 def normalise_patch(patch: str) -> str:
@@ -49,11 +57,12 @@ def normalise_patch(patch: str) -> str:
     return "\n".join(lines).strip("\n")
 
 
-def prepare(patches: dict[str, str], empty: str = "empty patch") -> tuple[list[str], dict[str, str]]:
+def prepare(patches: dict[str, str], empty: str = "empty patch",
+            duplicates: Literal["keep", "merge"] = "keep") -> tuple[list[str], dict[str, str]]:
     """The bracket's entrants from rollout id -> patch, and why the others were left out.
 
-    Empty patches drop out (with the reason `empty`) unless all are empty; identical patches (see
-    `normalise_patch`) merge into their first rollout (in the given order).
+    Empty patches drop out (with the reason `empty`) unless all are empty. With `duplicates: merge`, identical
+    patches (see `normalise_patch`) merge into their first rollout (in the given order); with `keep` all enter.
     """
     dropped: dict[str, str] = {}
     pool = [rid for rid, patch in patches.items() if patch.strip()]
@@ -61,6 +70,8 @@ def prepare(patches: dict[str, str], empty: str = "empty patch") -> tuple[list[s
         dropped.update({rid: empty for rid in patches if rid not in pool})
     else:
         pool = list(patches)
+    if duplicates == "keep":
+        return pool, dropped
     first: dict[str, str] = {}
     candidates = []
     for rid in pool:
@@ -175,13 +186,23 @@ def _decide(m: Match, config: RTVConfig, rng: random.Random) -> None:
     m.winners = top
 
 
+def _settle_identical(m: Match, config: RTVConfig, rng: random.Random) -> None:
+    """A match whose candidates all have the same outcome: no judge request; the tie rule picks among them."""
+    m.identical = True
+    m.winners = [rng.choice(m.candidates)] if config.tie_rule == "random" else m.candidates[:1]
+
+
 def play_round(groups: list[list[str]], vote: VoteFn, config: RTVConfig, rng: random.Random,
-               weights: dict[str, int] | None = None) -> list[Match]:
+               weights: dict[str, int] | None = None, same: dict[str, str] | None = None) -> list[Match]:
     """Judge every group of a round: all first votes in one call; orderings left without a valid vote asked again
     in one call; then all re-votes of undecided matches in one call. `weights` adds a candidate's behaviour-group
-    size to its tally (execution evidence)."""
+    size to its tally (execution evidence); a group whose members all have the same key in `same` (their
+    normalised outcome) is settled without a judge request."""
     matches = [Match(candidates=g, bye=len(g) == 1, winners=list(g) if len(g) == 1 else []) for g in groups]
-    playing = [m for m in matches if not m.bye]
+    for m in matches:
+        if not m.bye and same and len({same.get(rid, rid) for rid in m.candidates}) == 1:
+            _settle_identical(m, config, rng)
+    playing = [m for m in matches if not m.bye and not m.identical]
     _vote_blocks(playing, vote, config, rng, weights=weights)
     _rerun_unanswered([m for m in playing if unanswered(m)], vote, weights)
     _vote_blocks([m for m in playing if _undecided(m)], vote, config, rng, label="revote", weights=weights)
@@ -191,18 +212,20 @@ def play_round(groups: list[list[str]], vote: VoteFn, config: RTVConfig, rng: ra
 
 
 def tournament(candidates: list[str], vote: VoteFn, config: RTVConfig, *, seed: int, stop_at: int | None = None,
-               weights: dict[str, int] | None = None) -> Selection:
+               weights: dict[str, int] | None = None, outcomes: dict[str, str] | None = None) -> Selection:
     """Run the bracket over `candidates` until `stop_at` (default `config.stop_at`) remain; `weights` are standing
-    votes added to a candidate's tally in each of its matches."""
+    votes added to a candidate's tally in each of its matches; `outcomes` (rollout id -> patch or what stands for
+    it) lets a match between identical ones be settled without the judge."""
     stop_at = config.stop_at if stop_at is None else stop_at
     if config.group_size < 2 or config.votes < 1 or stop_at < 1:
         raise ValueError(f"RTV needs group_size >= 2, votes >= 1, stop_at >= 1 (got {config.group_size}, {config.votes}, {stop_at})")
     rng = random.Random(seed)
     selection = Selection(method="rtv", seed=seed, candidates=list(candidates), stop_at=stop_at)
+    same = {rid: normalise_patch(text) for rid, text in outcomes.items()} if outcomes else None
     survivors = list(candidates)
     while len(survivors) > stop_at:
         groups = plan_groups(rng.sample(survivors, len(survivors)), config.group_size, stop_at)
-        matches = play_round(groups, vote, config, rng, weights)
+        matches = play_round(groups, vote, config, rng, weights, same)
         selection.rounds.append(Round(index=len(selection.rounds), matches=matches))
         survivors = [rid for m in matches for rid in m.winners]
     selection.winners = survivors

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from codescale.agent.models.base import ModelConfig
 from codescale.agent.models.catalog import model_info
+from codescale.agent.models.providers import endpoint
 from codescale.scaling.rtv import normalise_patch
 
 
@@ -16,9 +17,10 @@ def diversity(patches: list[str]) -> float:
 
 
 def temperature_sent(model: ModelConfig) -> bool:
-    """Whether the model's requests carry a temperature (its row, else the backend's default: not on anthropic)."""
-    accepted = model_info(model.name).temperature
-    return accepted if accepted is not None else model.backend != "anthropic"
+    """Whether the model's requests carry a temperature (its row, else its provider's default: not on Anthropic's
+    Messages API)."""
+    accepted = model_info(model.id).temperature
+    return accepted if accepted is not None else endpoint(model.id, model.base_url).sends_temperature
 
 
 def sampling_warning(model: ModelConfig, *, strategy: str, n: int) -> str:

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from codescale.agent.models.base import ModelConfig
+from codescale.agent.models.spending import Spending
 from codescale.agent.records import Task
 from codescale.scaling.base import RolloutFn, ScalingConfig
 from codescale.scaling.records import PhaseUsage, TaskResult
@@ -23,7 +24,8 @@ class Single:
 
     def solve(self, task: Task) -> TaskResult:
         start = time.monotonic()
-        traj = self.rollout(task, rollout_id="g0-r0")
+        spending = Spending(self.config.max_task_cost)
+        traj = self.rollout(task, rollout_id="g0-r0", spending=spending)
         return TaskResult(
             instance_id=task.instance_id,
             strategy="single",
@@ -33,4 +35,5 @@ class Single:
             exit_statuses={traj.rollout_id: traj.exit_status or ""},
             usage=PhaseUsage(rollouts=traj.usage),
             seconds=time.monotonic() - start,
+            cap=spending.reached(),
         )

@@ -16,6 +16,8 @@ import pytest
 
 BASE_IMAGE = os.environ.get("CODESCALE_BASE_IMAGE", "codescale/base:bookworm")
 
+os.environ["CODESCALE_MODELS"] = ""  # no user model catalog: the tests see the bundled rows (and set their own)
+
 CALC_FILES = {
     "calc/__init__.py": "",
     "calc/ops.py": "def add(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a * b\n",

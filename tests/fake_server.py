@@ -12,15 +12,22 @@ A model request is answered, in this order, by:
    `("hang", seconds)` (no answer; the connection is dropped after `seconds`), `("malformed",)`
    (200 with an invalid JSON body);
 2. the next entries of `server.replies` (one per choice when `n` > 1): a `str` or a `Reply`;
-3. `server.responder(request_json)`, returning a `str` / `Reply` (used for every choice) or a list
-   of them (one per choice);
+3. `server.responder(request_json)` (every content as plain text: `as_text`), returning a `str` / `Reply`
+   (used for every choice) or a list of them (one per choice);
 4. else HTTP 400 "fake server: no scripted reply left" (fails fast, no retries).
 
 Token counts are whitespace-split words: prompt tokens = words of every message's text (and of the
 Anthropic `system`), output tokens = words of the reply text plus its thinking, reasoning/thinking
 tokens = words of the thinking, cached tokens = min(`server.cached_tokens`, prompt tokens).
-Anthropic's `input_tokens` excludes the cached ones, as the real API does. `stop` sequences cut the
+Anthropic's `input_tokens` excludes the cached ones, as the real API does; an Anthropic request with
+`cache_control` breakpoints is answered from Anthropic's prompt cache as tests/prompt_cache.py keeps it (reads,
+writes). `Reply.finish = "length"` reports a reply cut at max_tokens. `stop` sequences cut the
 reply text; `max_tokens` is not enforced.
+
+With a `window` (tokens), a request longer than it is refused with HTTP 400 as a real server refuses it
+(`window_error`: `vllm`, `openai`, `openai-unnamed` (OpenAI's newer wording, which names no number), `llama.cpp`;
+the Anthropic route always answers as Anthropic does; see `check_window`), before any scripted reply is taken,
+and GET /v1/models lists the window as vLLM does (`max_model_len`).
 
 Every request is recorded in `server.requests` as a `Request(method, path, headers, json, time)`; with a
 `chat_template`, the prompt each chat request renders to (as a real server renders it) in `server.prompts`.
@@ -40,6 +47,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from prompt_cache import PromptCache, marked
 
 
 @dataclass
@@ -49,6 +57,8 @@ class Reply:
 
     text: str
     thinking: str = ""
+    finish: str = ""
+    """`length`: the reply says it was cut at max_tokens (OpenAI `finish_reason`, Anthropic `stop_reason` max_tokens)."""
 
 
 @dataclass
@@ -64,6 +74,8 @@ class Request:
     """The parsed body, or None."""
     time: float = field(default_factory=time.monotonic)
     """`time.monotonic()` when it arrived."""
+    reply: Any = None
+    """The body of a successful answer (its `usage` is what the server reported)."""
 
     @property
     def api_key(self) -> str | None:
@@ -90,6 +102,15 @@ def words(value: Any) -> int:
     return 0
 
 
+def as_text(body: dict) -> dict:
+    """The request as a model reads it: every content (and an Anthropic `system`) as plain text, its blocks joined."""
+    join = lambda value: "".join(part.get("text", "") for part in value) if isinstance(value, list) else value  # noqa: E731
+    plain = {**body, "messages": [{**m, "content": join(m.get("content"))} for m in body.get("messages", [])]}
+    if "system" in body:
+        plain["system"] = join(body["system"])
+    return plain
+
+
 def cut_at_stop(text: str, stop: str | list[str] | None) -> tuple[str, str | None]:
     """The text before the earliest stop sequence, and that sequence (None when none occurs)."""
     stops = [stop] if isinstance(stop, str) else stop or []
@@ -113,6 +134,9 @@ class FakeServer:
         cached_tokens: int = 0,
         port: int = 0,
         chat_template: str | None = None,
+        window: int | None = None,
+        window_error: str = "vllm",
+        thinking_details: bool = True,
     ):
         self.replies: deque[str | Reply] = deque(replies)
         self.responder = responder
@@ -127,6 +151,15 @@ class FakeServer:
         self.chat_template = chat_template
         """When set (Jinja2, tests/chat_templates.py), each chat request's messages are rendered with it, as a real
         server does, into `prompts`."""
+        self.window = window
+        """Tokens a request may hold; None: no limit."""
+        self.window_error = window_error
+        """Whose words refuse a longer request: `vllm`, `openai`, `openai-unnamed` or `llama.cpp`."""
+        self.prompt_cache = PromptCache()
+        """Anthropic's prompt cache (tests/prompt_cache.py), used by requests that carry `cache_control`."""
+        self.thinking_details = thinking_details
+        """Anthropic: whether `usage.output_tokens_details.thinking_tokens` is reported (servers that predate it, and
+        proxies, report only `output_tokens`, thinking included)."""
         self.prompts: list[str] = []
         self.requests: list[Request] = []
         self.routes: dict[tuple[str, str], Callable[[dict], dict]] = {
@@ -178,7 +211,7 @@ class FakeServer:
         if self.responder is None:
             raise HTTPError(400, f"fake server: no scripted reply left (asked for {n})")
         try:
-            answer = self.responder(body)
+            answer = self.responder(as_text(body))
         except Exception as e:  # a bug in the test's script: fail fast, without retries
             raise HTTPError(400, f"fake server: responder raised {e!r}") from e
         answers = answer if isinstance(answer, list) else [answer] * n
@@ -203,7 +236,35 @@ class FakeServer:
 
     def openai_models(self, body: dict) -> dict:
         names = self.models if self.models is not None else ["fake-model"]
-        return {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in names]}
+        window = {"max_model_len": self.window} if self.window else {}
+        return {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "fake", **window}
+                                           for m in names]}
+
+    def check_window(self, prompt: int, body: dict, anthropic: bool = False) -> None:
+        """Refuse a request longer than the window, as the real servers do and word it: vLLM (prompt and one output
+        token; it clamps max_tokens), OpenAI (prompt and max_tokens), llama.cpp (prompt and one token), Anthropic
+        (the prompt alone)."""
+        if self.window is None:
+            return
+        reply = body.get("max_tokens") or body.get("max_completion_tokens") or 0
+        kind = "anthropic" if anthropic else self.window_error
+        length = {"vllm": prompt + 1, "openai": prompt + reply, "openai-unnamed": prompt + reply, "llama.cpp": prompt + 1,
+                  "anthropic": prompt}[kind]
+        if length <= self.window:
+            return
+        w = self.window
+        raise HTTPError(400, {
+            "vllm": f"This model's maximum context length is {w} tokens. However, your prompt contains {prompt} input "
+                    "tokens, which exceeds this limit even without any output tokens. Please reduce the length of the "
+                    "input prompt.",
+            "openai": f"This model's maximum context length is {w} tokens. However, you requested {prompt + reply} "
+                      f"tokens ({prompt} in the messages, {reply} in the completion). Please reduce the length of the "
+                      "messages or completion.",
+            "openai-unnamed": "Your input exceeds the context window of this model. Please adjust your input and try "
+                              "again.",
+            "llama.cpp": f"request ({prompt} tokens) exceeds the available context size ({w} tokens), try increasing it",
+            "anthropic": f"prompt is too long: {prompt} tokens > {w} maximum",
+        }[kind])
 
     def openai_chat(self, body: dict) -> dict:
         n = body.get("n") or 1
@@ -215,13 +276,14 @@ class FakeServer:
             with self._lock:
                 self.prompts.append(prompt_text)
         prompt = sum(words(m.get("content")) for m in body.get("messages", []))
+        self.check_window(prompt, body)
         choices, output, reasoning = [], 0, 0
         for index, reply in enumerate(self.answers(body, n)):
             text, _ = cut_at_stop(reply.text, body.get("stop"))
             message = {"role": "assistant", "content": text}
             if reply.thinking:
                 message["reasoning_content"] = reply.thinking
-            choices.append({"index": index, "message": message, "finish_reason": "stop", "logprobs": None})
+            choices.append({"index": index, "message": message, "finish_reason": reply.finish or "stop", "logprobs": None})
             output += words(text) + words(reply.thinking)
             reasoning += words(reply.thinking)
         return {
@@ -242,6 +304,11 @@ class FakeServer:
     def anthropic_messages(self, body: dict) -> dict:
         prompt = words(body.get("system")) + sum(words(m.get("content")) for m in body.get("messages", []))
         cached = min(self.cached_tokens, prompt)
+        self.check_window(prompt, body, anthropic=True)
+        if marked(body):
+            inputs = self.prompt_cache.usage(body)
+        else:
+            inputs = {"input_tokens": prompt - cached, "cache_read_input_tokens": cached, "cache_creation_input_tokens": 0}
         reply = self.answers(body, 1)[0]
         text, sequence = cut_at_stop(reply.text, body.get("stop_sequences"))
         content = [{"type": "thinking", "thinking": reply.thinking, "signature": "fake"}] if reply.thinking else []
@@ -252,14 +319,12 @@ class FakeServer:
             "role": "assistant",
             "model": body.get("model", ""),
             "content": content,
-            "stop_reason": "stop_sequence" if sequence else "end_turn",
+            "stop_reason": "max_tokens" if reply.finish == "length" else "stop_sequence" if sequence else "end_turn",
             "stop_sequence": sequence,
             "usage": {
-                "input_tokens": prompt - cached,
-                "cache_read_input_tokens": cached,
-                "cache_creation_input_tokens": 0,
+                **inputs,
                 "output_tokens": words(text) + words(reply.thinking),
-                "output_tokens_details": {"thinking_tokens": words(reply.thinking)},
+                **({"output_tokens_details": {"thinking_tokens": words(reply.thinking)}} if self.thinking_details else {}),
             },
         }
 
@@ -327,7 +392,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise HTTPError(fault[1], f"fake server: injected status {fault[1]}", retry)
             if fault:
                 raise HTTPError(400, f"fake server: unknown fault {fault!r}")
-            self.send(200, json.dumps(route(body or {})).encode(), {})
+            request.reply = route(body or {})
+            self.send(200, json.dumps(request.reply).encode(), {})
         except HTTPError as e:
             self.send(e.status, json.dumps(server.error_body(request.path, e.status, e.message)).encode(), e.headers)
 

@@ -15,7 +15,8 @@ from codescale.eval.tasks.grading import CandidateGrade, TaskGrade
 from codescale.eval.runs.rundir import RunDir
 from codescale.eval.runs.solve import solve
 from codescale.scaling.records import TaskResult
-from scaling_script import ScalingScript
+from fake_server import FakeServer
+from scaling_script import JUDGE, SUMMARIZER, ScalingScript
 
 COMMANDS = {
     "fix": ["sed -i 's/a - b/a + b/' calc/ops.py", "PYTHONDONTWRITEBYTECODE=1 python3 -m pytest -q -p no:cacheprovider 2>&1 | tail -1"],
@@ -31,9 +32,10 @@ def calc_tasks(root: Path, count: int) -> list[Task]:
                  repo_dir=str(repo), base_commit=commit) for i in range(count)]
 
 
-def make_run(server, out: Path, tasks: list[Task], plans: dict[str, list[str]], **scaling) -> tuple[RunDir, ScalingScript]:
+def make_run(server, out: Path, tasks: list[Task], plans: dict[str, list[str]], script_class=ScalingScript,
+             commands: dict[str, list[str]] = COMMANDS, **scaling) -> tuple[RunDir, ScalingScript]:
     """Solve each task with `plans[instance_id]` (one plan per rollout, in order); rollouts run one at a time."""
-    script = ScalingScript([p for t in tasks for p in plans[t.instance_id]], COMMANDS)
+    script = script_class([p for t in tasks for p in plans[t.instance_id]], commands)
     server.responder = script
     config = RunConfig.model_validate({
         "model": {"id": "openai/fake", "base_url": server.openai_url, "retries": {"attempts": 1}},
@@ -69,3 +71,22 @@ def grade_by_plan(run: RunDir) -> list[TaskGrade]:
                                 passed=sum(c.resolved for c in candidates), total=len(candidates)))
     write_atomic(run.path / "eval.jsonl", "".join(g.model_dump_json() + "\n" for g in grades))
     return grades
+
+
+PDR_PLANS = {
+    "calc-0": ["fix", "wrong", "empty", "other"] + ["wrong", "fix", "other", "fix"],
+    "calc-1": ["wrong", "other", "wrong", "empty"] + ["other", "wrong", "fix", "wrong"],
+}
+"""A pdr+rtv run's plans: generation 0, then the refined generation, of each task."""
+
+
+def pdr_run(root: Path) -> tuple[RunDir, list[list[dict]]]:
+    """A graded pdr+rtv run of two calc tasks (n=4, 2 votes, k=2) in `root/pdr`, and the messages of every agent
+    request the fake server answered, in order."""
+    with FakeServer() as server:
+        run, _ = make_run(server, root / "pdr", calc_tasks(root, 2), PDR_PLANS, strategy="pdr+rtv", n=4,
+                          rtv={"votes": 2}, pdr={"k": 2})
+    grade_by_plan(run)
+    agent = [r.json["messages"] for r in server.requests if r.path.endswith("/chat/completions")
+             and not r.json["messages"][0]["content"].startswith((JUDGE, SUMMARIZER))]
+    return run, agent

@@ -3,7 +3,7 @@
 Each new rollout (a request with only the system and instance messages) takes the next plan from
 `plans`; its replies say `PLAN <name>, step <i>` and run `commands[plan][i]`, then submit. The
 summarizer reports `WORKS` for rollouts of the `fix` plan and numbers its summaries; the judge names the
-candidate whose summary says `WORKS` (else the one shown first). Which prompt is which is told by the
+candidate whose block says `WORKS` (else the one shown first). Which prompt is which is told by the
 system prompts of configs/agent.yaml and configs/scaling.yaml.
 """
 
@@ -16,6 +16,12 @@ from collections import deque
 
 JUDGE, SUMMARIZER = "You review attempts", "You summarize one attempt"
 SUBMIT = "echo CODESCALE_SUBMIT"
+CANDIDATE = re.compile(r'^<candidate-([0-9a-f]+) number="\d+">\n(.*?)^</candidate-\1>$', re.MULTILINE | re.DOTALL)
+
+
+def candidate_blocks(prompt: str) -> list[str]:
+    """The text of each candidate's block in a judge prompt, in the order shown."""
+    return [text for _, text in CANDIDATE.findall(prompt)]
 
 
 class ScalingScript:
@@ -64,6 +70,6 @@ class ScalingScript:
 
     def judge(self, body: dict) -> str:
         prompt = body["messages"][-1]["content"]
-        blocks = re.split(r"^Candidate \d+$", prompt, flags=re.MULTILINE)[1:]
+        blocks = candidate_blocks(prompt)
         best = next((i for i, block in enumerate(blocks, 1) if "WORKS" in block), 1)
         return f"Candidate {best} is best.\nANSWER: {best}"

@@ -4,6 +4,7 @@ huge output, format errors, model errors, and the trajectory written as it grows
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -105,7 +106,7 @@ def test_prompts_follow_the_templates(task, tmp_path):
     messages = server.requests[0].json["messages"]
     assert [m["role"] for m in messages] == ["system", "user"]
     assert "exactly ONE command" in messages[0]["content"]
-    assert "<issue>\nadd() subtracts\n</issue>" in messages[1]["content"]
+    assert re.search(r"^<issue-([0-9a-f]{12})>\nadd\(\) subtracts\n</issue-\1>$", messages[1]["content"], re.MULTILINE)
     assert "Earlier attempts" not in messages[1]["content"]
 
 
@@ -170,6 +171,30 @@ def test_a_reply_without_a_command_is_answered_and_counted(task, tmp_path):
     assert traj.steps[0].observation.startswith("Your reply had 0 fenced ```bash blocks")
     assert traj.steps[2].observation.startswith("Your reply had 2 fenced ```bash blocks")
     assert server.requests[1].json["messages"][-1]["content"] == traj.steps[0].observation
+
+
+def test_every_step_was_sent_exactly_the_messages_the_trajectory_gives_for_it(task, tmp_path):
+    replies = ["No command yet.", reply(FIX), reply("seq 1 5000"), reply("echo CODESCALE_SUBMIT")]
+    with FakeServer(replies=replies) as server:
+        rollout(task, server, tmp_path, observation_limit=200)
+    traj = saved(tmp_path)  # as read back from the file
+    sent = [r.json["messages"] for r in server.requests if r.path.endswith("/chat/completions")]
+    assert len(sent) == len(traj.steps) == 4
+    assert [traj.messages(k) for k in range(4)] == sent
+    assert traj.prompt == sent[0] and [m["role"] for m in traj.prompt] == ["system", "user"]
+    assert "only its start and end are shown" in sent[3][-1]["content"]  # the observation template, as sent
+    assert traj.messages() == sent[3] + [{"role": "assistant", "content": replies[3]},
+                                         {"role": "user", "content": traj.steps[3].observation}]
+
+
+def test_a_trajectory_written_before_prompts_were_kept_still_loads(tmp_path):
+    old = {"task_id": "t", "rollout_id": "r0", "model": "openai/fake", "exit_status": "submitted",
+           "steps": [{"index": 0, "response": "hi", "action": "ls", "observation": "out"}]}
+    (tmp_path / "r0.traj.json").write_text(json.dumps(old))
+    traj = Trajectory.load(tmp_path / "r0.traj.json")
+    assert traj.prompt == [] and traj.messages() == [{"role": "assistant", "content": "hi"}, {"role": "user", "content": "out"}]
+    opening = [{"role": "system", "content": "S"}, {"role": "user", "content": "I"}]
+    assert traj.messages(0, opening) == opening
 
 
 def test_extra_actions_first_runs_the_first_command_only(task, tmp_path):

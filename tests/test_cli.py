@@ -110,8 +110,9 @@ def test_an_unknown_demo_sandbox_is_one_clear_error(tmp_path):
 
 def test_an_unknown_model_id_is_one_clear_error(task_file, tmp_path):
     path, _ = task_file
-    line = one_error_line(codescale("run", "--task", str(path), "--model", "gemini/pro", "--out", str(tmp_path / "o")))
-    assert "unknown model id 'gemini/pro'" in line and "anthropic, local, openai, vllm" in line
+    line = one_error_line(codescale("run", "--task", str(path), "--model", "gemin/pro", "--out", str(tmp_path / "o")))
+    assert "unknown model id 'gemin/pro'" in line and "anthropic, azure, bedrock, deepseek" in line
+    assert "--model openai/NAME --base-url URL" in line
     assert not (tmp_path / "o").exists()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -312,12 +313,14 @@ def test_the_workflow_pushes_only_its_own_branch_and_keeps_the_key_from_the_writ
     flow = yaml.safe_load(WORKFLOW.read_text())
     assert set(flow[True]) == {"issues", "issue_comment"}  # YAML 1.1 reads the key `on` as True
     assert flow["concurrency"] == {"group": "codescale-issue-${{ github.event.issue.number }}", "cancel-in-progress": False}
-    fix, pr = flow["jobs"]["fix"], flow["jobs"]["pr"]
-    assert "github.event.label.name == 'codescale'" in fix["if"] and "author_association" in fix["if"]
+    admit, fix, pr = flow["jobs"]["admit"], flow["jobs"]["fix"], flow["jobs"]["pr"]
+    assert "github.event.label.name == 'codescale'" in admit["if"] and admit["permissions"] == {}
     assert fix["permissions"] == {"contents": "read"} and flow["permissions"] == {}
-    assert "secrets." not in yaml.safe_dump(pr) and "secrets." in yaml.safe_dump(fix)
+    assert re.findall(r"secrets\.(\w+)", yaml.safe_dump(pr)) == ["CODESCALE_PUSH_TOKEN"]
+    assert re.findall(r"secrets\.(\w+)", yaml.safe_dump(fix)) == ["ANTHROPIC_API_KEY", "OPENAI_API_KEY"]
+    assert "secrets." not in yaml.safe_dump(admit)
     scripts = "\n".join(step.get("run", "") for step in pr["steps"])
-    assert [line.strip() for line in scripts.splitlines() if "git push" in line] == [
-        'git push --force origin "HEAD:refs/heads/${branch}"']
+    assert [line.strip() for line in scripts.splitlines() if "push -" in line] == [
+        'remote push -q "${SERVER}/${target}.git" "${commit}:refs/heads/${branch}"']
     assert 'branch="codescale/issue-${ISSUE}"' in scripts and "gh pr create --draft" in scripts
     assert pr["if"] == "always() && needs.fix.result != 'skipped'" and pr["steps"][-1]["if"] == "always()"

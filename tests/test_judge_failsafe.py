@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import re
 
 from fake_server import FakeServer
-from scaling_script import ScalingScript
+from scaling_script import ScalingScript, candidate_blocks
 from test_cli import codescale
 from test_pdr import COMMANDS
 from test_sampling import task_file
@@ -17,7 +16,7 @@ class OneOrderingFails(ScalingScript):
     the `wrong` rollout first: its server answers an error, so only the other ordering could decide."""
 
     def judge(self, body: dict) -> str:
-        blocks = re.split(r"^Candidate \d+$", body["messages"][-1]["content"], flags=re.MULTILINE)[1:]
+        blocks = candidate_blocks(body["messages"][-1]["content"])
         if "plan wrong" in blocks[0]:
             raise RuntimeError("scripted judge outage for this ordering")
         return "Candidate 1 is best.\nANSWER: 1"

@@ -487,3 +487,17 @@ def test_killing_the_server_mid_demo_is_one_line_and_leaves_nothing(tmp_path, do
         assert "Traceback" not in stderr and "cleanup failed" not in stderr, stderr
         assert marked_processes(marker) == []
         assert docker_client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"}) == []
+
+
+@pytest.mark.slow
+def test_the_local_window_is_its_rows_n_ctx_and_llama_cpp_refuses_a_longer_request_in_its_words():
+    needs_local_extra()
+    from codescale.agent.models.base import ContextLengthError, Model, ModelConfig
+    from codescale.agent.models.local.server import LocalServer
+
+    with LocalServer(default_local_model()) as server:
+        model = Model(ModelConfig(id="local/qwen2.5-coder-0.5b", base_url=server.base_url, max_tokens=8))
+        assert model.window_source == (16384, "server")  # configs/local.yaml: llama-cpp-python's server says nothing
+        with pytest.raises(ContextLengthError) as refused:
+            model.complete([{"role": "user", "content": "merge sort " * 12000}])
+    assert refused.value.window == 16384 and "maximum context length is 16384" in str(refused.value)

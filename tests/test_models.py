@@ -72,8 +72,8 @@ def test_anthropic_system_messages_go_to_system(fake_server):
     messages = [{"role": "system", "content": "be brief"}, *USER]
     [completion] = make(fake_server, "anthropic/fake-model").complete(messages, stop=["END"], max_tokens=50)
     body = fake_server.requests[0].json
-    assert body["system"] == "be brief"
-    assert body["messages"] == USER
+    assert body["system"] == [{"type": "text", "text": "be brief", "cache_control": {"type": "ephemeral"}}]
+    assert body["messages"] == USER  # a prompt sent once: only the system prompt is marked for the cache
     assert (body["stop_sequences"], body["max_tokens"]) == (["END"], 50)
     assert completion.usage.input_tokens == 6
 
@@ -199,9 +199,13 @@ def test_connection_refused_is_retried_then_reported(fake_server):
         model.complete(USER)
 
 
-def test_unknown_backend_lists_known_ones():
-    with pytest.raises(ValueError, match=r"'gemini/pro'.*one of anthropic, local, openai, vllm"):
-        Model(ModelConfig(id="gemini/pro"))
+def test_unknown_provider_lists_known_ones_and_the_base_url_form():
+    with pytest.raises(ValueError) as raised:
+        Model(ModelConfig(id="nowhere/pro"))
+    message = str(raised.value)
+    assert "'nowhere/pro'" in message and "`--model openai/NAME --base-url URL`" in message
+    assert "PROVIDER one of anthropic, azure, bedrock, deepseek, fireworks, gemini, groq, local, openai, openrouter, "\
+           "together, vertex, vllm " in message
 
 
 def test_cost_for_a_priced_model(fake_server):
@@ -325,3 +329,24 @@ def test_server_that_ignores_n_is_asked_again():
         assert [c.text for c in model.complete(USER, n=3)] == ["a", "b", "c"]
         assert [r.json.get("n") for r in server.requests] == [3, 2, None]
         assert model.usage.requests == 3
+
+
+@pytest.mark.parametrize(("model_id", "field", "cap"), [
+    ("openai/gpt-5-mini", "max_completion_tokens", 16384),  # a reasoning model: room for its reasoning
+    ("anthropic/claude-sonnet-4-5", "max_tokens", 4096),
+    ("openai/fake-model", "max_tokens", 4096),  # no row
+])
+def test_a_replys_cap_comes_from_the_model_row_unless_configured(fake_server, model_id, field, cap):
+    fake_server.replies.extend(["x", "y"])
+    make(fake_server, model_id).complete(USER)
+    make(fake_server, model_id, max_tokens=1000).complete(USER)
+    assert [r.json[field] for r in fake_server.requests] == [cap, 1000]
+
+
+def test_a_user_row_sets_the_reply_cap(fake_server, tmp_path, monkeypatch):
+    catalog = tmp_path / "models.yaml"
+    catalog.write_text("models:\n  openai/deep-thinker: {reply_tokens: 32000, max_tokens_field: max_completion_tokens}\n")
+    monkeypatch.setenv("CODESCALE_MODELS", str(catalog))
+    fake_server.replies.append("x")
+    make(fake_server, "openai/deep-thinker").complete(USER)
+    assert fake_server.requests[0].json["max_completion_tokens"] == 32000

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+import re
 from collections import Counter
 
 import pytest
@@ -31,16 +33,16 @@ def calc_task(tmp_path) -> Task:
     return Task(instance_id="calc-1", problem_statement="add() subtracts instead of adding.", repo_dir=str(repo), base_commit=commit)
 
 
-def solve(server, task, task_dir, plans, **scaling):
+def solve(server, task, task_dir, plans, commands=COMMANDS, **scaling):
     """Run a strategy with every model call going to the fake server; returns (result, script)."""
-    script = ScalingScript(plans, COMMANDS)
+    script = ScalingScript(plans, commands)
     server.responder = script
     model = ModelConfig(id="openai/fake", base_url=server.openai_url, retries=RetryConfig(attempts=1))
     rollout_config = RolloutConfig(model=model, sandbox={"kind": "local"})
 
-    def rollout(task, *, rollout_id, generation=0, refinement_context=""):
+    def rollout(task, *, rollout_id, generation=0, refinement_context="", spending=None):
         return run_rollout(task, rollout_config, run_id="test-pdr", rollout_id=rollout_id, task_dir=task_dir,
-                           generation=generation, refinement_context=refinement_context)
+                           generation=generation, refinement_context=refinement_context, spending=spending)
 
     config = ScalingConfig.model_validate({"concurrency": 4, **scaling})
     return make_strategy(config, rollout=rollout, model=model, task_dir=task_dir).solve(task), script
@@ -74,11 +76,13 @@ def test_pdr_rtv_refines_with_the_selected_summaries(fake_server, calc_task, tmp
 
     # generation 1: every prompt carries exactly the two selected summaries, rendered by the template
     summaries = [load(tmp_path / f"{rid}.summary.json", Summary) for rid in context.winners]
-    expected = render(result_config_template(), summaries=summaries, patches=["", ""])
-    assert all(trajs[f"g1-r{i}"].refinement_context == expected for i in range(4))
+    assert result.contexts == {f"g1-r{i}": context.winners for i in range(4)}
+    for i in range(4):
+        assert trajs[f"g1-r{i}"].refinement_context == rendered_context(trajs[f"g1-r{i}"], summaries)
     refined_prompts = script.instance_prompts[4:]
-    assert len(refined_prompts) == 4 and all(expected in p and summaries[0].markdown() in p for p in refined_prompts)
-    assert all("<attempt number=" not in p for p in script.instance_prompts[:4])
+    assert len(refined_prompts) == 4 and all(summaries[0].markdown() in p for p in refined_prompts)
+    assert all(any(trajs[f"g1-r{i}"].refinement_context in p for p in refined_prompts) for i in range(4))
+    assert all("<attempt-" not in p for p in script.instance_prompts[:4])
 
     # the answer: the RTV winner of generation 1, which is its working rollout
     final = load(tmp_path / "selection.json", Selection)
@@ -93,10 +97,12 @@ def test_pdr_rtv_refines_with_the_selected_summaries(fake_server, calc_task, tmp
     assert result.usage.total.requests == len(fake_server.requests)
 
 
-def result_config_template() -> str:
+def rendered_context(traj: Trajectory, summaries: list[Summary]) -> str:
+    """The context template rendered with these summaries and the key the trajectory's context was given."""
     from codescale.scaling.pdr import PDRConfig
 
-    return PDRConfig().context_template
+    key = re.search(r"<attempt-([0-9a-f]{12}) ", traj.refinement_context).group(1)
+    return render(PDRConfig().context_template, summaries=summaries, patches=[""] * len(summaries), key=key)
 
 
 def test_own_context_gives_each_rollout_its_predecessor(fake_server, calc_task, tmp_path):
@@ -106,24 +112,33 @@ def test_own_context_gives_each_rollout_its_predecessor(fake_server, calc_task, 
     for i in range(2):
         summary = load(tmp_path / f"g0-r{i}.summary.json", Summary)
         refined = Trajectory.load(tmp_path / f"g1-r{i}.traj.json")
-        assert refined.refinement_context == f'<attempt number="1">\n{summary.markdown()}\n</attempt>'
+        assert refined.refinement_context == rendered_context(refined, [summary])
+        assert f'number="1">\n{summary.markdown()}\n</attempt-' in refined.refinement_context
+    assert result.contexts == {"g1-r0": ["g0-r0"], "g1-r1": ["g0-r1"]}
     assert "judge" not in script.kinds  # own context and a random final pick need no judge
     assert result.selection.method == "random" and result.final_rollout in result.rollouts[1]
     assert result.usage.judge == Usage()
 
 
-def test_random_context_gives_every_rollout_the_same_seeded_pick(fake_server, calc_task, tmp_path):
-    plans = ["fix", "wrong", "empty"] + ["wrong", "wrong", "wrong"]
-    result, script = solve(fake_server, calc_task, tmp_path, plans, strategy="pdr", n=3, concurrency=1,
-                           pdr={"context": "random", "k": 1})
+NOTES = {f"note{i}": [f"echo '# note {i}' >> calc/ops.py"] for i in range(8)}
+
+
+def test_random_context_draws_a_seeded_set_for_each_refined_rollout(fake_server, calc_task, tmp_path):
+    plans = list(NOTES) + ["wrong"] * 8
+    result, script = solve(fake_server, calc_task, tmp_path, plans, strategy="pdr", n=8, concurrency=2,
+                           pdr={"context": "random", "k": 2}, commands={**COMMANDS, **NOTES})
     context = load(tmp_path / "selection.context-g0.json", Selection)
-    assert context.method == "random" and context.dropped == {"g0-r2": "empty patch"}
-    assert context.candidates == ["g0-r0", "g0-r1"] and len(context.winners) == 1
-    summary = load(tmp_path / f"{context.winners[0]}.summary.json", Summary)
-    for i in range(3):
-        assert Trajectory.load(tmp_path / f"g1-r{i}.traj.json").refinement_context == (
-            f'<attempt number="1">\n{summary.markdown()}\n</attempt>'
-        )
+    assert context.method == "random" and context.candidates == result.rollouts[0] and not context.dropped
+    drawn = [result.contexts[f"g1-r{i}"] for i in range(8)]
+    assert all(len(set(ids)) == 2 for ids in drawn)
+    assert len({tuple(sorted(ids)) for ids in drawn}) >= 5  # independent draws, not one shared pick
+    rng = random.Random(context.seed)  # seeded: the draws are the recorded seed's, in order
+    assert drawn == [rng.sample(context.candidates, 2) for _ in range(8)]
+    assert context.winners == list(dict.fromkeys(rid for ids in drawn for rid in ids))
+    for i, ids in enumerate(drawn):  # each refined rollout was prompted with exactly its own draw
+        refined = Trajectory.load(tmp_path / f"g1-r{i}.traj.json")
+        summaries = [load(tmp_path / f"{rid}.summary.json", Summary) for rid in ids]
+        assert refined.refinement_context == rendered_context(refined, summaries)
     assert "judge" not in script.kinds
 
 
@@ -137,9 +152,34 @@ def test_keep_survivors_puts_the_context_rollouts_in_the_final_pool(fake_server,
     assert result.final_rollout == "g0-r0"  # the only working patch, carried over
 
 
-def test_rtv_strategy_picks_the_working_rollout_and_merges_duplicates(fake_server, calc_task, tmp_path):
+def test_rtv_strategy_lets_identical_patches_all_enter_and_judges_only_different_ones(fake_server, calc_task, tmp_path):
+    plans = ["wrong", "wrong", "fix", "wrong", "empty"]
+    result, _ = solve(fake_server, calc_task, tmp_path, plans, strategy="rtv", n=5, concurrency=1, rtv={"votes": 4})
+    sel = result.selection
+    assert sel.candidates == ["g0-r0", "g0-r1", "g0-r2", "g0-r3"] and sel.dropped == {"g0-r4": "empty patch"}
+    matches = [m for r in sel.rounds for m in r.matches]
+    assert [m.identical for m in matches].count(True) >= 1 and result.final_rollout == "g0-r2"
+    for m in matches:  # a match between two `wrong` patches asks no judge; every judged match had `fix` in it
+        assert m.identical == ("g0-r2" not in m.candidates) and (m.votes == []) == m.identical
+    judged = [r.json for r in fake_server.requests if r.json["messages"][0]["content"].startswith("You review")]
+    assert len(judged) == 2 * sum(not m.identical for m in matches)
+    assert all("plan fix" in r["messages"][-1]["content"] for r in judged)
+
+
+def test_identical_patches_still_fill_k_contexts_without_a_judge(fake_server, calc_task, tmp_path):
+    plans = ["fix"] * 4 + ["wrong"] * 4
+    result, script = solve(fake_server, calc_task, tmp_path, plans, strategy="pdr", n=4, concurrency=1,
+                           rtv={"votes": 2}, pdr={"k": 2})
+    context = load(tmp_path / "selection.context-g0.json", Selection)
+    assert len(context.candidates) == 4 and len(context.winners) == 2
+    assert all(m.identical for r in context.rounds for m in r.matches) and "judge" not in script.kinds
+    assert all(ids == context.winners for ids in result.contexts.values())
+
+
+def test_rtv_strategy_merges_duplicates_when_asked(fake_server, calc_task, tmp_path):
     plans = ["wrong", "wrong", "fix", "empty"]
-    result, _ = solve(fake_server, calc_task, tmp_path, plans, strategy="rtv", n=4, concurrency=1, rtv={"votes": 4})
+    result, _ = solve(fake_server, calc_task, tmp_path, plans, strategy="rtv", n=4, concurrency=1,
+                      rtv={"votes": 4, "duplicates": "merge"})
     sel = result.selection
     assert sel.dropped == {"g0-r1": "duplicate of g0-r0", "g0-r3": "empty patch"}
     assert sel.candidates == ["g0-r0", "g0-r2"] and len(sel.rounds) == 1
@@ -168,7 +208,7 @@ def test_a_failing_rollout_is_recorded_and_does_not_sink_the_others(fake_server,
 
 
 def test_a_rollout_function_that_raises_is_recorded(fake_server, calc_task, tmp_path):
-    def broken(task, *, rollout_id, generation=0, refinement_context=""):
+    def broken(task, *, rollout_id, generation=0, refinement_context="", spending=None):
         raise RuntimeError("sandbox host vanished")
 
     model = ModelConfig(id="openai/fake", base_url=fake_server.openai_url)

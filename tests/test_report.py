@@ -64,7 +64,9 @@ def test_the_file_is_self_contained(report):
     references = re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)["']""", html)
     assert references and all(ref.startswith(("data:", "#")) for ref in references)
     assert "url(" not in html and "@import" not in html and "<script src" not in html
-    assert len(re.findall(r'<img src="data:image/png;base64,', html)) == 4
+    assert len(re.findall(r'<img src="data:image/png;base64,', html)) == 5
+    assert '<figcaption>Resolved rate of RTV survivors per round</figcaption>' in html
+    assert "<h4>The paper&#39;s quantities (Kim et al. 2026)</h4>" in html and "<td>context-g0</td>" in html
     assert "Compared on 2 shared tasks (single: 2, pdr: 2); baseline: single." in html
     assert "Issue 0: add() subtracts instead of adding." in html
 
@@ -92,9 +94,11 @@ def test_the_report_opens_in_headless_chromium_without_errors(report, tmp_path):
         q = lambda selector: browser.evaluate(f"document.querySelectorAll({json.dumps(selector)}).length")  # noqa: E731
         assert browser.evaluate("document.title") == "codescale report: single, pdr"
         images = browser.evaluate("[...document.querySelectorAll('figure.plot img')].map(i => [i.alt, i.naturalWidth])")
-        assert [alt for alt, _ in images] == ["Resolved vs cost", "Resolved vs N", "Judge accuracy per round", "Tokens per phase"]
+        assert [alt for alt, _ in images] == ["Resolved vs cost", "Resolved vs N", "Judge accuracy per round",
+                                             "Resolved rate of RTV survivors per round", "Tokens per phase"]
         assert all(width > 300 for _, width in images)  # decoded, not broken
-        assert q("#runs tbody tr") == 2 and q("table.numbers") == 4  # resolved, cost, judge, per generation
+        # resolved, cost, judge, per generation; the paper's quantities, rounds and context buckets
+        assert q("#runs tbody tr") == 2 and q("table.numbers") == 7
         assert q("section.task") == 2 and q("details.run") == 4
         assert q("details.rollout") == expected["rollouts"] and q("details.step") == expected["steps"]
         assert q("details.summary") == expected["summaries"] and q("table.round") == expected["rounds"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import random
 from collections import Counter
 from functools import cache
@@ -144,21 +145,43 @@ def test_same_seed_same_bracket_other_seed_other_groups():
     assert [m.candidates for m in one.rounds[0].matches] != [m.candidates for m in three.rounds[0].matches]
 
 
-def test_empty_patches_drop_out_and_duplicates_merge():
-    patches = {
-        "g0-r0": "diff --git a/x b/x\nindex 1..2\n+fix  \n",
-        "g0-r1": "",
-        "g0-r2": "diff --git a/x b/x\r\nindex 3..4\r\n+fix\r\n\r\n",
-        "g0-r3": "diff --git a/x b/x\n+    fix\n",
-        "g0-r4": "  \n",
-    }
-    candidates, dropped = prepare(patches)
+PATCHES = {
+    "g0-r0": "diff --git a/x b/x\nindex 1..2\n+fix  \n",
+    "g0-r1": "",
+    "g0-r2": "diff --git a/x b/x\r\nindex 3..4\r\n+fix\r\n\r\n",
+    "g0-r3": "diff --git a/x b/x\n+    fix\n",
+    "g0-r4": "  \n",
+}
+
+
+def test_empty_patches_drop_out_and_every_other_rollout_enters_by_default():
+    candidates, dropped = prepare(PATCHES)
+    assert candidates == ["g0-r0", "g0-r2", "g0-r3"]
+    assert dropped == {"g0-r1": "empty patch", "g0-r4": "empty patch"}
+
+
+def test_duplicates_merge_when_asked():
+    candidates, dropped = prepare(PATCHES, duplicates="merge")
     assert candidates == ["g0-r0", "g0-r3"]
     assert dropped == {"g0-r1": "empty patch", "g0-r4": "empty patch", "g0-r2": "duplicate of g0-r0"}
 
 
-def test_all_empty_patches_stay_as_one_candidate():
-    assert prepare({"a": "", "b": " "}) == (["a"], {"b": "duplicate of a"})
+def test_all_empty_patches_stay():
+    assert prepare({"a": "", "b": " "}) == (["a", "b"], {})
+    assert prepare({"a": "", "b": " "}, duplicates="merge") == (["a"], {"b": "duplicate of a"})
+
+
+def test_a_match_of_identical_patches_is_decided_without_the_judge():
+    judge = Scripted(prefers_smallest)
+    outcomes = {"a": "+fix\n", "b": "+fix  \r\n", "c": "+other\n", "d": "+fix\n"}
+    sel = tournament(list(outcomes), judge, RTVConfig(), seed=0, outcomes=outcomes)
+    matches = [m for r in sel.rounds for m in r.matches]
+    identical = [m for m in matches if m.identical]
+    assert identical and all(m.votes == [] and len(m.winners) == 1 and m.winners[0] in m.candidates for m in identical)
+    assert all({outcomes[c].strip() for c in m.candidates} == {"+fix"} for m in identical)
+    asked = [tuple(sorted(o)) for call in judge.calls for o in call]
+    assert all(pair not in asked for m in identical for pair in [tuple(sorted(m.candidates))])
+    assert len(asked) == 8 * (len(matches) - len(identical))  # judged matches only, 8 votes each
 
 
 def test_indentation_is_not_normalised_away():
@@ -333,3 +356,68 @@ def test_a_match_without_any_valid_vote_is_a_noted_tie_rule_pick():
     sel = tournament(["a", "b"], Scripted(lambda order, call: None), RTVConfig(votes=2), seed=0)
     (m,) = sel.rounds[0].matches
     assert m.note.startswith("no valid vote in 4") and m.tie_break == "random" and m.winners[0] in ("a", "b")
+
+
+# ---- consensus: all N rollouts enter, identical matches cost nothing ------------------------------
+
+
+def noisy_judge(correct: set[str], p: float, seed: int):
+    """A scripted judge behind the fake server: each vote names the candidate whose summary says CORRECT with
+    probability p (seeded), else the other one."""
+    rng = random.Random(seed)
+    lock = __import__("threading").Lock()
+
+    def respond(body):
+        prompt = body["messages"][-1]["content"]
+        shown = re.findall(r"^rollout (r\d+):", prompt, flags=re.MULTILINE)
+        good = [i for i, rid in enumerate(shown, 1) if rid in correct]
+        bad = [i for i, rid in enumerate(shown, 1) if rid not in correct]
+        with lock:
+            picks = [rng.choice(good) if good and (not bad or rng.random() < p) else rng.choice(bad)
+                     for _ in range(body.get("n", 1))]
+        return [f"ANSWER: {pick}" for pick in picks]
+
+    return respond
+
+
+def consensus_bracket(server, seed: int, duplicates: str):
+    """RTV with the LLM judge over 10 identical correct patches and 6 distinct wrong ones; (selection, correct ids)."""
+    from codescale.agent.models.base import ModelConfig, RetryConfig
+    from codescale.agent.records import Task
+    from codescale.scaling.judge import Judge, JudgeConfig
+    from codescale.scaling.records import Summary
+
+    ids = [f"r{i:02d}" for i in range(16)]
+    correct = set(random.Random(seed).sample(ids, 10))
+    patches = {rid: "+    return a + b\n" if rid in correct else f"+    return a - b  # try {rid}\n" for rid in ids}
+    summaries = {rid: Summary(task_id="t", rollout_id=rid, understanding=f"rollout {rid}: "
+                              + ("CORRECT" if rid in correct else "wrong")) for rid in ids}
+    server.responder = noisy_judge(correct, 0.6, seed)
+    server.requests.clear()
+    judge = Judge(JudgeConfig(), ModelConfig(id="openai/fake", base_url=server.openai_url,
+                                             retries=RetryConfig(attempts=1, min_wait=0, max_wait=0)))
+    task = Task(instance_id="t", problem_statement="add() subtracts.")
+    candidates, _ = prepare(patches, duplicates=duplicates)
+    vote = lambda orders: judge.vote(task, summaries, patches, orders)  # noqa: E731
+    return tournament(candidates, vote, RTVConfig(duplicates=duplicates), seed=seed, outcomes=patches), correct
+
+
+def test_consensus_keeps_its_weight_and_identical_matches_cost_no_request(fake_server):
+    picked = {"keep": 0, "merge": 0}
+    for seed in range(8):
+        for duplicates in picked:
+            sel, correct = consensus_bracket(fake_server, seed, duplicates)
+            picked[duplicates] += sel.winners[0] in correct
+            matches = [m for r in sel.rounds for m in r.matches if not m.bye]
+            judged = [m for m in matches if not m.identical]
+            # one request per ordering shown (n-batched votes), twice more for a re-voted match; none for identical ones
+            expected = sum(len({tuple(v.order) for v in m.votes}) * (2 if m.tie_break else 1) for m in judged)
+            assert len(fake_server.requests) == expected == sel.usage.requests
+            assert all(m.votes == [] and set(m.candidates) <= correct for m in matches if m.identical)
+            if duplicates == "keep":
+                assert len(sel.candidates) == 16 and sum(m.identical for m in matches) >= 1
+                assert len(fake_server.requests) < 2 * 2 * 15  # fewer than every match judged and re-voted
+            else:
+                assert len(sel.candidates) == 7 and not any(m.identical for m in matches)
+    assert picked["keep"] >= 7, picked
+    assert picked["merge"] < picked["keep"], picked

@@ -1,5 +1,6 @@
-"""Sandboxes started while the first model call runs and removed in the background: a failed start is still a
-sandbox_error, and nothing is left when a command exits or is interrupted (real Docker, fake model server)."""
+"""Sandboxes started while the first model call runs (once a sandbox of the same source has started: the first one
+is waited for) and removed in the background: a failed start is a sandbox_error that cost no model call, and
+nothing is left when a command exits or is interrupted (real Docker, fake model server)."""
 
 from __future__ import annotations
 
@@ -35,20 +36,36 @@ def submit_after(first: str):
     return respond
 
 
-def test_the_first_model_call_does_not_wait_for_a_sandbox_that_then_fails(docker_client, tmp_path):
+def test_a_sandbox_that_fails_to_start_costs_no_model_call(docker_client, tmp_path):
     run_id = f"test-{uuid.uuid4().hex[:10]}"
     task = Task(instance_id="calc-1", problem_statement="x", image="codescale-test/absent:nope", base_commit="abc")
     with FakeServer(responder=submit_after("ls")) as server:
         config = RolloutConfig(model=ModelConfig(id="openai/fake", base_url=server.openai_url), agent=AgentConfig())
         traj = run_rollout(task, config, run_id=run_id, rollout_id="r0", task_dir=tmp_path)
         calls = len(server.requests)
-    assert calls == 1  # the model was asked while the container was starting; the command found it missing
+    assert calls == 0  # the first sandbox of a source is waited for before the first model call
     assert traj.exit_status == "sandbox_error"
     assert traj.error == "Docker image 'codescale-test/absent:nope' not found locally (build it, or set pull: true)"
-    assert [(s.action, s.returncode) for s in traj.steps] == [("ls", None)]  # the call is kept, the command never ran
-    assert traj.usage.requests == 1
+    assert traj.steps == [] and traj.usage.requests == 0
     settle()
     assert labelled(docker_client, run_id) == []
+
+
+def test_once_a_source_started_the_first_model_call_does_not_wait_for_the_container(docker_client, repo_image,
+                                                                                       tmp_path):
+    image, commit = repo_image(CALC_FILES)
+    run_id = f"test-{uuid.uuid4().hex[:10]}"
+    task = Task(instance_id="calc-1", problem_statement="x", image=image, base_commit=commit)
+    with FakeServer(responder=submit_after("ls")) as server:
+        config = RolloutConfig(model=ModelConfig(id="openai/fake", base_url=server.openai_url), agent=AgentConfig())
+        run_rollout(task, config, run_id=run_id, rollout_id="r0", task_dir=tmp_path)  # checks the source, waiting
+        since = time.time()
+        run_rollout(task, config, run_id=run_id, rollout_id="r1", task_dir=tmp_path)
+        asked = time.time() - (time.monotonic() - server.requests[2].time)  # r1's first request, on the wall clock
+    filters = {"type": "container", "event": "start", "label": f"{RUN_LABEL}={run_id}"}
+    [started] = docker_client.events(since=since, until=time.time() + 1, decode=True, filters=filters)
+    assert asked < started["timeNano"] / 1e9  # the model was asked before the container had started
+    settle()
 
 
 def test_a_rollout_returns_before_its_removal_and_settle_waits_for_it(docker_client, repo_image, tmp_path):

@@ -7,9 +7,10 @@ import hashlib
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import pytest
+from pydantic import ValidationError
 
 from conftest import CALC_FILES, make_repo
 from codescale.agent.records import Task
@@ -229,16 +230,26 @@ def test_docker_root_has_no_capabilities_by_default(calc_image):
     assert ulimits == f"8192\n{1024**3 // 1024}\n"  # ulimit -f counts KiB
 
 
-def test_a_task_relaxes_one_sandbox_setting_but_cannot_open_it(calc_image):
-    task = Task(instance_id="calc-1", problem_statement="-", image=calc_image, sandbox={"cap_add": ["CHOWN"]})
+class Chowning(Task):
+    """A kind of task whose tests chown files: it may ask for CHOWN."""
+
+    capabilities: ClassVar[tuple[str, ...]] = ("CHOWN",)
+
+
+def test_a_task_tightens_its_sandbox_and_takes_only_capabilities_its_kind_allows(calc_image):
+    task = Chowning(instance_id="calc-1", problem_statement="-", image=calc_image,
+                    sandbox={"cap_add": ["CHOWN"], "pids_limit": 64})
     with open_sandbox(task, {"kind": "docker"}, run_id=f"test-{uuid.uuid4().hex[:10]}", name="t") as sandbox:
         assert sandbox.execute("touch x && chown 1000 x").returncode == 0
         assert sandbox.execute("ls /sys/class/net").output == "lo\n"
-    opened = task.model_copy(update={"sandbox": {"network": "bridge", "env": {"A": "1"}}})
-    with pytest.raises(SandboxError, match="task calc-1: its sandbox settings may not change env, network"):
+        assert sandbox.execute("cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max").output == "64\n"
+    with pytest.raises(ValidationError, match="may not add the capabilities CHOWN"):
+        Task(instance_id="calc-1", problem_statement="-", image=calc_image, sandbox={"cap_add": ["CHOWN"]})
+    opened = task.model_copy(update={"sandbox": {"network": "bridge"}})  # not validated: open_sandbox checks again
+    with pytest.raises(SandboxError, match="task calc-1: field 'sandbox': may not set network"):
         open_sandbox(opened, {"kind": "docker"}, run_id="x", name="t")
     wrong = task.model_copy(update={"sandbox": {"fsize": "huge"}})
-    with pytest.raises(SandboxError, match=r"task calc-1: sandbox.fsize: Value error, not a size: 'huge'"):
+    with pytest.raises(SandboxError, match=r"task calc-1: field 'sandbox': not a size: 'huge'"):
         open_sandbox(wrong, {"kind": "docker"}, run_id="x", name="t")
 
 

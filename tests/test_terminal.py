@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 from conftest import BASE_IMAGE
 from fake_server import FakeServer
+from scaling_script import candidate_blocks
 
 from codescale.eval.tasks import harbor
+from codescale.eval.tasks.kinds.container_sandbox import CAPABILITIES
 from codescale.eval.tasks.load import load_tasks
 
 TB2_TASK = Path(__file__).parent / "data" / "terminal_bench_2" / "hello-world"
@@ -49,7 +51,7 @@ class Solver:
         messages = body["messages"]
         system, prompt = messages[0]["content"], messages[-1]["content"]
         if system.startswith(JUDGE):
-            blocks = re.split(r"^Candidate \d+$", prompt, flags=re.MULTILINE)[1:]
+            blocks = candidate_blocks(prompt)
             best = next((i for i, block in enumerate(blocks, 1) if "WORKS" in block), 1)
             return f"ANSWER: {best}"
         if system.startswith(SUMMARIZER):
@@ -79,7 +81,7 @@ def test_a_task_in_the_public_terminal_bench_2_layout_loads_unchanged():
     assert task.problem_statement.startswith("Create a file called hello.txt in /app")
     assert task.workdir == "/app" and task.image.startswith("codescale-tasks/hello-world:")
     assert task.verifier_timeout == 900.0 and task.agent_timeout == 900.0
-    assert [t.instance_id for t in load_tasks(str(TB2_TASK.parent))] == ["hello-world"]
+    assert [t.instance_id for t in load_tasks(str(TB2_TASK.parent))] == ["hello-world", "notes-v2-1", "personal-site"]
 
 
 def test_the_bundled_suite_has_eight_tasks_each_with_a_reference_solution():
@@ -98,6 +100,32 @@ def test_a_task_without_tests_is_refused_naming_the_file(tmp_path):
     (folder / "environment" / "Dockerfile").write_text("FROM scratch\n")
     with pytest.raises(ValueError, match="task broken: field 'tests/test.sh': missing"):
         load_tasks(str(folder))
+
+
+@pytest.mark.parametrize("shown, blocks", [("summary", {"summary"}), ("summary+diff", {"summary", "commands"}),
+                                            ("trajectory", {"trajectory"})])
+def test_a_container_tasks_judge_shows_what_judge_input_names(shown, blocks, fake_server):
+    """Like a patch task's: the summary, the summary and the commands with their last outputs, or the trajectory."""
+    from codescale.agent.records import Step, Trajectory
+    from codescale.eval.runs.config import RunConfig
+    from codescale.scaling.judge import Judge
+    from codescale.scaling.records import Summary
+
+    [task] = load_tasks(str(TB2_TASK))
+    config = task.overlay(RunConfig.model_validate({"model": {"id": "openai/fake", "base_url": fake_server.openai_url},
+                                                    "scaling": {"judge": {"input": shown}}}))
+    trajs = {rid: Trajectory(task_id=task.instance_id, rollout_id=rid, model="fake", exit_status="submitted", steps=[
+        Step(index=0, response="Write it.", action=f"echo {rid} > hello.txt", observation="", returncode=0),
+        Step(index=1, response="Done.", action=SUBMIT, observation="", returncode=0)]) for rid in ("a", "b")}
+    summaries = {rid: Summary(task_id=task.instance_id, rollout_id=rid, final_state=f"{rid}: wrote hello.txt")
+                 for rid in trajs}
+    outcomes = {rid: task.outcome_text(t) for rid, t in trajs.items()}
+    system, user = Judge(config.scaling.judge, config.model).messages(task, ["a", "b"], summaries, outcomes, trajs)
+    assert system["content"].startswith("You review attempts by agents at the same task in a Linux container")
+    key = re.search(r"^<task-([0-9a-f]{12})>$", user["content"], flags=re.M).group(1)
+    for name in ("summary", "commands", "trajectory"):
+        assert len(re.findall(rf"^<{name}-{key}>$", user["content"], flags=re.M)) == (2 if name in blocks else 0), name
+    assert ("$ echo a > hello.txt" in user["content"]) == (shown != "summary")
 
 
 def make_task(root: Path, test_sh: str, verifier_timeout: float = 60.0) -> Path:
@@ -138,7 +166,8 @@ def test_the_verifier_reads_reward_json_and_ignores_a_reward_the_agent_planted(d
     reward, settings = verified(folder, planted)
     assert reward.reward == 0.5 and reward.error == "" and reward.returncode == 0
     assert reward.output == "cwd=/app\ntest.sh\n"
-    assert settings == {"kind": "docker", "memory": "512m", "cpus": float(os.cpu_count())}
+    assert settings == {"kind": "docker", "memory": "512m", "cpus": float(os.cpu_count()), "network": "bridge",
+                        "cap_drop": ["ALL"], "cap_add": list(CAPABILITIES), "no_new_privileges": True, "env": {}}
 
 
 @pytest.mark.slow
@@ -211,8 +240,8 @@ def test_pdr_rtv_over_the_bundled_suite_then_evaluate_select_compare_and_report(
         assert done.returncode == 0, done.stderr[-3000:]
         judged = [r.json["messages"][-1]["content"] for r in server.requests
                   if r.json["messages"][0]["content"].startswith(JUDGE)]
-        assert judged and all("Its commands and final outputs:" in prompt for prompt in judged)
-        assert all("```diff" not in prompt and "Candidate" in prompt for prompt in judged)
+        assert judged and all(len(candidate_blocks(prompt)) == 2 for prompt in judged)
+        assert all("Its commands and final outputs:" not in prompt for prompt in judged)  # judge.input: summary
         graded = cli("evaluate", str(out), "--all-candidates")
         assert graded.returncode == 0, graded.stderr[-3000:]
         reselected = cli("select", str(out), "--out", str(again), "--strategy", "rtv", "--base-url", server.openai_url)

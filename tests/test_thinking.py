@@ -8,7 +8,7 @@ import pytest
 from chat_templates import CHATML, OPENS_THINKING, QWEN3, render
 from conftest import CALC_FILES, make_repo
 from fake_server import FakeServer, Reply
-from thinking_server import ThinkingServer
+from thinking_server import ANSWERS, ThinkingServer
 
 from codescale.agent.loop import AgentConfig
 from codescale.agent.models.base import Model, ModelConfig, RetryConfig
@@ -97,6 +97,19 @@ def test_an_extension_that_runs_into_the_cap_is_cut_at_exactly_the_cap():
         [c] = make(server).complete(USER, thinking=ThinkingConfig(min_tokens=10, max_tokens=20, max_extensions=5))
     assert c.thinking == f"{thoughts(1, 3)} Wait {thoughts(4, 19)}"
     assert (c.usage.thinking_tokens, c.extensions, c.capped) == (20, 1, True)
+
+
+def test_a_model_that_ends_its_turn_right_after_an_extension_has_answered():
+    reply = "Found it.\n```bash\nsed -i s/-/+/ calc.py\n```"
+    with ThinkingServer(answer=reply, thinks=[3, ANSWERS]) as server:
+        model = make(server)
+        [c] = model.complete(USER, stop=["STOP"], thinking=ThinkingConfig(min_tokens=50, max_tokens=100))
+    assert (c.thinking, c.text) == (f"{thoughts(1, 3)} Wait", reply)
+    assert (c.extensions, c.capped, c.finish_reason) == (1, False, "stop")
+    # the first request's 3 thoughts and its close tag were thinking; the second request's tokens are the answer
+    assert (c.usage.thinking_tokens, c.usage.output_tokens, c.usage.requests) == (4, 4 + 8, 2)
+    assert len(raw_bodies(server)) == 2 and model.notes == []
+    assert model.policy.thinks  # it thinks: the next call is forced again
 
 
 def test_a_zero_cap_answers_without_thinking():
@@ -244,6 +257,23 @@ def test_anthropic_gets_budget_tokens_and_says_what_it_cannot_do(fake_server):
     ]
 
 
+@pytest.mark.parametrize("details", [True, False])
+def test_anthropic_thinking_tokens_and_the_cap_from_what_the_server_reports(details):
+    with FakeServer(thinking_details=details) as server:
+        # 1200 thinking words and a 2-word answer of 8 characters (2 estimated tokens); then a reply cut by
+        # max_tokens while thinking (no answer yet); then 10 thinking words under the cap
+        server.replies.extend([Reply("abc defg", thinking="x " * 1200), Reply("", thinking="y " * 900, finish="length"),
+                               Reply("done", thinking="z " * 10)])
+        model = make(server, "anthropic/claude-sonnet-4-6")
+        thinking = ThinkingConfig(max_tokens=1024)
+        over, cut, under = (model.complete(USER, thinking=thinking)[0] for _ in range(3))
+    assert (over.usage.output_tokens, over.usage.thinking_tokens, over.capped) == (1202, 1200, True)
+    assert (cut.usage.thinking_tokens, cut.capped, cut.finish_reason) == (900, True, "length")
+    assert (under.usage.thinking_tokens, under.capped) == (10, False)
+    estimated = [n for n in model.notes if "reports no thinking token count" in n]
+    assert len(estimated) == (0 if details else 1)
+
+
 def test_anthropic_budget_below_the_api_minimum_is_raised(fake_server):
     fake_server.replies.append("answer")
     model = make(fake_server, "anthropic/claude-sonnet-4-6")
@@ -351,9 +381,11 @@ def test_budget_forcing_on_a_real_small_model_counts_its_real_tokens():
     assert abs(tokens_of_thinking - 16) <= 1  # real tokens (re-tokenizing text may merge one at the edge), not words
     assert len(capped.thinking.split()) != 16
     # a one-word answer closes its thinking early (the model writes the close tag itself: llama.cpp names no stop
-    # reason, the tag is told from an end of turn by the token counts): extended twice with "Wait", then it answers
-    assert (extended.extensions, extended.capped, extended.usage.requests) == (2, False, 4)
-    assert extended.thinking.count("Wait") == 2 and 0 < extended.usage.thinking_tokens < 60
+    # reason, the tag is told from an end of turn by the token counts): extended with "Wait", after which this model
+    # ends its turn without closing its thinking again: what it wrote after "Wait" is its answer, no third request
+    assert (extended.extensions, extended.capped, extended.usage.requests) == (1, False, 2)
+    assert extended.thinking.endswith("Wait") and extended.thinking.count("Wait") == 1
+    assert 0 < extended.usage.thinking_tokens < extended.usage.output_tokens < 60
     assert extended.text.strip() and model.notes == []
 
 

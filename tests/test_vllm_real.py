@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from chat_templates import QWEN3, render
 
-from codescale.agent.models.base import Model, ModelConfig
+from codescale.agent.models.base import ContextLengthError, Model, ModelConfig
 from codescale.agent.models.local.package import cache_dir
 from codescale.agent.models.thinking import ThinkingConfig
 
@@ -183,20 +183,21 @@ def test_a_cap_cuts_thinking_at_exactly_the_cap_in_the_servers_tokens(vllm_serve
 
 def test_a_minimum_extends_an_early_close_with_wait(vllm_server):
     """Given the open tag, the model writes a one-word thought and the close tag itself (vLLM's stop_reason names
-    it): before the minimum, the close is replaced by "Wait", twice, then it answers."""
+    it): before the minimum, the close is replaced by "Wait". This model then answers and ends its turn without
+    closing its thinking again (stop_reason None): what it wrote after "Wait" is its answer, with no request for one."""
     model = vllm_server.model(max_tokens=200)
     question = [{"role": "user", "content": "Is 7 a prime number? Reply with one word."}]
     before, mark = vllm_server.metrics(), vllm_server.mark()
     [c] = model.complete(question, thinking=ThinkingConfig(min_tokens=100, max_tokens=150, max_extensions=2))
     after, prompts = vllm_server.metrics(), vllm_server.prompts(mark)
-    assert (c.extensions, c.capped, c.usage.requests) == (2, False, 4) and model.notes == []
-    assert c.thinking.count("Wait") == 2 and 0 < c.usage.thinking_tokens < 100 and c.text.strip()
+    assert (c.extensions, c.capped, c.usage.requests) == (1, False, 2) and model.notes == []
+    assert c.thinking.endswith("Wait") and c.thinking.count("Wait") == 1 and c.text.strip()
+    assert 0 < c.usage.thinking_tokens < c.usage.output_tokens < 150
     generation_prompt = render(QWEN3, question, add_generation_prompt=True)
-    assert len(prompts) == 4 and prompts[0] == generation_prompt + "<think>\n"
-    assert prompts[1].endswith("Wait") and prompts[2].endswith("Wait") and prompts[3].endswith("\n</think>\n\n")
+    assert len(prompts) == 2 and prompts[0] == generation_prompt + "<think>\n" and prompts[1].endswith("Wait")
     assert all(p.startswith(prompts[0]) and p.count("<think>") == 1 and "<think>\n\n</think>" not in p for p in prompts)
     assert delta(before, after, "vllm:generation_tokens_total") == c.usage.output_tokens
-    assert delta(before, after, "vllm:request_success_total:stop") >= 3  # each thinking phase stopped at the tag
+    assert delta(before, after, "vllm:request_success_total:stop") == 2  # at the tag, then at the end of its turn
     print(f"\nminimum 100: {c.extensions} extensions, thinking {c.usage.thinking_tokens} tokens, {c.usage.requests} "
           "requests")
 
@@ -268,3 +269,16 @@ def test_one_agent_rollout_in_docker(vllm_server, docker_client, base_image, mon
     assert all(step.response.strip() for step in traj.steps)
     assert traj.usage.requests == len(traj.steps) == vllm_server.requests_received(mark)
     assert traj.usage.input_tokens > 300 and 0 < traj.usage.output_tokens <= 96 * len(traj.steps)
+
+
+def test_the_window_is_the_servers_and_a_longer_request_is_refused_in_its_words(vllm_server):
+    model = vllm_server.model(max_tokens=1)
+    assert model.window_source == (8192, "server")  # --max-model-len, from GET /v1/models
+    [c] = model.complete(EXPLAIN)
+    assert model.count_tokens(EXPLAIN) == c.usage.input_tokens  # /tokenize counts what a request holds
+    long = [{"role": "user", "content": "merge sort " * 5000}]
+    mark = vllm_server.mark()
+    with pytest.raises(ContextLengthError) as refused:
+        model.complete(long)
+    assert refused.value.window == 8192 and "maximum context length is 8192" in str(refused.value)
+    assert vllm_server.requests_received(mark) <= 1  # refused, never retried

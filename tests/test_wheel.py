@@ -34,6 +34,7 @@ def test_wheel_holds_nothing_but_codescale(wheel):
     assert "codescale/eval/tasks/terminal_suite/make-build/environment/Dockerfile" in paths
     assert "codescale/eval/tasks/terminal_suite/make-build/solution/solve.sh" in paths
     assert "codescale/configs/terminal.yaml" in paths
+    assert {f"codescale/configs/viewer/{name}" for name in ("index.html", "dom.js", "bracket.js", "viewer.js", "viewer.css")} <= set(paths)
 
 
 def test_the_installed_wheel_runs_without_the_source_tree(wheel, tmp_path):

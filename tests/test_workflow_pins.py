@@ -1,5 +1,6 @@
 """The GitHub workflow runs only pinned code: every action by a commit SHA, codescale from a git commit the
-user sets (never a package name looked up on an index), and it refuses to run until that is set."""
+user sets and its dependencies by hash (never a package name alone looked up on an index), and it refuses to run
+until that is set."""
 
 from __future__ import annotations
 
@@ -46,5 +47,9 @@ def test_the_install_step_installs_the_pinned_commit(tmp_path):
     sha = "0123456789abcdef0123456789abcdef01234567"
     done = run_install("https://example.invalid/me/codescale.git", sha, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.strip() == f"-m pip install codescale @ git+https://example.invalid/me/codescale.git@{sha}"
+    assert done.stdout.splitlines() == [
+        "-m pip install --require-hashes --no-deps -r .github/codescale-requirements.txt",
+        f"-m pip install --no-deps --no-build-isolation codescale @ git+https://example.invalid/me/codescale.git@{sha}",
+        "-m pip check",
+    ]
     assert run_install("https://example.invalid/me/codescale.git", "main", tmp_path).returncode == 1

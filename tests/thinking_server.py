@@ -5,7 +5,8 @@
 
 The model writes `<think>`, thought words `t1 t2 ...` (numbered across the whole reply), `</think>`, then the
 answer. `thinks[i]` is how many words it thinks before closing, after the open tag (i = 0) and after the i-th
-extension word ("Wait"); the last entry repeats; None never closes. `thinker=False`: a model that does not think: it
+extension word ("Wait"); the last entry repeats; None never closes; ANSWERS writes the answer there without closing
+thinking, and ends its turn. `thinker=False`: a model that does not think: it
 writes its answer whatever the prompt holds and ends its turn. `answer` is a string or a function of the
 conversation's messages.
 
@@ -47,6 +48,8 @@ from fake_server import FakeServer, HTTPError
 TOKEN = re.compile(r"\s*\S+")
 PIECE = re.compile(r"\s*\S+|\s+")
 TURN = "<|im_start|>assistant\n"
+ANSWERS = "answers"
+"""An entry of `thinks`: at that point the model writes its answer without closing its thinking and ends its turn."""
 
 
 def tokens(text: str) -> list[str]:
@@ -57,7 +60,7 @@ class ThinkingServer(FakeServer):
     def __init__(
         self,
         answer: str | Callable[[list[dict]], str] = "The answer.",
-        thinks: list[int | None] = (None,),
+        thinks: list[int | str | None] = (None,),
         *,
         open_tag: str = "<think>",
         close_tag: str = "</think>",
@@ -98,6 +101,9 @@ class ThinkingServer(FakeServer):
         segment = thinking.split().count(self.extend_word)
         said = len(re.split(rf"\b{re.escape(self.extend_word)}\b", thinking)[-1].split())
         plan = self.thinks[min(segment, len(self.thinks) - 1)]
+        if plan == ANSWERS:
+            yield from tokens(" " + self.reply_text(messages))
+            return
         thought = 0
         while (plan is None or said < plan) and (budget is None or thought < budget):
             yield f" t{next(numbered)}"

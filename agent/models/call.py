@@ -46,6 +46,9 @@ class Request:
     """Strings that end a reply."""
     thinking: ThinkingControl | None = None
     """How the request controls thinking; None: it does not."""
+    cache: bool = False
+    """The caller will send this prompt again, or extend it (an agent's next step, a judge's next vote): a provider
+    with explicit prompt caching (Anthropic) marks its end for the cache."""
 
 
 class Completion(BaseModel):
@@ -65,7 +68,12 @@ class Completion(BaseModel):
 
 class Provider(Protocol):
     """Translates a Request to an SDK request and its reply to Completions; raises RetryableError or ModelError.
-    Built as `Provider(config, notes)`: `notes` is the Model's list of settings it could not honour."""
+    Built as `Provider(config, notes, endpoint)`: `notes` is the Model's list of settings it could not honour,
+    `endpoint` where its requests go and with which key (providers.py).
+
+    Two methods are optional, looked up where they are used: `server_window() -> int | None`, the context window its
+    server says it holds (agent/models/window.py), and `count_messages(messages) -> int`, the tokens of a request by
+    the server's own tokenizer (vLLM's /tokenize)."""
 
     thinking_control: ClassVar[Literal["budget", "effort", "native"] | None]
     """The field of ThinkingControl its requests can carry (Anthropic budget, OpenAI effort, vLLM native cap)."""

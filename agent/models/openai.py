@@ -5,11 +5,12 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from codescale.agent.models.base import ModelConfig, ModelError, RetryableError, api_key, sdk_errors
+from codescale.agent.models.base import ModelConfig, ModelError, RetryableError, api_key, sdk_call
 from codescale.agent.models.call import Completion, Request, ThinkingControl
 from codescale.agent.models.catalog import model_info
 from codescale.agent.models.chat_template import chat_template
 from codescale.agent.models.notes import warn_once
+from codescale.agent.models.providers import Endpoint
 from codescale.agent.models.raw import RawCompletions, usage_of
 from codescale.agent.models.thinking import Continue, Segment
 
@@ -55,18 +56,18 @@ def ready_response_types(client: Any) -> None:
 class OpenAIProvider(RawCompletions):
     """Translates a call to `chat.completions.create`; the SDK's own retries are off."""
 
-    key_variable = "OPENAI_API_KEY"
     thinking_control = "effort"
     continues = "row"
 
-    def __init__(self, config: ModelConfig, notes: list[str]):
+    def __init__(self, config: ModelConfig, notes: list[str], endpoint: Endpoint):
         import openai
 
         self.config = config
-        self.info = model_info(config.name)
+        self.info = model_info(config.id)
         self.notes = notes
+        self.key_variable = endpoint.key_variable or ""
         self.client = openai.OpenAI(
-            api_key=api_key(config, self.key_variable), base_url=config.base_url, timeout=config.timeout, max_retries=0,
+            api_key=api_key(endpoint, config.id), base_url=endpoint.base_url, timeout=config.timeout, max_retries=0,
             http_client=shared_http_client(),
         )
         ready_response_types(self.client)
@@ -118,13 +119,30 @@ class OpenAIProvider(RawCompletions):
 
         return generate, prompt
 
+    def server_window(self) -> int | None:
+        """The window a server given by base_url says it holds: vLLM's `max_model_len` in GET /v1/models, else
+        llama.cpp's `n_ctx` in GET /props; None when it says neither (or for the OpenAI API itself)."""
+        if not self.config.base_url:
+            return None
+        try:
+            listed = self.post("/v1/models", None).get("data") or []
+            mine = [m for m in listed if m.get("id") == self.config.name] or listed[:1]
+            if mine and mine[0].get("max_model_len"):
+                return int(mine[0]["max_model_len"])
+            props = self.post("/props", None)
+            settings = props.get("default_generation_settings") or {}
+            window = settings.get("n_ctx") or props.get("n_ctx")
+            return int(window) if window else None
+        except (ModelError, AttributeError, TypeError, ValueError):
+            return None
+
     def call(self, kwargs: dict[str, Any]) -> Any:
         """One request (chat completions; raw completions when `kwargs` has a `prompt`); SDK errors become
         RetryableError or ModelError."""
         import openai
 
         create = self.client.completions.create if "prompt" in kwargs else self.client.chat.completions.create
-        with sdk_errors(openai, self.config.id, timeout=self.config.timeout, base_url=self.client.base_url,
+        with sdk_call(openai, self.config.id, timeout=self.config.timeout, base_url=self.client.base_url,
                         key_variable=self.key_variable):
             response = create(**kwargs)
         if not getattr(response, "choices", None):

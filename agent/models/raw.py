@@ -59,8 +59,9 @@ class RawCompletions:
             self._bos = self.post("/extras/tokenize/count", {"input": ""})["count"]
         return self.post("/extras/tokenize/count", {"input": text})["count"] - self._bos
 
-    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST a JSON body to `path` at the server's root (outside /v1); HTTP errors classified as for model calls."""
+    def post(self, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        """POST a JSON body to `path` at the server's root (outside /v1), or GET it when `body` is None; HTTP errors
+        classified as for model calls."""
         import json
         import urllib.error
         import urllib.request
@@ -68,7 +69,7 @@ class RawCompletions:
         root = str(self.client.base_url).rstrip("/").removesuffix("/v1")
         request = urllib.request.Request(
             f"{root}{path}",
-            data=json.dumps({"model": self.config.name, **body}).encode(),
+            data=None if body is None else json.dumps({"model": self.config.name, **body}).encode(),
             headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.client.api_key}"},
         )
         try:
@@ -85,10 +86,12 @@ def usage_of(usage: Any) -> Usage:
     if usage is None:  # some servers send none: the request still counts
         return Usage(requests=1)
     prompt_details, completion_details = usage.prompt_tokens_details, usage.completion_tokens_details
+    # DeepSeek reports its cache hits in a field of its own
+    cached = (prompt_details and prompt_details.cached_tokens) or getattr(usage, "prompt_cache_hit_tokens", 0) or 0
     return Usage(
         input_tokens=usage.prompt_tokens or 0,
         output_tokens=usage.completion_tokens or 0,
-        cached_input_tokens=(prompt_details and prompt_details.cached_tokens) or 0,
+        cached_input_tokens=cached,
         thinking_tokens=(completion_details and completion_details.reasoning_tokens) or 0,
         requests=1,
     )

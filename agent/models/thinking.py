@@ -85,8 +85,9 @@ def force(
     template's generation prompt already opened thinking) with `close_tag` as stop, at most the remaining budget per
     request; an early close (before `min_tokens`) is replaced by `extend_with` and thinking goes on, at most
     `max_extensions` times; at the budget the close tag is appended. Phase 2: the answer, up to `max_tokens`.
-    A first request that ends the model's turn instead of closing thinking means the model does not think: what it
-    wrote is the answer (`thinks` False), with no extension and no second request."""
+    A request that ends the model's turn instead of closing thinking gives its answer: at the first request, the
+    model does not think (`thinks` False, no extension, no second request); right after an extension, what it wrote
+    after the extension word is its answer (the thinking before stands, no answer request)."""
     cap = max_tokens if config.max_tokens is None else config.max_tokens
     thought, used, extensions, capped, usage = "", 0, 0, False, Usage()
     while True:
@@ -94,12 +95,14 @@ def force(
             capped = True
             break
         segment = generate(head + thought, cap - used, [close_tag])
-        usage, used, thought = usage + segment.usage, used + segment.usage.output_tokens, thought + segment.text
-        if segment.ended_turn and not extensions:
+        usage = usage + segment.usage
+        if segment.ended_turn:  # it answered without closing its thinking: this request's text is the answer
+            usage.thinking_tokens = used
             return Forced(
-                thinking="", text=thought.strip(), finish_reason="stop", usage=usage, extensions=0, capped=False,
-                thinks=False,
+                thinking=thought.strip(), text=cut_at_stop(segment.text.strip(), stop), finish_reason="stop",
+                usage=usage, extensions=extensions, capped=False, thinks=bool(extensions),
             )
+        used, thought = used + segment.usage.output_tokens, thought + segment.text
         if segment.finish_reason == "length":
             capped = True
             break
@@ -119,6 +122,12 @@ def force(
         extensions=extensions,
         capped=capped,
     )
+
+
+def cut_at_stop(text: str, stop: list[str] | None) -> str:
+    """`text` up to the first of the stop strings (a request that ended the turn while thinking was not given them)."""
+    cuts = [text.index(s) for s in stop or [] if s and s in text]
+    return text[: min(cuts)] if cuts else text
 
 
 EFFORT_TABLE = "reasoning_effort"

@@ -32,12 +32,6 @@ NO_THINKING = "this model does not think"
 """Start of the note for a model that does not think (said once per model in the run record)."""
 
 
-def cut_at_stop(text: str, stop: list[str] | None) -> str:
-    """`text` up to the first of the stop strings (the server was not given them during thinking)."""
-    cuts = [text.index(s) for s in stop or [] if s and s in text]
-    return text[: min(cuts)] if cuts else text
-
-
 class ThinkingPolicy:
     """The thinking decisions of one Model: the route of each call, what its provider is handed, and whether the
     model was found not to think."""
@@ -136,16 +130,18 @@ class ThinkingPolicy:
         return effort
 
     def counted(self, completions: list[Completion], control: ThinkingControl | None) -> list[Completion]:
-        """Replies under a cap marked `capped` when their thinking reached it; a native cap's thinking counted by the
-        server's tokenizer when the server reported no reasoning tokens."""
+        """Replies under a cap marked `capped` when their thinking reached it (or, under a budget, when the reply was
+        cut before any answer); a native cap's thinking counted by the server's tokenizer when the server reported no
+        reasoning tokens."""
         if control is not None and control.native_cap is not None:
             for c in completions:
                 if c.thinking and not c.usage.thinking_tokens and c.usage.requests:
                     c.usage.thinking_tokens = self.provider.count_tokens(c.thinking)
                 c.capped = c.usage.thinking_tokens >= control.native_cap
         elif control is not None and control.budget_tokens:
-            for c in completions:
-                c.capped = c.usage.thinking_tokens >= control.budget_tokens
+            for c in completions:  # cut at the reply's cap with no answer yet: thinking ran into the cap too
+                c.capped = c.usage.thinking_tokens >= control.budget_tokens or (
+                    c.finish_reason == "length" and not c.text.strip())
         return completions
 
     def forced(self, request: Request, thinking: ThinkingConfig) -> Completion:
@@ -161,7 +157,6 @@ class ThinkingPolicy:
             self.found_not_thinking = True
             self.note(f"{NO_THINKING}: it ended its turn inside the thinking phase, so its reply is the answer and "
                       "the thinking setting is not applied")
-            result.text = cut_at_stop(result.text, request.stop)
         return Completion(**result.model_dump(exclude={"thinks"}))
 
     def note(self, message: str) -> None:

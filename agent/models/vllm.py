@@ -8,6 +8,7 @@ from typing import Any
 from codescale.agent.models.base import ModelConfig, ModelError, RetryableError
 from codescale.agent.models.call import ThinkingControl
 from codescale.agent.models.openai import OpenAIProvider
+from codescale.agent.models.providers import Endpoint
 from codescale.agent.models.thinking import Continue, Segment
 from codescale.agent.records import Usage
 
@@ -19,17 +20,16 @@ model would write past its close tag into the answer; an early close is caught b
 
 
 class VLLMProvider(OpenAIProvider):
-    """Like OpenAIProvider, but a base_url is required and the key comes from VLLM_API_KEY
-    (the variable vLLM's own server reads), so that an OpenAI key never goes to a local server."""
+    """Like OpenAIProvider, but a base_url is required and the key comes from VLLM_API_KEY (its provider row: the
+    variable vLLM's own server reads), so that an OpenAI key never goes to a local server."""
 
-    key_variable = "VLLM_API_KEY"
     thinking_control = "native"
     continues = "server"
 
-    def __init__(self, config: ModelConfig, notes: list[str]):
-        if not config.base_url:
+    def __init__(self, config: ModelConfig, notes: list[str], endpoint: Endpoint):
+        if not endpoint.base_url:
             raise ModelError(f"{config.id}: the vllm backend needs a base_url, e.g. http://localhost:8000/v1")
-        super().__init__(config, notes)
+        super().__init__(config, notes, endpoint)
 
     def thinking_fields(self, control: ThinkingControl) -> dict[str, Any]:
         """Request fields of a thinking control: the server's own cap, `thinking_token_budget`."""
@@ -64,5 +64,16 @@ class VLLMProvider(OpenAIProvider):
         """Tokens of `text` by the server's tokenizer (vLLM's `POST /tokenize`, no special tokens added)."""
         try:
             return int(self.post("/tokenize", {"prompt": text, "add_special_tokens": False})["count"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise RetryableError(f"{self.config.id}: /tokenize gave no count: {e}") from e
+
+    def count_messages(self, messages: list[dict]) -> int:
+        """Tokens of a request holding `messages`: the server's chat template applied with its generation prompt, by
+        its tokenizer (`POST /tokenize` with messages)."""
+        body: dict[str, Any] = {"messages": messages, "add_generation_prompt": True}
+        if "chat_template_kwargs" in self.config.extra_body:
+            body["chat_template_kwargs"] = self.config.extra_body["chat_template_kwargs"]
+        try:
+            return int(self.post("/tokenize", body)["count"])
         except (KeyError, TypeError, ValueError) as e:
             raise RetryableError(f"{self.config.id}: /tokenize gave no count: {e}") from e

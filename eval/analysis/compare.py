@@ -1,9 +1,10 @@
 """`codescale compare RUN_DIR RUN_DIR ...`: graded runs side by side on the tasks they share.
 
 Per run: resolved rate with a 95% bootstrap interval, the paired difference to the baseline (paired bootstrap
-interval, McNemar's exact test), wins / losses / ties, tokens and cost per task and per resolved task by phase,
-mean steps per rollout and wall time per task; and the method's figures (eval/analysis/figures.py): judge
-accuracy per stage, invalid votes, per-generation steps, tokens, wall time, diversity and tasks gained or lost.
+interval, McNemar's exact test), wins / losses / ties, tokens and cost per task and per resolved task by phase (and the
+share of input read from a prompt cache), mean steps per rollout and wall time per task; the method's figures
+(eval/analysis/figures.py): judge accuracy per stage, invalid votes, per-generation steps, tokens, wall time,
+diversity and tasks gained or lost; and the quantities the paper reports (eval/analysis/paper.py, key `paper`).
 Every figure is computed over the intersection of the runs'
 graded task sets, and the output says how many tasks that is.
 """
@@ -17,6 +18,7 @@ from pydantic import BaseModel
 from codescale.agent.records import Usage
 from codescale.eval.analysis.figures import RunFigures, generation_table, judge_table, run_figures
 from codescale.eval.analysis.metrics import Interval, compute
+from codescale.eval.analysis.paper import PaperFigures, buckets_table, paper_figures, paper_table, rounds_table
 from codescale.eval.analysis.select import evidence_seconds
 from codescale.eval.runs.rundir import RecordError, RunDir
 from codescale.eval.analysis.stats import PairedDifference, paired
@@ -36,6 +38,8 @@ class PhaseCost(BaseModel):
     cost_per_task: float | None
     """USD per task; None when a price was unknown for some call of this phase."""
     cost_per_resolved: float | None
+    cached_input: float | None = None
+    """Share of the input tokens read from a prompt cache (billed at the cached rate); None without input."""
 
 
 class RunRow(BaseModel):
@@ -70,6 +74,9 @@ class RunRow(BaseModel):
     """Execution evidence in selection (`scaling.selection.evidence`)."""
     evidence_seconds_per_task: float = 0.0
     """Sandbox seconds per task its execution evidence cost (all evidence sandboxes added up)."""
+    paper: PaperFigures = PaperFigures()
+    """Sel-K, the resolved rate of each RTV round's survivors, refined pass@1 by resolving context summaries, tasks
+    with no / every rollout resolving, cost per resolved task (Kim et al. 2026); None where unknown."""
 
 
 class Comparison(BaseModel):
@@ -94,6 +101,7 @@ def _phase_cost(usages: list[Usage], resolved: int) -> PhaseCost:
         tokens_per_resolved=_per(total.tokens, resolved),
         cost_per_task=None if cost is None or not n else cost / n,
         cost_per_resolved=None if cost is None else _per(cost, resolved),
+        cached_input=total.cached_input_tokens / total.input_tokens if total.input_tokens else None,
     )
 
 
@@ -126,6 +134,7 @@ def run_row(run: RunDir, shared: list[str], resamples: int, seed: int) -> RunRow
         figures=run_figures(run, shared, resamples, seed),
         evidence=str(run.config().get("config", {}).get("scaling", {}).get("selection", {}).get("evidence", "none")),
         evidence_seconds_per_task=sum(evidence_seconds(run, i) for i in shared) / len(shared) if shared else 0.0,
+        paper=paper_figures(run, shared, phases["total"].cost_per_resolved, phases["total"].tokens_per_resolved),
     )
 
 
@@ -191,11 +200,12 @@ def main_table(c: Comparison) -> tuple[list[str], list[list[str]]]:
 
 
 def cost_table(c: Comparison) -> tuple[list[str], list[list[str]]]:
-    headers = ["run", "phase", "tokens/task", "tokens/resolved", "cost/task", "cost/resolved"]
+    headers = ["run", "phase", "tokens/task", "tokens/resolved", "cached input", "cost/task", "cost/resolved"]
     rows = []
     for r in c.runs:
         for phase, p in r.phases.items():
-            rows.append([r.name, phase, _num(p.tokens_per_task), _num(p.tokens_per_resolved),
+            cached = "-" if p.cached_input is None else f"{100 * p.cached_input:.0f}%"
+            rows.append([r.name, phase, _num(p.tokens_per_task), _num(p.tokens_per_resolved), cached,
                          _num(p.cost_per_task, True), _num(p.cost_per_resolved, True)])
     return headers, rows
 
@@ -206,6 +216,14 @@ def judges(c: Comparison) -> tuple[list[str], list[list[str]]]:
 
 def generations(c: Comparison) -> tuple[list[str], list[list[str]]]:
     return generation_table([(r.name, r.figures) for r in c.runs if r.figures is not None])
+
+
+def paper(c: Comparison) -> list[tuple[str, tuple[list[str], list[list[str]]]]]:
+    """The paper's quantities as titled tables (eval/analysis/paper.py)."""
+    named = [(r.name, r.paper) for r in c.runs]
+    return [("The paper's quantities (Kim et al. 2026)", paper_table(named)),
+            ("Resolved rate of each RTV round's survivors", rounds_table(named)),
+            ("Refined pass@1 by resolving summaries in context", buckets_table(named))]
 
 
 def heading(c: Comparison) -> str:
@@ -219,6 +237,7 @@ def markdown(c: Comparison) -> str:
         return "\n".join(lines + ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows])
 
     tables = [table(*main_table(c)), table(*cost_table(c)), table(*judges(c)), table(*generations(c))]
+    tables += [f"{title}:\n\n{table(*found)}" for title, found in paper(c) if found[1]]
     return "\n\n".join([heading(c), *tables, c.method]) + "\n"
 
 
@@ -231,11 +250,12 @@ def print_rich(c: Comparison) -> None:
         console = Console(width=220)
     console.print(heading(c), highlight=False)
     tables = (("Resolved", main_table(c)), ("Tokens and cost by phase", cost_table(c)),
-              ("Judge: accuracy on mixed groups per stage, votes", judges(c)), ("Per generation", generations(c)))
+              ("Judge: accuracy on mixed groups per stage, votes", judges(c)), ("Per generation", generations(c)),
+              *((title, found) for title, found in paper(c) if found[1]))
     for title, (headers, rows) in tables:
         table = Table(title=title, title_justify="left")
         for h in headers:
-            table.add_column(h, justify="left" if h in ("run", "strategy", "phase", "judge input") else "right")
+            table.add_column(h, justify="left" if h in ("run", "strategy", "phase", "judge input", "stage") else "right")
         for row in rows:
             table.add_row(*row)
         console.print(table)

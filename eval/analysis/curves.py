@@ -167,9 +167,9 @@ def _pick(method: str, sub: list[str], instance_id: str, seed: int, patches: dic
     if method == "random":
         pool = [rid for rid in sub if patches[rid].strip()] or sub
         return random.Random(_seed("random", seed, instance_id, len(sub))).choice(pool)
-    candidates, _ = prepare({rid: patches[rid] for rid in sub})
+    candidates, _ = prepare({rid: patches[rid] for rid in sub}, duplicates=config.scaling.rtv.duplicates)
     selection = tournament(candidates, banks[instance_id].voter(), config.scaling.rtv,
-                           seed=_seed("rtv", seed, instance_id, len(sub)), stop_at=1)
+                           seed=_seed("rtv", seed, instance_id, len(sub)), stop_at=1, outcomes=patches)
     return selection.winners[0]
 
 

@@ -94,6 +94,26 @@ def judge_accuracy(accuracy: dict[str, dict[int, tuple[int, int]]]) -> str:
     return _data_uri(fig)
 
 
+def survivors_per_round(c: Comparison) -> str:
+    """Per run and RTV stage: the mean resolved rate of the candidates left after each round (round 0: the entrants),
+    the paper's per-round curve."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    for r in c.runs:
+        stages = dict.fromkeys(point.stage for point in r.paper.rounds or [])
+        for stage in stages:
+            points = [p for p in r.paper.rounds if p.stage == stage]
+            ax.plot([p.round for p in points], [100 * p.resolved_rate for p in points], marker="o", ms=3,
+                    linestyle="-" if stage == "final" else "--", label=f"{r.name}: {stage}")
+    ax.set_xlabel("round (0: entrants)")
+    ax.set_ylabel("survivors resolved (%)")
+    ax.set_ylim(-5, 105)
+    ax.set_title("Resolved rate of RTV survivors per round", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _data_uri(fig)
+
+
 def tokens_per_phase(c: Comparison) -> str:
     """Stacked tokens per task by phase, one bar per run."""
     plt = _pyplot()

@@ -12,12 +12,13 @@ from pathlib import Path
 
 from codescale import configs
 from codescale.eval.analysis import plots
-from codescale.eval.analysis.compare import Comparison, compare, cost_table, generations, heading, judges, main_table
+from codescale.eval.analysis.compare import (Comparison, compare, cost_table, generations, heading, judges, main_table,
+                                             paper)
 from codescale.eval.analysis.curves import Curves, selection_curves
 from codescale.eval.tasks.grading import mixed_matches
 from codescale.eval.analysis.select import evidence_lines
 from codescale.eval.runs.rundir import RecordError, RunDir, read_json
-from codescale.scaling.compression import clip
+from codescale.agent.compact import clip
 
 TEMPLATE = configs.DIR / "report.html.j2"
 
@@ -96,6 +97,8 @@ def build(paths: list[Path], limit: int = 4000, trajectories: bool = True, basel
     accuracy = {r.name: a for r in runs if (a := judge_accuracy(r))}
     if accuracy:
         figures.append(("Judge accuracy per round", plots.judge_accuracy(accuracy)))
+    if comparison is not None and any(r.paper.rounds for r in comparison.runs):
+        figures.append(("Resolved rate of RTV survivors per round", plots.survivors_per_round(comparison)))
     if comparison is not None:
         figures.append(("Tokens per phase", plots.tokens_per_phase(comparison)))
 
@@ -115,4 +118,5 @@ def build(paths: list[Path], limit: int = 4000, trajectories: bool = True, basel
         costs=cost_table(comparison) if comparison else None,
         judges=judges(comparison) if comparison else None,
         generations=generations(comparison) if comparison else None,
+        paper=[(title, found) for title, found in paper(comparison) if found[1]] if comparison else [],
     )

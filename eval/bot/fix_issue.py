@@ -9,20 +9,26 @@ both run in Docker sandboxes built from the repository's HEAD.
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import time
 from pathlib import Path
 
 from codescale.agent.files import write_atomic
+from codescale.agent.models.rates import RateConfig
 from codescale.agent.records import Task, Usage
+from codescale.eval.runs.budget import BudgetConfig, BudgetExhausted, limited, require_prices
 from codescale.eval.runs.config import ConfigError, RunConfig
 from codescale.eval.bot.issue import Issue
 from codescale.eval.bot.patch_check import unsafe_paths
 from codescale.eval.bot.pr_body import FixResult, PRBodyConfig, changed_files, no_patch_reason, redact, render_pr, secrets
+from codescale.eval.runs.outcomes import cause
 from codescale.eval.runs.rundir import RunDir
 from codescale.scaling.records import Summary, TaskResult
 
 OUTPUTS = ("patch.diff", "result.json", "pr_body.md")
+
+log = logging.getLogger(__name__)
 
 
 def chosen_summary(run_dir: RunDir, result: TaskResult, config: RunConfig) -> tuple[Summary | None, bool]:
@@ -43,11 +49,14 @@ def fix_result(issue: Issue, task: Task, result: TaskResult, config: RunConfig, 
     usage = result.usage.model_copy(deep=True)
     usage.summaries = usage.summaries + extra_summary
     patch = result.final_patch
-    status = "error" if result.status == "error" else "patched" if patch.strip() else "no_patch"
-    reasons = {"error": result.error, "no_patch": no_patch_reason(result.exit_statuses, PRBodyConfig())}
+    problems = unsafe_paths(patch)
+    status = ("error" if result.status == "error" else "refused" if problems else "patched" if patch.strip()
+              else "no_patch")
+    reasons = {"error": result.error, "no_patch": no_patch_reason(result.exit_statuses, PRBodyConfig()),
+               "refused": "The patch was refused: " + "; ".join(problems) + "."}
     return FixResult(
-        status=status, reason=reasons.get(status, ""), issue=issue, repo=task.repo, base_commit=base_commit,
-        image=task.image, model=config.model.id, strategy=config.scaling.strategy,
+        status=status, reason=reasons.get(status, ""), failure=cause(result) if status == "error" else "",
+        issue=issue, repo=task.repo, base_commit=base_commit, image=task.image, model=config.model.id, strategy=config.scaling.strategy,
         attempts=len(result.exit_statuses), chosen_rollout=result.final_rollout,
         exit_status=result.exit_statuses.get(result.final_rollout or "", ""), files=changed_files(patch),
         usage=usage, total=usage.total, cost_usd=usage.total.cost_usd, seconds=result.seconds,
@@ -59,14 +68,17 @@ def fix_issue(issue: Issue, task: Task, config: RunConfig, run_dir: RunDir, run_
     """Solve `task` (whose image holds the repository at `base_commit`) into `run_dir`, summarize the chosen
     rollout, run `test_cmd` on the patch in a fresh sandbox; returns (result, patch, PR body)."""
     from codescale.eval.bot.patch_check import check_patch
-    from codescale.eval.runs.solve import solve
+    from codescale.eval.runs.solve import retrying, solve
     from codescale.sandboxes.base import SandboxError
 
     start = time.monotonic()
-    result = solve(task, config, run_dir, run_id)
+    result = solve(task, config, run_dir, run_id, rerun=retrying(run_dir))
     summary, new = None, False
     if result.final_patch.strip():
-        summary, new = chosen_summary(run_dir, result, config)
+        try:
+            summary, new = chosen_summary(run_dir, result, config)
+        except BudgetExhausted:  # the patch stands; the PR body goes without the summary
+            log.warning("the run's cost cap was reached before the chosen attempt was summarized")
     fixed = fix_result(issue, task, result, config, base_commit=base_commit,
                        extra_summary=summary.usage if summary is not None and new else Usage())
     if fixed.status == "patched" and test_cmd:
@@ -79,6 +91,16 @@ def fix_issue(issue: Issue, task: Task, config: RunConfig, run_dir: RunDir, run_
     fixed.seconds = time.monotonic() - start
     fixed.pr_title, body = render_pr(fixed, summary, PRBodyConfig())
     return fixed, result.final_patch, body
+
+
+def stopped_result(issue: Issue, task: Task, config: RunConfig, *, base_commit: str, reason: str,
+                   spent: Usage) -> tuple[FixResult, str, str]:
+    """The record of a run the cost cap stopped before it chose a patch: no patch, the reason, what was spent."""
+    fixed = FixResult(status="stopped", reason=reason, issue=issue, repo=task.repo, base_commit=base_commit,
+                      image=task.image, model=config.model.id, strategy=config.scaling.strategy, total=spent,
+                      cost_usd=spent.cost_usd)
+    fixed.pr_title, body = render_pr(fixed, None, PRBodyConfig())
+    return fixed, "", body
 
 
 def dirty(repo: Path) -> list[str]:
@@ -130,9 +152,11 @@ def sandbox_image(repo: Path, *, image: str | None, dockerfile: Path | None, bas
 def fix_issue_in_repo(repo: Path, issue: str, out: Path, *, title: str | None, image: str | None,
                       dockerfile: Path | None, base_image: str | None, setup: list[str], test_cmd: str | None,
                       test_timeout: float, config: list[str], flags: dict, strategy: str | None, apply: bool,
-                      allow_dirty: bool, overwrite: bool, say) -> tuple[Task, FixResult]:
-    """`codescale fix-issue`: check the input, build the sandbox image, solve, check the patch, write OUT/patch.diff,
-    OUT/result.json and OUT/pr_body.md. Bad input raises ConfigError (or a subclass) before anything runs."""
+                      allow_dirty: bool, overwrite: bool, say, budget: BudgetConfig | None = None,
+                      rates: RateConfig | None = None) -> tuple[Task, FixResult]:
+    """`codescale fix-issue`: check the input, build the sandbox image, solve under the run's budget and rates, check
+    the patch, write OUT/patch.diff, OUT/result.json and OUT/pr_body.md. Bad input raises ConfigError (or a subclass)
+    before anything runs; a budget reached before a patch was chosen gives the status `stopped`."""
     from codescale.eval.bot.issue import read_issue
     from codescale.eval.bot.repo_image import head, repo_problem
     from codescale.eval.runs.config import load_config
@@ -149,8 +173,10 @@ def fix_issue_in_repo(repo: Path, issue: str, out: Path, *, title: str | None, i
         raise ConfigError("--image is used as it is: it cannot be combined with --dockerfile, --base-image or --setup")
     if dockerfile and not dockerfile.is_file():
         raise ConfigError(f"--dockerfile {dockerfile}: no such file")
+    budget, rates = budget or BudgetConfig(), rates or RateConfig()
     resolved = load_config(config, flags, strategy=strategy)
     check_config(resolved)
+    require_prices(resolved, budget)
     if apply and not allow_dirty and (changed := dirty(repo)):
         raise ConfigError(f"--apply: {repo} has uncommitted changes ({', '.join(changed[:5])}); commit or stash "
                           "them, or pass --allow-dirty")
@@ -162,13 +188,19 @@ def fix_issue_in_repo(repo: Path, issue: str, out: Path, *, title: str | None, i
         repo=the_issue.repo or repo.resolve().name, image=tag, workdir=WORKDIR, repo_dir=str(repo.resolve()),
     )
     preflight(task, resolved)
-    # a killed run of this image and configuration is continued (its finished rollouts reused)
-    run = open_run(out, resolved, command="fix-issue", overwrite=overwrite, same=("image",), say=say,
-                   task=task.instance_id, base_commit=base_commit, image=task.image)
+    # a killed or failed run of this issue, image and configuration is continued (its finished rollouts reused)
+    run = open_run(out, resolved, command="fix-issue", overwrite=overwrite, same=("task", "image"), retry_failed=True,
+                   say=say, task=task.instance_id, base_commit=base_commit, image=task.image, budget=budget.model_dump(),
+                   rates=rates.model_dump())
     for name in OUTPUTS:
         (out / name).unlink(missing_ok=True)
-    fixed, patch, body = fix_issue(the_issue, task, resolved, run.dir, run.run_id, base_commit=base_commit,
-                                   test_cmd=test_cmd, test_timeout=test_timeout, say=say)
+    with limited(budget, run.dir.ledger_path, rates=rates) as meter:
+        try:
+            fixed, patch, body = fix_issue(the_issue, task, resolved, run.dir, run.run_id, base_commit=base_commit,
+                                           test_cmd=test_cmd, test_timeout=test_timeout, say=say)
+        except BudgetExhausted as e:
+            fixed, patch, body = stopped_result(the_issue, task, resolved, base_commit=base_commit, reason=str(e),
+                                                spent=meter.total)
     fixed.seconds = time.monotonic() - start
     write_outputs(out, fixed, patch, body, secrets())
     return task, fixed

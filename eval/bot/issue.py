@@ -38,12 +38,16 @@ def read_issue(source: str, title: str | None = None) -> Issue:
 
     A JSON object with an `issue` member (a GitHub webhook event, as in $GITHUB_EVENT_PATH) or with
     `title` and `body` (as `gh issue view --json title,body,number,url` prints) is read as such; anything
-    else is plain text whose first line is the title. Raises ValueError when the file is missing or empty."""
+    else is plain text whose first line is the title. Raises ConfigError when the file is missing, empty or
+    not UTF-8 text."""
     where = "standard input" if source == "-" else f"issue file {source}"
     try:
-        text = sys.stdin.read() if source == "-" else open(source, encoding="utf-8").read()
+        data = sys.stdin.buffer.read() if source == "-" else open(source, "rb").read()
+        text = data.decode("utf-8")
     except OSError as e:
         raise ConfigError(f"cannot read {where}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{where} is not UTF-8 text (byte {e.start}: {e.reason})") from None
     issue = _from_json(text) or _from_text(text)
     if title:
         issue.title = title.strip()

@@ -61,6 +61,19 @@ def _outside(path: str) -> str:
     return ""
 
 
+CI_FOLDERS = (".github/workflows/", ".github/actions/")
+"""Where GitHub Actions workflows and actions live: a branch holding a change there runs it with the repository's
+secrets once pushed, so the bot never proposes one."""
+
+
+def _ci(path: str) -> str:
+    """Why `path` is CI configuration the bot may not change; '' when it is not."""
+    plain = "/".join(p for p in path.split("/") if p not in ("", "."))
+    if plain.lower().startswith(CI_FOLDERS):
+        return "a GitHub Actions workflow or action (once pushed, it would run with the repository's secrets)"
+    return ""
+
+
 def _header_paths(patch: str) -> list[str]:
     paths = []
     for line in patch.splitlines():
@@ -94,11 +107,12 @@ def _symlink_targets(patch: str) -> list[tuple[str, str]]:
 
 
 def unsafe_paths(patch: str) -> list[str]:
-    """What in `patch` reaches outside the repository: paths that are absolute, climb out with `..` or go into
-    `.git`, and symlinks whose target lies outside. Empty when the patch stays inside; check before applying."""
+    """What in `patch` reaches outside the repository or into its CI: paths that are absolute, climb out with `..`,
+    go into `.git`, `.github/workflows` or `.github/actions`, and symlinks whose target lies outside. Empty when the
+    patch stays inside; check before applying."""
     problems = []
     for path in dict.fromkeys(_header_paths(patch)):
-        if why := _outside(path):
+        if why := _outside(path) or _ci(path):
             problems.append(f"{path!r}: {why}")
     for link, target in _symlink_targets(patch):
         resolved = target if target.startswith("/") else posixpath.normpath(posixpath.join(posixpath.dirname(link), target))

@@ -38,10 +38,15 @@ def changed_files(patch: str) -> list[FileChange]:
 class FixResult(BaseModel):
     """What `codescale fix-issue` did, written as result.json."""
 
-    status: Literal["patched", "no_patch", "error"]
-    """`patched`: patch.diff holds a change; `no_patch`: the run ended without one; `error`: the run failed."""
+    status: Literal["patched", "no_patch", "refused", "error", "stopped"]
+    """`patched`: patch.diff holds a change to propose; `no_patch`: the run ended without one; `refused`: the patch
+    reaches outside the repository or into its CI configuration, so it is neither checked, applied nor proposed;
+    `error`: the run failed (a task error, or every attempt ended in a model or sandbox error); `stopped`: the run's
+    cost cap (--max-cost) stopped it before it chose a patch."""
     reason: str = ""
-    """Why there is no patch, in words (no_patch, error)."""
+    """Why there is no patch to propose, in words (no_patch, refused: what reaches out, error, stopped)."""
+    failure: str = ""
+    """What a failed run (status error) failed of: `model_error`, `sandbox_error` or `task error`."""
     issue: Issue
     repo: str = ""
     base_commit: str = ""

@@ -1,7 +1,8 @@
 """`codescale batch` (any SWE-format dataset) and `codescale swebench` (SWE-bench Verified by default).
 
-Exit codes: 0 every selected task finished; 1 some task failed; 2 nothing ran (bad arguments, configuration,
-dataset, server or run directory); 3 the budget stopped the run with work left (rerun to resume); 130 interrupted.
+Exit codes: 0 every selected task finished; 1 some task failed (a task error, or every rollout of it ended in a model
+or sandbox error; rerunning retries it); 2 nothing ran (bad arguments, configuration, dataset, server or run
+directory); 3 the budget stopped the run with work left (rerun to resume); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from codescale.eval.cli.common import (BaseImageOpt, BaseUrlOpt, ConfigOpt, LiveOpt, ModelOpt, SandboxOpt,
-                                       StrategyOpt, command, fail, flags)
+from codescale.eval.cli.common import (BaseImageOpt, BaseUrlOpt, ConfigOpt, LiveOpt, MaxCostOpt, MaxTaskCostOpt,
+                                       ModelOpt, RpmOpt, SandboxOpt, StrategyOpt, TpmOpt, caps, command, fail, flags)
 from codescale.eval.tasks.swebench import NAMESPACE, VERIFIED
 
 Opt = typer.Option
@@ -36,9 +37,15 @@ def _command(default_dataset: str | None, doc: str, needs_harness: bool = False)
         max_rollouts: Annotated[int, Opt("--max-rollouts", help="Rollouts in flight over all tasks (0: "
                                          "workers x scaling.concurrency).")] = 0,
         max_requests: Annotated[int, Opt("--max-requests", help="Model requests in flight (0: no cap).")] = 0,
-        max_cost: Annotated[float, Opt("--max-cost", help="USD budget of the whole run (0: none).")] = 0.0,
+        max_cost: MaxCostOpt = 0.0,
         max_tokens: Annotated[int, Opt("--max-tokens", help="Token budget of the whole run (0: none).")] = 0,
-        retry_errors: Annotated[bool, Opt("--retry-errors", help="Run again tasks recorded as errors.")] = False,
+        max_task_cost: MaxTaskCostOpt = None,
+        rpm: RpmOpt = 0,
+        tpm: TpmOpt = 0,
+        retry_errors: Annotated[bool, Opt("--retry-errors", help="Run again every failed task and every rollout "
+                                          "that ended in a model or sandbox error, however often they ran.")] = False,
+        keep_errors: Annotated[bool, Opt("--keep-errors", help="Count failed tasks as finished: a rerun does not "
+                                         "retry them (by default it does, until each ran 3 times).")] = False,
         overwrite: Annotated[bool, Opt("--overwrite", help="Discard the run in --out and start over.")] = False,
         base_image: BaseImageOpt = None,
         image_namespace: Annotated[str, Opt("--image-namespace", help="Namespace of SWE-bench images.")] = NAMESPACE,
@@ -60,14 +67,16 @@ def _command(default_dataset: str | None, doc: str, needs_harness: bool = False)
             raise fail("--dataset is required")
         outcome = launch_batch(
             dataset=dataset, split=split, slice_=slice_, ids=[i.strip() for i in ids.split(",") if i.strip()] if ids else None,
-            flags=flags(model=model, base_url=base_url, sandbox=sandbox, strategy=strategy, ray=ray),
+            flags=flags(model=model, base_url=base_url, sandbox=sandbox, strategy=strategy, ray=ray,
+                        max_task_cost=max_task_cost),
             strategy=strategy, config=config, out=out, overwrite=overwrite, base_image=base_image, live=live,
             batch={"workers": workers, "max_rollouts": max_rollouts, "max_requests": max_requests,
-                   "budget": {"max_cost": max_cost, "max_tokens": max_tokens}, "retry_errors": retry_errors,
+                   **caps(max_cost, rpm, tpm, max_tokens), "retry_errors": retry_errors,
+                   "keep_errors": keep_errors,
                    "image_namespace": image_namespace, "image_cache_gb": image_cache_gb, "pull_ahead": pull_ahead,
                    "remove_images": remove_images},
         )
-        code = 1 if outcome.disk_full else 3 if outcome.stopped + outcome.not_started else 1 if outcome.failed else 0
+        code = 1 if outcome.disk_full else 3 if outcome.stopped + outcome.not_started else 1 if outcome.failed_in_run else 0
         if code:
             raise typer.Exit(code)
 

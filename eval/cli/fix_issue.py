@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from codescale.eval.cli.common import BaseUrlOpt, ConfigOpt, ModelOpt, OverwriteOpt, StrategyOpt, command, fail, flags, say
+from codescale.eval.cli.common import (BaseUrlOpt, ConfigOpt, MaxCostOpt, MaxTaskCostOpt, ModelOpt, OverwriteOpt, RpmOpt,
+                                       StrategyOpt, TpmOpt, caps, command, fail, flags, say, stopped)
 
 
 @command
@@ -36,27 +37,40 @@ def fix_issue(
     allow_dirty: Annotated[bool, typer.Option("--allow-dirty", help="With --apply: apply even when tracked files "
                                               "have uncommitted changes.")] = False,
     overwrite: OverwriteOpt = False,
+    max_cost: MaxCostOpt = 0.0,
+    max_task_cost: MaxTaskCostOpt = None,
+    rpm: RpmOpt = 0,
+    tpm: TpmOpt = 0,
 ) -> None:
     """Fix an issue in a local git repository: build its sandbox image, run the strategy, check the patch, and write
-    OUT/patch.diff, OUT/result.json and OUT/pr_body.md (exit 0 with a patch or with none, 1 on a failed run)."""
+    OUT/patch.diff, OUT/result.json and OUT/pr_body.md (exit 0 with a patch, with none or with one refused; 1 on a
+    failed run: rerunning the command retries it; 3 when --max-cost stopped it: result.json says `stopped`)."""
     from codescale.eval.bot.fix_issue import apply_patch, fix_issue_in_repo
+    from codescale.eval.runs.outcomes import tally
+    from codescale.eval.runs.progress import token_counts
 
     task, fixed = fix_issue_in_repo(
         repo, issue, out, title=title, image=image, dockerfile=dockerfile, base_image=base_image, setup=setup,
         test_cmd=test_cmd, test_timeout=test_timeout, config=config,
-        flags=flags(model=model, base_url=base_url, strategy=strategy), strategy=strategy, apply=apply,
-        allow_dirty=allow_dirty, overwrite=overwrite, say=say,
+        flags=flags(model=model, base_url=base_url, strategy=strategy, max_task_cost=max_task_cost), strategy=strategy,
+        apply=apply, allow_dirty=allow_dirty, overwrite=overwrite, say=say, **caps(max_cost, rpm, tpm),
     )
     check = "" if fixed.check is None else f"; tests {'passed' if fixed.check.passed else 'FAILED'}"
     cost = f"${fixed.cost_usd:.4f}" if fixed.cost_usd is not None else "cost unknown"
     files = ", ".join(f.path for f in fixed.files) or "no files"
     say(f"{task.instance_id}: {fixed.status} ({files}){check}; {fixed.total.requests} model calls, "
-        f"{cost}; {fixed.seconds:.1f} s\nwrote {out / 'patch.diff'}, {out / 'result.json'}, {out / 'pr_body.md'}")
+        f"{token_counts(fixed.total)}, {cost}; {fixed.seconds:.1f} s\n"
+        f"wrote {out / 'patch.diff'}, {out / 'result.json'}, {out / 'pr_body.md'}")
     if fixed.status == "error":
-        raise fail(fixed.reason, 1)
-    if fixed.status == "no_patch":
+        say(f"error: {fixed.reason}; run the same command again to retry it")
+    elif fixed.status == "stopped":
+        raise stopped(fixed.reason)
+    elif fixed.status in ("no_patch", "refused"):
         say(fixed.reason)
     elif apply:
         if complaint := apply_patch(repo, out / "patch.diff"):
             raise fail(f"--apply: the patch did not apply to {repo}: {complaint}", 1)
         say(f"applied the patch to {repo}")
+    say(tally([f"failed ({fixed.failure})" if fixed.status == "error" else fixed.status.replace("_", " ")]))
+    if fixed.status == "error":
+        raise typer.Exit(1)

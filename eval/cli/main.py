@@ -14,7 +14,8 @@ from typing import Annotated
 
 import typer
 
-from codescale.eval.cli import batch, compare, demo, evaluate, fix_issue, report, run, select, serve, tasks
+from codescale.eval.cli import (batch, compare, demo, evaluate, export, fix_issue, models, plan, report, run, select,
+                                 serve, tasks, view)
 
 HELP = "Test-time scaling for coding agents: run rollouts in sandboxes, summarize, select with tournaments."
 app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -45,9 +46,13 @@ app.command("evaluate")(evaluate.evaluate)
 app.command("compare")(compare.compare)
 app.command("select")(select.select)
 app.command("report")(report.report)
+app.command("view")(view.view)
+app.command("export")(export.export)
 app.command("fix-issue")(fix_issue.fix_issue)
 app.command("serve-local")(serve.serve_local)
 app.command("demo")(demo.demo)
+app.command("plan")(plan.plan)
+app.command("models")(models.models)
 app.add_typer(tasks.tasks_app, name="tasks")
 
 

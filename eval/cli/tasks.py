@@ -35,14 +35,11 @@ def show(
     source: str = typer.Option(None, "--tasks", help="Suite name or task file holding it (default: bundled)."),
     base_image: str = typer.Option(None, "--base-image", help="Base image the bundled image tag is computed for."),
 ):
-    """Show one task: its issue, tests, image and harness fields."""
+    """Show one task: its issue, and its tests, image and harness fields, or (a Terminal-Bench task) its image,
+    resources, network, capabilities and timeouts."""
     task = load_tasks(source, ids=[instance_id], base_image=base_image)[0]
-    typer.echo(f"instance_id: {task.instance_id}\nrepo: {task.repo}\nbase_commit: {task.base_commit}")
-    typer.echo(f"difficulty: {getattr(task, 'difficulty', '')}\nimage: {task.image}\nworkdir: {task.workdir}")
-    typer.echo(f"test_runner: {task.test_runner}\nlog_parser: {task.log_parser}\neval_type: {task.eval_type}")
-    typer.echo("FAIL_TO_PASS:\n" + "".join(f"  - {t}\n" for t in task.FAIL_TO_PASS).rstrip())
-    typer.echo("PASS_TO_PASS:\n" + "".join(f"  - {t}\n" for t in task.PASS_TO_PASS).rstrip())
-    typer.echo(f"problem_statement:\n{task.problem_statement.rstrip()}")
+    typer.echo("\n".join([f"instance_id: {task.instance_id}", *task.shown(),
+                          f"problem_statement:\n{task.problem_statement.rstrip()}"]))
 
 
 @tasks_app.command("build")

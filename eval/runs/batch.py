@@ -1,5 +1,5 @@
 """The batch runner: many tasks under one strategy, `workers` tasks in flight, global caps on rollouts and model
-requests, a run-wide budget, every finished task appended to the run directory as it ends (docs/ARCHITECTURE.md,
+requests (and their rates, eval/runs/budget.py `limited`), a run-wide budget, every finished task appended to the run directory as it ends (docs/ARCHITECTURE.md,
 "The run directory").
 
 What a task needs first (its image) is made ready in the task's own worker through the engine's image cache
@@ -12,7 +12,7 @@ resumes later from its finished rollouts.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import partial
@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from codescale.agent.models.limits import LIMITS
+from codescale.agent.models.rates import RateConfig
 from codescale.agent.records import Task, Trajectory
 from codescale.agent.rollout import run_rollout
 from codescale.eval.runs.budget import BudgetConfig, BudgetExhausted, Meter
@@ -50,8 +50,14 @@ class BatchConfig(BaseModel):
     max_requests: int = Field(0, ge=0)
     """Model requests in flight over the whole process; 0 = no cap."""
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    rates: RateConfig = Field(default_factory=RateConfig)
+    """Model requests and tokens per minute over the whole process (agent/models/rates.py)."""
     retry_errors: bool = False
-    """Run again the tasks recorded as errors (and their rollouts that ended in model or sandbox errors)."""
+    """Run again every task recorded as failed and every task with a rollout that ended in a model or sandbox error
+    (only those rollouts run again), however often they ran."""
+    keep_errors: bool = False
+    """Count failed tasks as finished: a rerun does not retry them (by default it does, up to
+    eval.runs.resume.ERROR_ATTEMPTS sessions)."""
     image_namespace: str = NAMESPACE
     """Registry namespace of SWE-bench instance images."""
     pull_attempts: int = Field(3, ge=1)
@@ -79,6 +85,12 @@ class BatchOutcome(BaseModel):
     """Tasks the budget stopped mid-way (unfinished; resumable)."""
     not_started: int = 0
     stop_reason: str = ""
+    capped: int = 0
+    """Finished tasks that their own cost cap (`scaling.max_task_cost`) stopped early."""
+    tally: str = ""
+    """The whole run's tasks by outcome (eval/runs/outcomes.py), earlier sessions' included."""
+    failed_in_run: int = 0
+    """Of the whole run's tasks, how many are failed (the command exits non-zero when any is)."""
     disk_full: str = ""
     """The full disk that stopped the batch (no task is started after it; a resume runs the rest)."""
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -87,6 +99,7 @@ class BatchOutcome(BaseModel):
         with self._lock:
             self.failed += result.status == "error"
             self.done += result.status != "error"
+            self.capped += bool(result.cap)
 
     def stopped_by(self, cause: Literal["budget", "disk"], reason: str, *, started: bool) -> None:
         """A task stopped mid-way (`started`) or never started, by the budget or a full disk; the first reason of
@@ -130,15 +143,16 @@ def error_result(instance_id: str, config: RunConfig, error: str) -> TaskResult:
 
 def run_batch(
     rows: list[Row], config: RunConfig, run_dir: RunDir, run_id: str, batch: BatchConfig, meter: Meter,
-    progress: Progress, cluster=None,
+    progress: Progress, cluster=None, retried: Collection[str] = (),
 ) -> BatchOutcome:
     """Run every row (a Task, or the TaskError of a bad row) and record each finished one in `run_dir`.
 
     With `cluster` (eval.runs.cluster.Cluster) the rollouts run on its nodes, which make their images present;
-    otherwise here, with this engine's image cache."""
+    otherwise here, with this engine's image cache. A task in `retried` (recorded as failed by an earlier session)
+    runs its rollouts that ended in model or sandbox errors again; every other finished rollout is reused (with
+    `retry_errors`, no such rollout is)."""
     slots = batch.max_rollouts or batch.workers * config.scaling.concurrency
     gate = RolloutGate(meter, slots, progress)
-    rerun = RERUN_ON_RETRY if batch.retry_errors else ()
     needs_image = config.sandbox.get("kind", "docker") == "docker" and cluster is None
     stats = cluster.stats if cluster is not None else ImageStats()
     progress.images = stats
@@ -191,6 +205,7 @@ def run_batch(
         progress.task_started(instance_id)
         try:
             with held(cache, row):
+                rerun = RERUN_ON_RETRY if batch.retry_errors or instance_id in retried else ()
                 result = solve(row, config, run_dir, run_id, watch=gate, rerun=rerun, runner=runner,
                                prepare_next=prepare_next)
             for keeper in image_keepers:
@@ -209,13 +224,11 @@ def run_batch(
             # e.g. the engine failed while preparing the task: this task fails, the run goes on
             record(error_result(instance_id, config, f"{type(e).__name__}: {e}"))
 
-    LIMITS.cap_requests(batch.max_requests)
     try:
         with ThreadPoolExecutor(max_workers=batch.workers, thread_name_prefix="task") as pool:
             for future in [pool.submit(run_one, row) for row in rows]:
                 future.result()
     finally:
-        LIMITS.cap_requests(None)
         if cache is not None:
             cache.close()
         for spec in ahead:

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from codescale.agent.models.limits import LIMITS
+from codescale.agent.models.spending import Spending
 from codescale.agent.files import TaskFiles, write_atomic
 from codescale.agent.records import Task, Trajectory
 from codescale.agent.rollout import RolloutConfig, run_rollout
@@ -255,10 +256,12 @@ class Cluster:
             self.stats.add(pulled=int(done["pulled"]), seconds=done["seconds"], retries=done["retries"])
 
     def run_rollout(self, task: Task, config: RolloutConfig, *, run_id: str, rollout_id: str, task_dir: Path,
-                    generation: int = 0, refinement_context: str = "", after=None) -> Trajectory:
+                    generation: int = 0, refinement_context: str = "", after=None,
+                    spending: Spending | None = None) -> Trajectory:
         """eval.runs.solve's rollout runner: the rollout on a node; its trajectory written here, once. `after` runs
         on the node too (it checks a container task's end state in the rollout's container); the files it saves
-        are written into `task_dir` here, before the trajectory."""
+        are written into `task_dir` here, before the trajectory. The model calls run on the node, so the task's
+        `spending` counts the rollout's usage when it returns (a node does not stop at the task's cap)."""
         import ray
 
         remote = ray.remote(rollout_on_node).options(
@@ -286,6 +289,8 @@ class Cluster:
                 if image.get("node") and image["node"] not in holders:
                     holders.append(image["node"])
             LIMITS.record(traj.usage)  # the model calls ran on the node: the run's budget counts them here
+            if spending is not None:
+                spending.add(traj.usage)
         finally:
             with self._lock:
                 self._refs.discard(ref)

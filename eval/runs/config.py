@@ -12,6 +12,7 @@ from pydantic import ConfigDict, Field, ValidationError, model_validator
 from codescale import configs
 from codescale.agent.rollout import RolloutConfig
 from codescale.eval.runs.cluster import ClusterConfig
+from codescale.eval.tasks.verifier import VerifierConfig
 from codescale.scaling.base import ScalingConfig
 
 
@@ -23,11 +24,19 @@ class RunConfig(RolloutConfig):
     scaling: ScalingConfig = Field(default_factory=ScalingConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     """Where rollouts run (a Ray cluster, or this process); never changes a result."""
+    verifier: VerifierConfig = Field(default_factory=VerifierConfig)
+    """How a container task's tests run after its rollout."""
 
     @model_validator(mode="after")
     def _evidence_sandbox(self) -> RunConfig:
         if not self.scaling.selection.sandbox:  # evidence runs in the run's kind of sandbox unless told otherwise
             self.scaling.selection.sandbox = dict(self.sandbox)
+        return self
+
+    @model_validator(mode="after")
+    def _condensing_model(self) -> RunConfig:
+        if self.agent.condense.model is None and self.scaling.summarizer.model is not None:
+            self.agent.condense.model = self.scaling.summarizer.model  # the summarizer's model writes condensations
         return self
 
 
@@ -100,8 +109,15 @@ def validate(tree: dict, where: str = "") -> RunConfig:
     try:
         return RunConfig.model_validate(tree)
     except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or '(top)'}: {err['msg']}" for err in e.errors())
+        problems = "; ".join(_problem(err) for err in e.errors())
         raise ConfigError(f"invalid configuration{f' ({where})' if where else ''}: {problems}") from None
+
+
+def _problem(error: dict) -> str:
+    """One validation error as `key: what is wrong` (a sandbox error already names its key)."""
+    message = error["msg"].removeprefix("Value error, ")
+    where = ".".join(map(str, error["loc"])) or "(top)"
+    return message if message.startswith(f"{where}.") else f"{where}: {message}"
 
 
 def run_warnings(config: RunConfig) -> list[str]:
@@ -116,5 +132,8 @@ def load_config(overrides: list[str] = (), flags: dict[str, Any] | None = None, 
     """Resolve the run configuration. `flags` maps dotted keys to values of CLI flags that were given."""
     tree = merge(configs.load("default"), configs.load("agent"))
     if strategy:
-        merge(tree, strategy_preset(strategy))
+        preset = strategy_preset(strategy)
+        merge(tree, preset)
+        if (flags or {}).get("scaling.strategy") == strategy:  # a preset named after what it runs (kim2026: pdr+rtv)
+            flags = {**flags, "scaling.strategy": preset["scaling"]["strategy"]}
     return validate(apply(tree, overrides, flags))

@@ -101,7 +101,7 @@ def run_demo(*, model: str, task_ids: list[str], n: int | None, sandbox: str | N
                              lambda: kind == "docker" and remove_grading_containers(RunDir(out))))
     start = time.monotonic()
     try:
-        if resolved.model.backend == "local" and not resolved.model.base_url:
+        if resolved.model.provider == "local" and not resolved.model.base_url:
             say(f"starting the local model server for {resolved.model.id} ...")
             server = LocalServer(resolved.model.name).start()
             server.watch(lambda error: run.interrupt(f"{error} (the demo stopped; its run directory: {out})"))

@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 from codescale.agent.models.base import Model, ModelError
 from codescale.eval.runs.config import ConfigError, RunConfig, run_warnings
 from codescale.eval.runs.interrupt import Interrupt, exit_on_interrupt
-from codescale.eval.runs.resume import ResumeError, differences, finished, lock, remove_leftovers, repair
+from codescale.eval.runs.resume import ResumeError, differences, finished, lock, remove_leftovers, repair, to_retry
 from codescale.eval.runs.rundir import RunDir
 from codescale.eval.runs.terminal import stderr
 
@@ -29,10 +29,10 @@ class PreflightError(Exception):
 
 
 def check_server(base_url: str, timeout: float = 5.0) -> None:
-    """Fail fast when an explicit model server does not accept connections."""
+    """Fail fast when the model's server (given by --base-url or its provider row) does not accept connections."""
     url = urlparse(base_url)
     if url.scheme not in ("http", "https") or not url.hostname:
-        raise PreflightError(f"--base-url {base_url!r} is not an http(s) URL")
+        raise PreflightError(f"the model's base URL {base_url!r} is not an http(s) URL")
     port = url.port or (443 if url.scheme == "https" else 80)
     try:
         socket.create_connection((url.hostname, port), timeout=timeout).close()
@@ -47,9 +47,21 @@ def check_model(config: RunConfig) -> Model:
         model = Model(config.model)
     except (ValueError, ModelError) as e:
         raise ConfigError(str(e)) from None
-    if config.model.base_url:
-        check_server(config.model.base_url)
+    if model.endpoint.base_url:
+        check_server(model.endpoint.base_url)
     return model
+
+
+def check_out(run_dir: RunDir) -> None:
+    """`--out` must be a new or empty directory, or one a codescale run wrote (ConfigError otherwise): a run never
+    writes into, nor clears, a directory of something else."""
+    out = run_dir.path
+    existing = next((p for p in (out, *out.parents) if p.exists() or p.is_symlink()), None)
+    if existing is not None and not existing.is_dir():
+        raise ConfigError(f"--out {out}: {'it' if existing == out else existing} is a file, not a directory")
+    if out.is_dir() and any(p.name != ".lock" for p in out.iterdir()) and not run_dir.is_run():
+        raise ConfigError(f"--out {out}: a directory that holds files but no codescale run (no run.yaml of one); "
+                          "choose a new or empty directory")
 
 
 @dataclass
@@ -69,7 +81,8 @@ class OpenRun:
 
 
 def open_run(out: Path, config: RunConfig, *, command: str, overwrite: bool | None = False, resume: bool = False,
-             same: tuple[str, ...] = (), retry_errors: bool = False, say: Callable[[str], None] = stderr,
+             same: tuple[str, ...] = (), retry_errors: bool = False, keep_errors: bool = False,
+             retry_failed: bool = False, say: Callable[[str], None] = stderr,
              cleanups: tuple[Callable[[], object], ...] = (), model: Model | None = None, calls_model: bool = True,
              **meta: Any) -> OpenRun:
     """Open `out` for the run of `command` under `config`; `meta` goes into run.yaml beside the config. `model`: the
@@ -78,13 +91,14 @@ def open_run(out: Path, config: RunConfig, *, command: str, overwrite: bool | No
 
     `overwrite`: clear an earlier run's files first (None: the command has no --overwrite). With `resume` (batch),
     an earlier run is resumed when its configuration is the same (ResumeError otherwise): its run id is kept and
-    its finished tasks are returned. Without it, an earlier run's results are refused; an earlier run killed before
-    any result is continued (its finished rollouts reused) when its configuration and the run.yaml keys in `same`
-    are unchanged, and cleared otherwise."""
+    its finished tasks are returned (a failed task is not finished: eval/runs/resume.py `to_retry`; `keep_errors`
+    counts it as finished). Without it, an earlier run's results are refused, unless `retry_failed` and every task
+    it recorded failed (eval/runs/outcomes.py) fewer than ERROR_ATTEMPTS times under the same configuration: then it
+    is continued to retry them. An earlier run killed before any result is continued (its finished rollouts reused)
+    when its configuration and the run.yaml keys in `same` are unchanged, and cleared otherwise."""
     model = model or (check_model(config) if calls_model else None)
     run_dir = RunDir(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out}: not a directory")
+    check_out(run_dir)
     lock(run_dir)
     config_dict = config.model_dump(mode="json")
     saved = run_dir.config() or None
@@ -99,11 +113,15 @@ def open_run(out: Path, config: RunConfig, *, command: str, overwrite: bool | No
                 f"{out} was run with a different configuration; resuming would mix incompatible results. "
                 f"Differs: {'; '.join(changed)}. Use the same settings, another --out, or --overwrite to start over.")
     else:
+        unchanged = saved is not None and not differences(saved.get("config") or {}, config_dict) and all(
+            saved.get(key) == meta.get(key) for key in same)
         if run_dir.results_path.exists():
-            hint = "choose a new --out" if overwrite is None else "pass --overwrite to replace them"
-            raise ConfigError(f"{out} already holds results; {hint}")
-        if saved is not None and (differences(saved.get("config") or {}, config_dict)
-                                  or any(saved.get(key) != meta.get(key) for key in same)):
+            again = to_retry(run_dir) if retry_failed and unchanged else set()
+            if not again or again != set(run_dir.results()):
+                hint = "choose a new --out" if overwrite is None else "pass --overwrite to replace them"
+                raise ConfigError(f"{out} already holds results; {hint}")
+            say(f"retrying {', '.join(sorted(again))}: its last attempt failed")
+        elif saved is not None and not unchanged:
             run_dir.clear()  # a killed run of something else: nothing of it can be reused
             saved = None
     run_id = str(saved["run_id"]) if saved and saved.get("run_id") else uuid.uuid4().hex[:12]
@@ -120,5 +138,5 @@ def open_run(out: Path, config: RunConfig, *, command: str, overwrite: bool | No
         **({"created": saved["created"]} if saved and saved.get("created") else {}),
     )
     interrupt = exit_on_interrupt(run_id, *cleanups)
-    done = finished(run_dir, retry_errors) if resume else {}
+    done = finished(run_dir, retry_errors, keep_errors) if resume else {}
     return OpenRun(dir=run_dir, run_id=run_id, model=model, interrupt=interrupt, finished=done, saved=saved)

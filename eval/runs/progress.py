@@ -25,6 +25,11 @@ def money(usage: Usage) -> str:
     return f"${usage.cost_usd:.4f}" if usage.cost_usd is not None else "$? (no price)"
 
 
+def token_counts(usage: Usage) -> str:
+    """`N in (M cached) / K out tokens`: the input read from a prompt cache is billed at the cached rate."""
+    return f"{usage.input_tokens} in ({usage.cached_input_tokens} cached) / {usage.output_tokens} out tokens"
+
+
 class Progress:
     """Counts of a batch run; `usage` is read from the run's meter. Subclasses decide how to show them."""
 
@@ -167,7 +172,7 @@ class LiveProgress(Progress):
         table.add_row("rollouts", f"{self.rollouts_running} in flight, {self.rollouts_done} done, {self.rollouts_reused} reused")
         if self.images:
             table.add_row("images", self.images.line().removeprefix("images "))
-        table.add_row("usage", f"{usage.tokens} tokens ({usage.input_tokens} in / {usage.output_tokens} out), {money(usage)}")
+        table.add_row("usage", f"{usage.tokens} tokens ({token_counts(usage)}), {money(usage)}")
         table.add_row("time", f"{clock(time.monotonic() - self.start)} elapsed, ETA {self.eta()}")
         if self.stop_reason:
             table.add_row("budget", f"[bold yellow]{self.stop_reason}[/]: no new work starts")

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from codescale.eval.runs.rundir import RunDir, append_line, read_lines
+from codescale.eval.runs.outcomes import failed
+from codescale.eval.runs.rundir import RunDir, parse_line, read_lines
 
 HARMLESS = ("model.base_url", "model.timeout", "model.retries", "scaling.concurrency", "cluster")
 """Config keys (and key prefixes) that may differ on resume: where the server is and how patiently it is
@@ -21,7 +23,10 @@ called, or where rollouts run, not what it computes. Batch options (workers, bud
 
 
 RERUN_ON_RETRY = ("model_error", "sandbox_error")
-"""With --retry-errors, finished rollouts that ended so are run again too (the server or engine was at fault)."""
+"""Finished rollouts that ended so are run again when their task is (the server or engine was at fault)."""
+ERROR_ATTEMPTS = 3
+"""Sessions that may run a failed task (an error, or every rollout an infrastructure error), the first included:
+rerunning the command retries it until then, and leaves it failed after."""
 
 
 class ResumeError(ValueError):
@@ -75,30 +80,54 @@ def lock(run_dir: RunDir) -> int:
     return fd
 
 
+def cut_bad_tail(path: Path) -> None:
+    """Cut off what cannot be read at the end of a JSON-lines file: a line without its newline (torn by a kill), then
+    a last line that is not a record (garbage), so that the next line appended is not written after it."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    keep = data.rfind(b"\n") + 1 if data and not data.endswith(b"\n") else len(data)
+    start = data.rfind(b"\n", 0, max(keep - 1, 0)) + 1
+    if keep and data[start:keep].strip() and parse_line(data[start:keep]) is None:
+        keep = start
+    if keep < len(data):
+        with open(path, "r+b") as f:
+            f.truncate(keep)
+
+
 def repair(run_dir: RunDir, model_name: str) -> None:
-    """Undo what a kill can leave: a torn last line (cut off), a result line without its prediction line."""
+    """Undo what a kill can leave: an unreadable last line (cut off), a result line without its prediction (or with
+    an earlier one); and make preds.jsonl hold one line per task."""
     for path in (run_dir.results_path, run_dir.preds_path, run_dir.ledger_path):
-        if path.exists():
-            data = path.read_bytes()
-            if data and not data.endswith(b"\n"):
-                with open(path, "r+b") as f:
-                    f.truncate(data.rfind(b"\n") + 1)
-    predicted = {p.get("instance_id") for p in read_lines(run_dir.preds_path)}
-    latest = run_dir.results()
-    for instance_id, result in latest.items():
-        if instance_id not in predicted:
-            append_line(run_dir.preds_path, {
+        cut_bad_tail(path)
+    predictions = read_lines(run_dir.preds_path)
+    if len({p.get("instance_id") for p in predictions}) != len(predictions):
+        run_dir.write_predictions(predictions)  # one line per task (a run of an earlier version appended repeats)
+    predicted = {p.get("instance_id"): p.get("model_patch") for p in predictions}
+    for instance_id, result in run_dir.results().items():
+        if predicted.get(instance_id) != result.final_patch:  # killed between the result line and its prediction
+            run_dir.write_prediction({
                 "instance_id": instance_id, "model_name_or_path": model_name, "model_patch": result.final_patch,
             })
 
 
-def finished(run_dir: RunDir, retry_errors: bool) -> dict[str, str]:
-    """Instance id -> status of the tasks not to run again: every recorded task, except, with `retry_errors`, the
-    errors and the tasks with a rollout that ended in a model or sandbox error (only those rollouts run again)."""
-    def retry(result) -> bool:
-        return result.status == "error" or any(s in RERUN_ON_RETRY for s in result.exit_statuses.values())
+def to_retry(run_dir: RunDir, retry_errors: bool = False, keep_errors: bool = False) -> set[str]:
+    """The recorded tasks a rerun runs again: the failed ones (eval/runs/outcomes.py) that ran fewer than
+    ERROR_ATTEMPTS times, unless `keep_errors`; with `retry_errors`, every failed task and every task with a rollout
+    that ended in a model or sandbox error (only those rollouts run again)."""
+    results = run_dir.results()
+    if retry_errors:
+        return {i for i, r in results.items() if failed(r) or any(s in RERUN_ON_RETRY for s in r.exit_statuses.values())}
+    if keep_errors:
+        return set()
+    runs = Counter(str(line.get("instance_id")) for line in read_lines(run_dir.results_path))
+    return {i for i, r in results.items() if failed(r) and runs[i] < ERROR_ATTEMPTS}
 
-    return {i: r.status for i, r in run_dir.results().items() if not (retry_errors and retry(r))}
+
+def finished(run_dir: RunDir, retry_errors: bool, keep_errors: bool = False) -> dict[str, str]:
+    """Instance id -> status of the recorded tasks not to run again (all but `to_retry`)."""
+    again = to_retry(run_dir, retry_errors, keep_errors)
+    return {i: r.status for i, r in run_dir.results().items() if i not in again}
 
 
 def remove_leftovers(run_id: str) -> int:

@@ -15,6 +15,7 @@ import os
 import platform
 import shutil
 import subprocess
+import threading
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from codescale.agent.files import TaskFiles, write_atomic
+from codescale.agent.files import TaskFiles, inside, write_atomic
 from codescale.agent.records import Task, Trajectory
 from codescale.eval.tasks.grading import TaskGrade
 from codescale.eval.tasks.kinds import TaskKind, as_kind
@@ -60,21 +61,38 @@ def append_line(path: Path, record: dict) -> None:
 
 
 def read_lines(path: Path) -> list[dict]:
-    """The complete JSON lines of a file; a torn last line (from a killed writer) is skipped."""
+    """The complete JSON lines of a file; an unreadable last line (torn by a killed writer) is skipped."""
     if not path.exists():
         return []
-    lines = path.read_text().splitlines()
+    lines = Path(path).read_bytes().splitlines()
     records = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
+        record = parse_line(line)
+        if record is None:
             if number == len(lines):
                 break  # a torn last line
-            raise RecordError(f"{path}:{number}: not a JSON line") from None
+            raise RecordError(f"{path}:{number}: not a JSON record line")
+        records.append(record)
     return records
+
+
+def parse_line(line: bytes) -> dict | None:
+    """One JSON-lines record, or None when the line is not one (not UTF-8, not JSON, not an object)."""
+    try:
+        record = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def read_text(path: Path) -> str:
+    """A run file's text; RecordError naming it when it is not UTF-8 text."""
+    try:
+        return Path(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise RecordError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})") from None
 
 
 def _problem(e: ValidationError) -> str:
@@ -94,7 +112,7 @@ def parse(cls: type[R], data: object, where: str) -> R:
 
 def read_json(cls: type[R], path: Path) -> R:
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(read_text(path))
     except json.JSONDecodeError as e:
         raise RecordError(f"{path}: not JSON ({e.msg} at line {e.lineno})") from None
     return parse(cls, data, str(path))
@@ -107,6 +125,32 @@ def read_jsonl(cls: type[R], path: Path) -> list[R]:
 
 def _last_by_id(records: list[R]) -> dict[str, R]:
     return {r.instance_id: r for r in records}  # a re-run task's last line wins
+
+
+def _last_of(cls: type[R], path: Path, instance_id: str) -> R | None:
+    """The last record of one task in a JSONL file, found by searching for its id from the end: only lines that name
+    it are parsed (a large run's viewer reads one task's line, not every task's). A torn last line is skipped."""
+    if not path.is_file():
+        return None
+    data, needle = path.read_bytes(), json.dumps(instance_id, ensure_ascii=False).encode()
+    end = len(data)
+    while (at := data.rfind(needle, 0, end)) >= 0:
+        start, stop = data.rfind(b"\n", 0, at) + 1, data.find(b"\n", at)
+        end = start
+        try:
+            row = json.loads(data[start: len(data) if stop < 0 else stop])
+        except json.JSONDecodeError:
+            if stop < 0 or not data[stop:].strip():
+                continue  # a torn last line
+            raise RecordError(f"{path}: a line naming {instance_id} is not JSON") from None
+        if isinstance(row, dict) and row.get("instance_id") == instance_id:
+            return parse(cls, row, f"{path} (the last line of {instance_id})")
+    return None
+
+
+def is_name(text: str) -> bool:
+    """Whether `text` can name a file in a folder (a task id, a rollout id): never a path."""
+    return bool(text) and "/" not in text and "\\" not in text and text not in (".", "..")
 
 
 def versions() -> dict[str, str]:
@@ -149,6 +193,9 @@ class RunDir:
         """One line of Usage per model call of a batch run (its budget counts across sessions)."""
         self._results: dict[str, TaskResult] | None = None
         self._grades: dict[str, TaskGrade] | None = None
+        self._predicted: set[str] | None = None
+        self._writing = threading.Lock()
+        """Held while a task is recorded (the workers of a batch record theirs from several threads)."""
 
     @classmethod
     def existing(cls, path: Path) -> RunDir:
@@ -158,10 +205,25 @@ class RunDir:
             raise RecordError(f"{run.path}: not a run directory (no results.jsonl)")
         return run
 
+    @classmethod
+    def begun(cls, path: Path) -> RunDir:
+        """A run directory that a run has opened (run.yaml), finished or still running (for the viewer)."""
+        run = cls(path)
+        if not run.config_path.is_file() and not run.results_path.is_file():
+            raise RecordError(f"{run.path}: not a run directory (no run.yaml or results.jsonl)")
+        return run
+
     # writing
 
     def task_dir(self, instance_id: str) -> Path:
-        return self.path / "tasks" / instance_id
+        """`tasks/<instance_id>/`; RecordError for an id that would lead outside the run directory."""
+        try:
+            folder = inside(self.path / "tasks", instance_id)
+        except ValueError as e:
+            raise RecordError(f"{self.path}: task id {instance_id!r}: {e}") from None
+        if self.path.exists() and not folder.resolve().is_relative_to(self.path.resolve()):
+            raise RecordError(f"{self.path}: its tasks/ folder leads outside the run directory")
+        return folder
 
     def files(self, instance_id: str) -> TaskFiles:
         return TaskFiles(self.task_dir(instance_id))
@@ -184,25 +246,59 @@ class RunDir:
         write_atomic(self.config_path, yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
 
     def clear(self) -> None:
-        """Remove every result and task directory of an earlier run here (`--overwrite`); run.yaml is rewritten."""
-        for path in (self.results_path, self.preds_path, self.ledger_path):
+        """Remove what an earlier run wrote here (`--overwrite`), and only that: its top-level records, the harness's
+        logs and every task folder (one holding a task.json); anything else in the directory stays. run.yaml is
+        rewritten."""
+        for path in (self.results_path, self.preds_path, self.ledger_path, self.grades_path, self.path / "curves.json"):
             path.unlink(missing_ok=True)
-        shutil.rmtree(self.path / "tasks", ignore_errors=True)
+        shutil.rmtree(self.path / "logs", ignore_errors=True)
+        tasks = self.path / "tasks"
+        for folder in sorted(tasks.iterdir()) if tasks.is_dir() and not tasks.is_symlink() else []:
+            if folder.is_dir() and not folder.is_symlink() and (folder / "task.json").is_file():
+                shutil.rmtree(folder)
+        if tasks.is_dir() and not tasks.is_symlink() and not any(tasks.iterdir()):
+            tasks.rmdir()
         self._results = None
+
+    def is_run(self) -> bool:
+        """Whether the directory holds a codescale run (its run.yaml names a run id and a configuration)."""
+        try:
+            saved = self.config()
+        except RecordError:
+            return False
+        return bool(saved.get("run_id")) and isinstance(saved.get("config"), dict)
 
     def write_task(self, task: Task) -> None:
         self.make_task_dir(task.instance_id)
         TaskFiles.save(self.files(task.instance_id).task, task)
 
     def append_result(self, result: TaskResult, model_name: str) -> None:
-        """Record a finished task: its result line, then its prediction line (swebench format)."""
+        """Record a finished task: its result line, then its prediction line (swebench format). preds.jsonl holds one
+        line per task at every moment: a task recorded again has its line replaced (the file written whole and
+        renamed), a new one is appended."""
         self.path.mkdir(parents=True, exist_ok=True)
-        append_line(self.results_path, result.model_dump(mode="json"))
-        append_line(
-            self.preds_path,
-            {"instance_id": result.instance_id, "model_name_or_path": model_name, "model_patch": result.final_patch},
-        )
-        self._results = None
+        prediction = {"instance_id": result.instance_id, "model_name_or_path": model_name,
+                      "model_patch": result.final_patch}
+        with self._writing:
+            append_line(self.results_path, result.model_dump(mode="json"))
+            self.write_prediction(prediction)
+            self._results = None
+
+    def write_prediction(self, prediction: dict) -> None:
+        """Add or replace the task's line in preds.jsonl, keeping one line per task (the last given wins)."""
+        if self._predicted is None:
+            self._predicted = {p.get("instance_id") for p in read_lines(self.preds_path)}
+        if prediction["instance_id"] in self._predicted:
+            self.write_predictions(read_lines(self.preds_path) + [prediction])
+        else:
+            append_line(self.preds_path, prediction)
+            self._predicted.add(prediction["instance_id"])
+
+    def write_predictions(self, predictions: list[dict]) -> None:
+        """preds.jsonl written whole (to a temporary name, then renamed), one line per task: the last of each wins."""
+        by_id = {p.get("instance_id"): p for p in predictions}
+        write_atomic(self.preds_path, "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in by_id.values()))
+        self._predicted = set(by_id)
 
     def write_grades(self, grades: list[TaskGrade]) -> None:
         write_atomic(self.grades_path, "".join(g.model_dump_json() + "\n" for g in grades))
@@ -215,6 +311,14 @@ class RunDir:
         if self._results is None:
             self._results = _last_by_id(read_jsonl(TaskResult, self.results_path))
         return self._results
+
+    def result(self, instance_id: str) -> TaskResult | None:
+        """One task's TaskResult (its last line), or None while it has none; reads no other task's record."""
+        return _last_of(TaskResult, self.results_path, instance_id)
+
+    def grade(self, instance_id: str) -> TaskGrade | None:
+        """One task's TaskGrade from eval.jsonl, or None; reads no other task's record."""
+        return _last_of(TaskGrade, self.grades_path, instance_id)
 
     def grades(self) -> dict[str, TaskGrade]:
         """instance id -> its TaskGrade from eval.jsonl; empty when the run was not evaluated."""
@@ -229,7 +333,7 @@ class RunDir:
         if not path.is_file():
             return {}
         try:
-            data = yaml.safe_load(path.read_text()) or {}
+            data = yaml.safe_load(read_text(path)) or {}
         except yaml.YAMLError as e:
             raise RecordError(f"{path}: not valid YAML ({e})") from None
         if not isinstance(data, dict) or not isinstance(data.get("config", {}), dict):
@@ -250,7 +354,7 @@ class RunDir:
         if not path.is_file():
             return None
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(read_text(path))
         except json.JSONDecodeError as e:
             raise RecordError(f"{path}: not JSON ({e.msg} at line {e.lineno})") from None
         if not isinstance(data, dict):
@@ -259,6 +363,16 @@ class RunDir:
             return as_kind(data)
         except ValueError as e:
             raise RecordError(f"{path}: {e}") from None
+
+    def task_ids(self) -> list[str]:
+        """Every task the run has begun (a folder under tasks/) or finished, sorted (names only: never a path)."""
+        folders = self.path / "tasks"
+        begun = {p.name for p in folders.iterdir() if p.is_dir()} if folders.is_dir() else set()
+        return sorted(i for i in begun | set(self.results()) if is_name(i))
+
+    def has_task(self, instance_id: str) -> bool:
+        """Whether the run has begun the task (its folder is there); reads no record."""
+        return is_name(instance_id) and self.task_dir(instance_id).is_dir()
 
     def trajectory(self, instance_id: str, rollout_id: str) -> Trajectory | None:
         path = self.files(instance_id).trajectory(rollout_id)

@@ -27,6 +27,7 @@ def saved_population(run: RunDir, instance_id: str, config: RunConfig, *, task_d
     population = Population(config.scaling, task, rollout=_no_rollouts, model=config.model,
                             task_dir=task_dir or run.task_dir(instance_id), run_id=run_id)
     population.generations = [list(ids) for ids in result.rollouts]
+    population.contexts = {rid: list(ids) for rid, ids in result.contexts.items()}
     for rollout_id in (rid for ids in result.rollouts for rid in ids):
         traj = run.trajectory(instance_id, rollout_id)
         if traj is None:

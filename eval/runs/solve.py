@@ -4,28 +4,46 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager, nullcontext
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
 from pydantic import ValidationError
 
 from codescale.agent.files import TaskFiles
+from codescale.agent.models.rates import RateConfig
+from codescale.agent.models.spending import Spending
 from codescale.agent.records import Task, Trajectory
-from codescale.agent.rollout import RolloutConfig, SandboxSpec, run_rollout, sandbox_config, sandbox_spec
+from codescale.agent.rollout import RolloutConfig, SandboxSpec, run_rollout, sandbox_spec
+from codescale.agent.task_sandbox import tightened
+from codescale.eval.runs.budget import BudgetConfig, limited, require_prices
 from codescale.eval.runs.config import RunConfig
 from codescale.eval.runs.opening import PreflightError, check_model, open_run
+from codescale.eval.runs.outcomes import infra_failure
 from codescale.eval.runs.terminal import stderr
+from codescale.eval.runs.resume import RERUN_ON_RETRY
 from codescale.eval.runs.rundir import RunDir, disk_full
+from codescale.eval.tasks.errors import TaskRefused
 from codescale.eval.tasks.kinds import as_kind, ensure_image
-from codescale.sandboxes.base import SandboxError, sandbox_class
+from codescale.sandboxes.base import SandboxError, sandbox_class, sandbox_config
 from codescale.sandboxes.warm import WARM
 from codescale.scaling.base import make_strategy, planned_rollouts
 from codescale.scaling.records import TaskResult
 
 
+def tightens_only(task: Task, config: RunConfig) -> None:
+    """Refuse (TaskRefused, one line) a task whose own sandbox settings would loosen its run's, before any work."""
+    task = as_kind(task)
+    try:
+        tightened(task.sandbox, task.overlay(config).sandbox, type(task).capabilities)
+    except ValueError as e:
+        raise TaskRefused(task.instance_id, "sandbox", str(e)) from None
+
+
 def preflight(task: Task, config: RunConfig) -> None:
-    """Check that the task's sandbox can be made (an engine, its image, its repository) before a run writes anything."""
-    settings = sandbox_config(config.sandbox)
+    """Check that the task's sandbox can be made (an engine, its image, its repository), with its kind's settings,
+    before a run writes anything (TaskError when the settings give the task more than its kind allows)."""
+    settings = sandbox_config(as_kind(task).overlay(config).sandbox)
     problem = sandbox_class(settings.kind).check(
         settings, image=task.image, repo_dir=task.repo_dir, base_commit=task.base_commit
     )
@@ -48,11 +66,8 @@ class RolloutWatch(Protocol):
 def finished_rollout(path: Path, refinement_context: str, rerun: Collection[str] = ()) -> Trajectory | None:
     """The trajectory at `path` when an earlier session finished it (exit status set, not in `rerun`) with
     the same refinement context; else None (the rollout is run again)."""
-    try:
-        traj = Trajectory.load(path)
-    except (OSError, ValidationError):
-        return None
-    if traj.exit_status is None or traj.exit_status in rerun or traj.refinement_context != refinement_context:
+    traj = _saved(path)
+    if traj is None or traj.exit_status in (None, *rerun) or traj.refinement_context != refinement_context:
         return None
     return traj
 
@@ -97,7 +112,8 @@ def solve(
     files = TaskFiles(task_dir)
     rollout_config = RolloutConfig(model=config.model, sandbox=config.sandbox, agent=config.agent)
 
-    def rollout(task: Task, *, rollout_id: str, generation: int = 0, refinement_context: str = ""):
+    def rollout(task: Task, *, rollout_id: str, generation: int = 0, refinement_context: str = "",
+                spending: Spending | None = None):
         done = finished_rollout(files.trajectory(rollout_id), refinement_context, rerun)
         if done is not None and not task.rollout_complete(files, rollout_id):
             done = None  # e.g. stopped before its container was checked: the container is gone, so run it again
@@ -106,7 +122,17 @@ def solve(
                 WARM.skip(ahead)
             if watch:
                 watch.reused(done)
+            if spending is not None:
+                spending.add(done.usage)  # the task's cap spans sessions
             return done
+        if spending is not None and (reason := spending.reached()):  # no sandbox for a rollout that cannot call
+            if ahead is not None:
+                WARM.skip(ahead)
+            refused = Trajectory(task_id=task.instance_id, rollout_id=rollout_id, generation=generation,
+                                 model=config.model.id, config_digest=rollout_config.digest(),
+                                 refinement_context=refinement_context, exit_status="cost_limit", error=reason)
+            refused.save(files.trajectory(rollout_id))
+            return refused
         with watch.running(task.instance_id, rollout_id) if watch else nullcontext():
             files.summary(rollout_id).unlink(missing_ok=True)  # it was of an earlier attempt
             return runner(
@@ -117,7 +143,8 @@ def solve(
                 task_dir=task_dir,
                 generation=generation,
                 refinement_context=refinement_context,
-                after=task.after_rollout,
+                after=partial(task.after_rollout, config=config),
+                spending=spending,
             )
 
     strategy = make_strategy(config.scaling, rollout=rollout, model=config.model, task_dir=Path(task_dir), run_id=run_id)
@@ -135,18 +162,41 @@ def solve(
     finally:
         if ahead is not None:
             WARM.forget(ahead)
+    if why := infra_failure(result):  # no fair attempt: an error, so the command says so and a rerun retries it
+        first = next((t.error for rid in result.exit_statuses if (t := _saved(files.trajectory(rid))) and t.error), "")
+        result.status, result.error = "error", why + (f": {first}" if first else "")
     run_dir.append_result(result, model_name=config.model.id)
     return result
 
 
+def _saved(path: Path) -> Trajectory | None:
+    try:
+        return Trajectory.load(path)
+    except (OSError, ValidationError):
+        return None
+
+
 def run_task(task: Task, config: RunConfig, out: Path, *, overwrite: bool = False, source: str = "",
+             budget: BudgetConfig | None = None, rates: RateConfig | None = None,
              say: Callable[[str], None] = stderr) -> TaskResult:
-    """`codescale run`: check, open the run directory `out` (Ctrl-C removes its sandboxes), solve one task."""
+    """`codescale run`: check, open the run directory `out` (Ctrl-C removes its sandboxes), solve one task under the
+    run's budget and rates. BudgetExhausted when the budget stopped it (no result: a rerun continues it)."""
+    budget, rates = budget or BudgetConfig(), rates or RateConfig()
     task = as_kind(task)
+    tightens_only(task, config)
     model = check_model(config)
+    require_prices(config, budget)
     if sandbox_config(config.sandbox).kind == "docker" and task.image:
         ensure_image(task)  # made by its kind (a container task's from its environment/, once per content)
     preflight(task, config)
-    run = open_run(out, config, command="run", overwrite=overwrite, say=say, model=model,
-                   task=source or task.instance_id)
-    return solve(task, config, run.dir, run.run_id)
+    run = open_run(out, config, command="run", overwrite=overwrite, retry_failed=True, same=("task",), say=say,
+                   model=model, task=source or task.instance_id, budget=budget.model_dump(), rates=rates.model_dump())
+    with limited(budget, run.dir.ledger_path, rates=rates):
+        return solve(task, config, run.dir, run.run_id, rerun=retrying(run.dir))
+
+
+def retrying(run_dir: RunDir) -> tuple[str, ...]:
+    """The rollout exit statuses to run again in a run directory just opened: a task recorded there failed (its run
+    is retried), so its rollouts that ended in model or sandbox errors; none for a new or a killed run (every
+    finished rollout of a killed run is reused)."""
+    return RERUN_ON_RETRY if run_dir.results() else ()

@@ -1,5 +1,6 @@
 """The tasks of a batch run, one per dataset row: a row that is not a valid task becomes a TaskError for that
-row alone (named by its instance id), so that the rest of the dataset still runs."""
+row alone (named by its instance id), so that the rest of the dataset still runs. A row that would reach outside
+its run or loosen its sandbox (TaskRefused) refuses the whole dataset."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from codescale.agent.records import Task
+from codescale.agent.records import TASK_ID, Task
 from codescale.eval.tasks import bundled, harbor
 from codescale.eval.tasks.swebench import NAMESPACE, name_images
-from codescale.eval.tasks.errors import TaskError, TaskSourceError
-from codescale.eval.tasks.load import FILE_SUFFIXES, read_dataset, read_records, suite_task, validate_record
+from codescale.eval.tasks.errors import TaskError, TaskRefused, TaskSourceError
+from codescale.eval.tasks.load import FILE_SUFFIXES, read_dataset, read_records, read_text, suite_task, validate_record
 
 Row = Task | TaskError
 
@@ -33,12 +34,7 @@ def load_rows(source: str, split: str = "test", base_image: str | None = None, n
     elif Path(source).exists():
         raise TaskSourceError(f"{source}: a dataset file must end in {', '.join(FILE_SUFFIXES)}")
     else:
-        try:
-            records = read_dataset(source, split)
-        except (OSError, ValueError) as e:  # no such dataset or split, no network, no local copy
-            raise TaskSourceError(f"dataset {source!r} (split {split!r}) could not be loaded: {e}") from None
-    if not all(isinstance(r, dict) for r in records):
-        raise TaskSourceError(f"{source}: every row must be a JSON object")
+        records = read_dataset(source, split)
     records = name_images(records, namespace)
     return [_row(lambda r=record, i=index: validate_record(r, i)) for index, record in enumerate(records)]
 
@@ -46,14 +42,14 @@ def load_rows(source: str, split: str = "test", base_image: str | None = None, n
 def _jsonl_rows(path: Path, namespace: str) -> list[Row]:
     """Rows of a JSON-lines file; a line that is not JSON fails alone, named by the instance id it seems to hold."""
     rows: list[Row] = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as e:
             found = re.search(r'"instance_id"\s*:\s*"([^"]+)"', line)
-            name = found.group(1) if found else f"line {number}"
+            name = found.group(1) if found and TASK_ID.fullmatch(found.group(1)) else f"line {number}"
             rows.append(TaskError(name, "(row)", f"{path.name}:{number}: not valid JSON ({e.msg})"))
             continue
         if not isinstance(record, dict):
@@ -66,6 +62,8 @@ def _jsonl_rows(path: Path, namespace: str) -> list[Row]:
 def _row(make) -> Row:
     try:
         return make()
+    except TaskRefused:
+        raise
     except TaskError as e:
         return e
 

@@ -1,4 +1,5 @@
-"""The error for a task that cannot be used as given: it names the task and the field."""
+"""The errors for a task that cannot be used as given (they name the task and the field) or a source that cannot be
+read."""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ class TaskError(ValueError):
     def __init__(self, task: str, field: str, problem: str):
         self.task, self.field, self.problem = task, field, problem
         super().__init__(f"task {task}: field '{field}': {problem}")
+
+
+class TaskRefused(TaskError):
+    """A task record that would reach outside its run (an id that is a path) or loosen its sandbox: the whole command
+    is refused at load, not only that row."""
 
 
 class TaskSourceError(ValueError):

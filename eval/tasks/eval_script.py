@@ -1,4 +1,5 @@
-"""The swebench 5.x harness fields for a task that has only the classic ones: eval script, log parser, eval type.
+"""The swebench 5.x harness fields for a task that has only the classic ones: eval script, log parser (the harness's
+own for the task's repository), eval type.
 
 The script follows SWE-bench's: reset the files the test patch touches, apply the test patch, run the
 FAIL_TO_PASS and PASS_TO_PASS tests between the harness's start and end markers, reset again.
@@ -6,7 +7,10 @@ FAIL_TO_PASS and PASS_TO_PASS tests between the harness's start and end markers,
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
+from functools import cache
 
 from codescale.agent.diff import file_changes
 from codescale.agent.records import Task
@@ -71,13 +75,45 @@ def make_eval_script(task: Task, runner: str = "pytest") -> str:
     return "\n".join(lines) + "\n"
 
 
+@cache
+def harness_parsers() -> dict[str, str] | None:
+    """The swebench harness's own log parser per repository (`owner/name` -> its registry name), from the maps it keeps
+    for each language (`MAP_REPO_TO_PARSER_*`); None when the harness is not installed."""
+    try:
+        from swebench.harness import log_parsers
+    except ImportError:
+        return None
+    registry = log_parsers.PARSER_REGISTRY
+    found: dict[str, str] = {}
+    for info in pkgutil.iter_modules(log_parsers.__path__):
+        module = importlib.import_module(f"{log_parsers.__name__}.{info.name}")
+        for name in dir(module):
+            if name.startswith("MAP_REPO_TO_PARSER"):
+                for repo, parser in getattr(module, name).items():
+                    names = [key for key, value in registry.items() if value is parser]
+                    if names:
+                        found[repo] = parser.__name__ if parser.__name__ in names else names[0]
+    return found
+
+
+def log_parser(task: Task) -> str | None:
+    """The task's log parser: its own, else the harness's for its repository (as the harness grades a record of the
+    classic format), else the one that reads its test runner's output; None without the harness (grading, which
+    needs it, decides then)."""
+    if task.log_parser:
+        return task.log_parser
+    parsers = harness_parsers()
+    if parsers is None:
+        return None
+    return parsers.get(task.repo) or RUNNERS.get(task.test_runner, "parse_log_pytest")
+
+
 def harness_fields(task: Task) -> Task:
     """`task` with eval_script, log_parser and eval_type filled where missing (a copy; the input is unchanged)."""
     if task.eval_script and task.log_parser and task.eval_type:
         return task
-    runner = task.test_runner
     return task.model_copy(update={
-        "eval_script": task.eval_script or make_eval_script(task, runner),
-        "log_parser": task.log_parser or RUNNERS.get(runner, "parse_log_pytest"),
+        "eval_script": task.eval_script or make_eval_script(task, task.test_runner),
+        "log_parser": log_parser(task),
         "eval_type": task.eval_type or "pass_and_fail",
     })

@@ -13,58 +13,21 @@ of a rollout is the container's end state, which the task's tests check.
 
 from __future__ import annotations
 
+import logging
 import re
-import tomllib
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
+from codescale.agent.records import TASK_ID
 from codescale.eval.tasks import harbor_images
 from codescale.eval.tasks.errors import TaskError, TaskSourceError
+from codescale.eval.tasks.harbor_config import read_config, read_text
+from codescale.eval.tasks.harbor_images import DEFAULT_WORKDIR
 from codescale.eval.tasks.kinds.container import ContainerTask
 
 SUITE_DIR = Path(__file__).parent / "terminal_suite"
 SUITE_NAME = "codescale-terminal"
 """The name that selects the bundled Terminal-Bench-style suite."""
-DEFAULT_WORKDIR = "/app"
-"""The work directory when the Dockerfile sets none (Terminal-Bench images work in /app)."""
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="ignore")  # Harbor ignores keys it does not know; so do we
-
-
-class HarborVerifier(_Section):
-    timeout_sec: float = 600.0
-    """Seconds test.sh may run."""
-    env: dict[str, str] = {}
-    """Environment of test.sh."""
-
-
-class HarborAgent(_Section):
-    timeout_sec: float = 600.0
-    """Wall seconds the agent may work (caps the rollout's `agent.time_limit`)."""
-
-
-class HarborEnvironment(_Section):
-    build_timeout_sec: float = 600.0
-    docker_image: str | None = None
-    """A prebuilt image to use instead of building environment/."""
-    cpus: float = 1.0
-    memory_mb: int = 2048
-    storage_mb: int | None = None
-
-
-class HarborTaskConfig(_Section):
-    """One task.toml."""
-
-    version: str = "1.0"
-    metadata: dict[str, Any] = {}
-    """Free-form: difficulty, category, tags, author."""
-    verifier: HarborVerifier = HarborVerifier()
-    agent: HarborAgent = HarborAgent()
-    environment: HarborEnvironment = HarborEnvironment()
+log = logging.getLogger(__name__)
 
 
 def is_task_dir(path: Path) -> bool:
@@ -88,49 +51,49 @@ def task_dirs(path: Path) -> list[Path]:
     return found
 
 
-def read_config(task_dir: Path) -> HarborTaskConfig:
-    name = task_dir.name
-    try:
-        data = tomllib.loads((task_dir / "task.toml").read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise TaskError(name, "task.toml", f"not valid TOML ({e})") from None
-    try:
-        return HarborTaskConfig.model_validate(data)
-    except ValidationError as e:
-        error = e.errors()[0]
-        raise TaskError(name, "task.toml:" + ".".join(map(str, error["loc"])), error["msg"]) from None
-
-
 def dockerfile_workdir(dockerfile: Path) -> str:
-    """The last absolute WORKDIR of a Dockerfile (the one commands and tests run in), else DEFAULT_WORKDIR."""
-    found = re.findall(r"^\s*WORKDIR\s+(\S+)\s*$", dockerfile.read_text(), re.MULTILINE | re.IGNORECASE)
-    return next((w for w in reversed(found) if w.startswith("/")), DEFAULT_WORKDIR)
+    """The last absolute WORKDIR of a Dockerfile (the one commands and tests run in), else ""."""
+    found = re.findall(r"^\s*WORKDIR\s+(\S+)\s*$", dockerfile.read_text(errors="replace"), re.MULTILINE | re.IGNORECASE)
+    return next((w for w in reversed(found) if w.startswith("/")), "")
 
 
 def load_task_dir(task_dir: Path, base_image: str | None = None) -> ContainerTask:
-    """One Harbor task directory as a ContainerTask; its image tag is named by content."""
+    """One Harbor task directory as a ContainerTask.
+
+    With `docker_image`, that image runs when it is present or can be pulled; environment/ (when there) is built
+    otherwise, under a tag named by its content (eval/tasks/harbor_images.py). The work directory is the task's
+    `[environment] workdir`, else the Dockerfile's WORKDIR, else the prebuilt image's, else DEFAULT_WORKDIR."""
     task_dir = Path(task_dir).resolve()
     name = task_dir.name
+    if not TASK_ID.fullmatch(name):
+        raise TaskError(name, "(folder name)", "not a task name: letters, digits and . _ + - only (it becomes the id)")
     config = read_config(task_dir)
-    instruction = (task_dir / "instruction.md").read_text()
+    instruction = read_text(task_dir, "instruction.md")
     if not instruction.strip():
         raise TaskError(name, "instruction.md", "empty")
     if not (task_dir / "tests" / "test.sh").is_file():
         raise TaskError(name, "tests/test.sh", "missing: nothing would check the container and write a reward")
+    env = config.environment
     dockerfile = task_dir / "environment" / "Dockerfile"
-    if config.environment.docker_image:
-        image, workdir = config.environment.docker_image, DEFAULT_WORKDIR
-    elif dockerfile.is_file():
-        image, workdir = harbor_images.image_for(task_dir, base_image), dockerfile_workdir(dockerfile)
-    elif (task_dir / "environment" / "docker-compose.yaml").is_file():
-        raise TaskError(name, "environment", "docker-compose environments are not supported; give a Dockerfile")
-    else:
+    built = harbor_images.image_for(task_dir, base_image) if dockerfile.is_file() else ""
+    if not env.docker_image and not built:
+        if (task_dir / "environment" / "docker-compose.yaml").is_file():
+            raise TaskError(name, "environment", "docker-compose environments are not supported; give a Dockerfile")
         raise TaskError(name, "environment/Dockerfile", "missing (and task.toml names no environment.docker_image)")
+    workdir = env.workdir or (dockerfile_workdir(dockerfile) if built else "")
+    if not workdir and env.docker_image:
+        workdir = harbor_images.image_workdir(env.docker_image)  # "" until the image is here (see make_image)
+    if ignored := config.not_honoured():
+        log.warning("task %s: task.toml keys not honoured: %s", name, "; ".join(ignored))
     return ContainerTask(
-        instance_id=name, problem_statement=instruction, image=image, workdir=workdir, task_dir=str(task_dir),
-        verifier_timeout=config.verifier.timeout_sec, verifier_env=config.verifier.env, agent_timeout=config.agent.timeout_sec, difficulty=str(config.metadata.get("difficulty", "")),
+        instance_id=name, problem_statement=instruction, image=env.docker_image or built,
+        prebuilt_image=env.docker_image or "", environment_image=built,
+        workdir=workdir or ("" if env.docker_image else DEFAULT_WORKDIR), task_dir=str(task_dir),
+        verifier_timeout=config.verifier.timeout_sec, verifier_env=config.verifier.env,
+        agent_timeout=config.agent.timeout_sec, difficulty=str(config.metadata.get("difficulty", "")),
         category=str(config.metadata.get("category", "")), base_image=base_image or "",
-        cpus=config.environment.cpus, memory_mb=config.environment.memory_mb,
+        cpus=env.cpus, memory_mb=env.memory_mb, storage_mb=env.storage_mb, allow_internet=env.allow_internet,
+        env=config.container_env(),
     )
 
 

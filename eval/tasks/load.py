@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from codescale.eval.tasks import bundled, harbor, images
+from codescale.eval.tasks import bundled, harbor, hub, images
 from codescale.eval.tasks.errors import TaskError, TaskSourceError
 from codescale.eval.tasks.eval_script import harness_fields
 from codescale.eval.tasks.extras import require
@@ -91,14 +91,28 @@ def read_records(path: Path) -> list[dict[str, Any]]:
         import pyarrow.parquet
 
         return pyarrow.parquet.read_table(path).to_pylist()
-    text = path.read_text()
+    text = read_text(path)
     try:
         if path.suffix == ".jsonl":
-            return [_json_line(path, number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
-        data = json.loads(text)
+            rows = [_json_line(path, number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+        else:
+            data = json.loads(text)
+            rows = data if isinstance(data, list) else [data]
     except json.JSONDecodeError as e:
         raise TaskSourceError(f"{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg})") from None
-    return data if isinstance(data, list) else [data]
+    if not all(isinstance(row, dict) for row in rows):
+        found = next(json.dumps(row)[:40] for row in rows if not isinstance(row, dict))
+        raise TaskSourceError(f"{path}: a task file holds a task record (a JSON object) or a list of them; "
+                              f"found {found}")
+    return rows
+
+
+def read_text(path: Path) -> str:
+    """A task file's text; TaskSourceError when it is not UTF-8 text."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise TaskSourceError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})") from None
 
 
 def _json_line(path: Path, number: int, line: str) -> dict[str, Any]:
@@ -109,12 +123,20 @@ def _json_line(path: Path, number: int, line: str) -> dict[str, Any]:
 
 
 def read_dataset(name: str, split: str) -> list[dict[str, Any]]:
-    """The rows of a Hugging Face dataset split."""
+    """The rows of a Hugging Face dataset split. TaskSourceError (one line, saying what `name` was tried as) when it
+    is not a bundled task or suite, not a file or folder here, and no dataset could be loaded."""
+    tried = f"{name!r} is not a bundled task or suite (codescale tasks list), not a file or folder here"
+    if reason := hub.unreachable():
+        raise TaskSourceError(f"{tried}, and not a dataset: {reason} (HF_HUB_OFFLINE=1 uses a cached copy)")
     require("datasets", "datasets", f"the Hugging Face dataset {name}")
     import datasets
 
-    # SWE-bench's official prebuilt images, where the dataset names none
-    return name_images([dict(row) for row in datasets.load_dataset(name, split=split)])
+    try:
+        rows = [dict(row) for row in datasets.load_dataset(name, split=split)]
+    except (OSError, ValueError, datasets.exceptions.DatasetsError) as e:  # no such dataset or split, no local copy
+        first = (str(e).splitlines() or [type(e).__name__])[0]
+        raise TaskSourceError(f"{tried}, and the dataset (split {split!r}) could not be loaded: {first}") from None
+    return name_images(rows)  # SWE-bench's official prebuilt images, where the dataset names none
 
 
 # -- `codescale tasks` --------------------------------------------------------------------------------------

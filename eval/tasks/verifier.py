@@ -1,7 +1,9 @@
 """Grading a Terminal-Bench task: its tests run in the rollout's own container once the agent has finished.
 
-The tests are copied in only then (to /tests, never visible to the agent; /tests and /logs/verifier are emptied
-first, so nothing the agent left there counts), `bash /tests/test.sh` runs in the work directory within the task's
+First every process the agent started is stopped (the sandbox's `end_processes`: the container restarts, its files
+stay), so that nothing the agent left running in the background can write the reward or change what the tests see
+while they run. Then the tests are copied in (to /tests, never visible to the agent; /tests and /logs/verifier are
+emptied first, so nothing the agent left there counts), `bash /tests/test.sh` runs in the work directory within the task's
 verifier timeout, and the reward it wrote to /logs/verifier/reward.txt (a number) or reward.json
 (`{"reward": x}`) is saved as `<rollout id>.reward.json` beside the trajectory (eval/tasks/kinds/container.py).
 `codescale evaluate` reads it.
@@ -13,8 +15,9 @@ import json
 import shlex
 import time
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from codescale.agent.files import TaskFiles
 from codescale.agent.records import Trajectory
@@ -70,14 +73,28 @@ def read_reward(sandbox: Sandbox) -> tuple[float | None, str]:
         return None, f"reward.json has no numeric 'reward' ({type(e).__name__}: {e})"
 
 
-def verify(sandbox: Sandbox, traj: Trajectory, tests: Path, timeout: float, env: dict[str, str]) -> Reward:
-    """Run the tests in the folder `tests` in `sandbox` (the rollout's container, the agent finished) within
-    `timeout` seconds, with `env` set, and read the reward."""
+class VerifierConfig(BaseModel):
+    """How a container task's tests are run after its rollout (`verifier.<key>` in a run's config)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agent_processes: Literal["stop", "keep"] = "stop"
+    """`stop`: no process the agent started is alive when the tests run, so nothing but the tests can write the
+    reward (a task whose tests expect a service the agent left running scores 0). `keep`: Harbor's way, the tests run
+    beside the agent's processes, so such a task can pass, and a process the agent left could rewrite the reward."""
+
+
+def verify(sandbox: Sandbox, traj: Trajectory, tests: Path, timeout: float, env: dict[str, str],
+           stop_processes: bool = True) -> Reward:
+    """Run the tests in the folder `tests` in `sandbox` (the rollout's container, the agent finished, with no process of
+    its left unless `stop_processes` is False) within `timeout` seconds, with `env` set, and read the reward."""
     exports = "".join(f"export {k}={shlex.quote(v)}; " for k, v in env.items())
     start = time.monotonic()
     if not (tests / "test.sh").is_file():
         return Reward(rollout_id=traj.rollout_id, error=f"no test.sh in the task's tests folder {str(tests)!r}")
     try:
+        if stop_processes:
+            sandbox.end_processes()
         copy_tests(tests, sandbox)
         out = sandbox.execute(f"{exports}bash {TESTS_DIR}/test.sh", timeout=timeout)
         reward, problem = read_reward(sandbox)

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for fake
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fake_server import FakeServer  # noqa: E402
-from scaling_script import ScalingScript  # noqa: E402
+from scaling_script import ScalingScript, candidate_blocks  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from evidence_population import population  # noqa: E402
@@ -56,7 +56,7 @@ class Script(ScalingScript):
 
     def judge(self, body: dict) -> str:
         prompt = body["messages"][-1]["content"]
-        blocks = re.split(r"^Candidate \d+$", prompt, flags=re.MULTILINE)[1:]
+        blocks = candidate_blocks(prompt)
         plans = [re.search(r"plan (\w+)", b).group(1).rsplit("_", 1)[0] for b in blocks]
         scores = [evidence_score(b) for b in blocks]
         top = [i for i, s in enumerate(scores) if s == max(scores)]

@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for fake_server
 
 from fake_server import FakeServer  # noqa: E402
+from scaling_script import candidate_blocks  # noqa: E402
 
 from codescale.agent.models.base import ModelConfig  # noqa: E402
 from codescale.agent.records import Task  # noqa: E402
@@ -43,7 +44,7 @@ def summary(rid: str, words: int) -> Summary:
 
 def judge_reply(body: dict) -> str:
     prompt = body["messages"][-1]["content"]
-    numbers = [int(n) for n in re.findall(r"^Candidate \d+\n\n## Understanding\nr(\d+):", prompt, flags=re.M)]
+    numbers = [int(re.search(r"^## Understanding\nr(\d+):", block, flags=re.M).group(1)) for block in candidate_blocks(prompt)]
     best = 1 + numbers.index(min(numbers))
     return REASONING.format(n=best) + f"\nANSWER: {best}"
 

@@ -39,9 +39,9 @@ def solve_task(server, task: Task, task_dir: Path, strategy: str, n: int) -> tup
     model = ModelConfig(id="openai/fake", base_url=server.openai_url, retries=RetryConfig(attempts=1))
     rollout_config = RolloutConfig(model=model, sandbox={"kind": "local"})
 
-    def rollout(task, *, rollout_id, generation=0, refinement_context=""):
+    def rollout(task, *, rollout_id, generation=0, refinement_context="", spending=None):
         return run_rollout(task, rollout_config, run_id="bench", rollout_id=rollout_id, task_dir=task_dir,
-                           generation=generation, refinement_context=refinement_context)
+                           generation=generation, refinement_context=refinement_context, spending=spending)
 
     config = ScalingConfig.model_validate({"strategy": strategy, "n": n, "concurrency": 2, "rtv": {"votes": 2}, "pdr": {"k": 2}})
     result = make_strategy(config, rollout=rollout, model=model, task_dir=task_dir).solve(task)

@@ -17,8 +17,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from codescale.agent.records import Task
-from codescale.eval.tasks.errors import TaskError
+from codescale.agent.records import Refusal, Task
+from codescale.eval.tasks.errors import TaskError, TaskRefused
 from codescale.eval.tasks.kinds.base import GradeJob, TaskKind
 
 KINDS = {
@@ -52,9 +52,12 @@ def as_kind(record: Task | dict[str, Any], name: str = "") -> TaskKind:
     try:
         return cls.model_validate(data)
     except ValidationError as e:
-        error = e.errors()[0]
-        field = ".".join(map(str, error["loc"])) or "?"
-        raise TaskError(label, field, "missing (required)" if error["type"] == "missing" else error["msg"]) from None
+        errors = e.errors()
+        refused = [err for err in errors if isinstance((err.get("ctx") or {}).get("error"), Refusal)]
+        error = (refused or errors)[0]
+        field = ".".join(map(str, error["loc"])) or ("sandbox" if refused else "?")
+        problem = "missing (required)" if error["type"] == "missing" else error["msg"].removeprefix("Value error, ")
+        raise (TaskRefused if refused else TaskError)(label, field, problem) from None
 
 
 def grade(jobs: list[GradeJob], log_dir, workers: int = 2, timeout: int = 1800) -> list:

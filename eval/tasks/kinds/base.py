@@ -33,14 +33,28 @@ class TaskKind(Task):
         limits where the user kept the defaults. Applied once per task, where the run engine resolves its config."""
         return config
 
-    def after_rollout(self, sandbox: Sandbox, traj: Trajectory, task_dir: Path) -> None:
+    def shown(self) -> list[str]:
+        """The lines `codescale tasks show` prints between the id and the problem statement: a patch task's."""
+        lists = [f"{name}:\n" + "".join(f"  - {t}\n" for t in getattr(self, name)).rstrip()
+                 for name in ("FAIL_TO_PASS", "PASS_TO_PASS")]
+        return [f"repo: {self.repo}", f"base_commit: {self.base_commit}",
+                f"difficulty: {getattr(self, 'difficulty', '')}", f"image: {self.image}", f"workdir: {self.workdir}",
+                f"test_runner: {self.test_runner}", f"log_parser: {self.log_parser}", f"eval_type: {self.eval_type}",
+                *lists]
+
+    def after_rollout(self, sandbox: Sandbox, traj: Trajectory, task_dir: Path, config: BaseModel) -> None:
         """Runs when the agent has finished, while the rollout's container still lives (agent.rollout.run_rollout's
-        `after`); what it finds is saved in `task_dir`."""
+        `after`, with the run's `config` bound); what it finds is saved in `task_dir`."""
 
     def rollout_complete(self, files: TaskFiles, rollout_id: str) -> bool:
         """Whether a finished rollout saved by an earlier session has everything its kind needs (else it is run
         again: its container is gone)."""
         return True
+
+    def resolved(self, files: TaskFiles, rollout_id: str) -> bool | None:
+        """Whether the rollout resolved the task, where the kind knows it once the rollout ran (None: only grading
+        can tell)."""
+        return None
 
     def make_image(self, client) -> None:
         """Make `self.image` present in the Docker engine of `client` (build or pull); TaskError when it cannot."""

@@ -1,23 +1,24 @@
 """The container kind: a Terminal-Bench (Harbor format) task. There is no repository to change: the outcome is the
 container's final state, which the task's own tests check in that container once the agent is done
-(eval/tasks/verifier.py). Its prompts are configs/terminal.yaml's; its limits and resources come from task.toml
-(eval/tasks/harbor.py loads it)."""
+(eval/tasks/verifier.py). Its prompts are configs/terminal.yaml's; its limits, resources, network and environment
+come from task.toml (eval/tasks/harbor.py loads it), within the rights of container_sandbox.py."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from codescale import configs
 from codescale.agent.files import TaskFiles
 from codescale.agent.records import Trajectory
+from codescale.agent.templates import render
 from codescale.eval.tasks import harbor_images, verifier
 from codescale.eval.tasks.kinds.base import C, GradeJob, TaskKind
+from codescale.eval.tasks.kinds.container_sandbox import CAPABILITIES, sandbox_settings
 from codescale.sandboxes.base import Sandbox
-from codescale.scaling.compression import clip
+from codescale.agent.compact import clip
 
 COMMAND_CHARS = 300
 OUTPUT_CHARS = 1200
@@ -42,7 +43,19 @@ class ContainerTask(TaskKind):
     cpus: float = 1.0
     """CPUs of the container ([environment] cpus; at most this machine's)."""
     memory_mb: int = 2048
-    """Memory of the container in MB ([environment])."""
+    """Memory of the container in MB ([environment] memory_mb, or memory = "4G")."""
+    storage_mb: int | None = None
+    """Disk the container may add to its image, in MB ([environment] storage_mb or storage; the sandbox's
+    `disk_limit`); None: the sandbox's default."""
+    allow_internet: bool = True
+    """Whether the container may reach the internet, while the agent works and while the tests run
+    ([environment] allow_internet; Harbor's default when absent: yes)."""
+    env: dict[str, str] = {}
+    """Environment variables of every command in the container ([environment.env])."""
+    prebuilt_image: str = ""
+    """The image task.toml names (`docker_image`): used when it is here or can be pulled."""
+    environment_image: str = ""
+    """The tag environment/ is built as when the prebuilt image cannot be had ("" : no environment/Dockerfile)."""
     base_image: str = ""
     """The BASE_IMAGE build argument of environment/Dockerfile ("" : the Dockerfile's own default)."""
     difficulty: str = ""
@@ -50,6 +63,7 @@ class ContainerTask(TaskKind):
 
     takes_diff = False
     empty_reason = "ran no command"
+    capabilities: ClassVar[tuple[str, ...]] = CAPABILITIES
 
     def outcome_text(self, traj: Trajectory) -> str:
         """Every command the rollout ran (exit code, clipped) and the outputs of its last LAST_OUTPUTS; "" when none
@@ -69,33 +83,57 @@ class ContainerTask(TaskKind):
         return "The outcome is the container's final state."
 
     def overlay(self, config: C) -> C:
-        """configs/terminal.yaml's prompts where the agent's, summarizer's and judge's are still the defaults; a time
-        limit within the agent timeout; the container's memory and CPUs where the sandbox settings name none."""
-        prompts = configs.load("terminal")["terminal"]
-        agent = _swap(config.agent, prompts["agent"])
+        """configs/terminal.yaml's prompts where the agent's, summarizer's and judge's are still the defaults (the
+        system prompts saying whether there is network and whether the processes it starts outlive it); a time limit
+        within the agent timeout; the task's sandbox (container_sandbox.py) where the settings name none. TaskError
+        when the settings would open it wider."""
+        sandbox = sandbox_settings(self, config.sandbox)
+        terminal = configs.load("terminal")["terminal"]
+        prompts = dict(terminal["agent"])
+        for name in ("system_template", "persistent_system_template"):
+            prompts[name] = render(prompts[name], network=sandbox.get("network") != "none",
+                                   processes_kept=config.verifier.agent_processes == "keep")
+        agent = _swap(config.agent, prompts)
         if self.agent_timeout and (not agent.time_limit or agent.time_limit > self.agent_timeout):
             agent = agent.model_copy(update={"time_limit": self.agent_timeout})
         scaling = config.scaling.model_copy(update={
-            "summarizer": _swap(config.scaling.summarizer, prompts["summarizer"]),
-            "judge": _swap(config.scaling.judge, prompts["judge"]),
+            "summarizer": _swap(config.scaling.summarizer, terminal["summarizer"]),
+            "judge": _swap(config.scaling.judge, terminal["judge"]),
         })
-        sandbox = dict(config.sandbox)
-        if sandbox.get("kind", "docker") == "docker":
-            wanted = {"memory": f"{self.memory_mb}m", "cpus": min(self.cpus, float(os.cpu_count() or 1))}
-            sandbox = {**wanted, **sandbox}
         return config.model_copy(update={"agent": agent, "scaling": scaling, "sandbox": sandbox})
 
-    def after_rollout(self, sandbox: Sandbox, traj: Trajectory, task_dir: Path) -> None:
-        """The task's tests in the rollout's container; the reward they wrote saved beside the trajectory."""
-        found = verifier.verify(sandbox, traj, Path(self.task_dir) / "tests", self.verifier_timeout, self.verifier_env)
+    def shown(self) -> list[str]:
+        image = self.image
+        if self.prebuilt_image and self.environment_image:
+            image = f"{self.prebuilt_image} (when here or pullable; else environment/ built as {self.environment_image})"
+        storage = f"{self.storage_mb} MB" if self.storage_mb else "the sandbox's disk_limit"
+        return [f"task_dir: {self.task_dir}", f"difficulty: {self.difficulty}", f"category: {self.category}",
+                f"image: {image}", f"workdir: {self.workdir or '(the image WORKDIR, known once it is here)'}",
+                f"cpus: {self.cpus:g}", f"memory: {self.memory_mb} MB", f"storage: {storage}",
+                f"internet: {'allowed' if self.allow_internet else 'none'} (agent and tests)",
+                f"capabilities: {', '.join(self.capabilities)}",
+                "env:" + "".join(f"\n  {k}={v}" for k, v in self.env.items()),
+                f"agent_timeout: {self.agent_timeout:g} s", f"verifier_timeout: {self.verifier_timeout:g} s",
+                "verifier_env:" + "".join(f"\n  {k}={v}" for k, v in self.verifier_env.items())]
+
+    def after_rollout(self, sandbox: Sandbox, traj: Trajectory, task_dir: Path, config: BaseModel) -> None:
+        """The task's tests in the rollout's container (the agent's processes stopped first unless the run's
+        `verifier.agent_processes` is `keep`); the reward they wrote saved beside the trajectory."""
+        stop = config.verifier.agent_processes == "stop"
+        found = verifier.verify(sandbox, traj, Path(self.task_dir) / "tests", self.verifier_timeout, self.verifier_env,
+                                stop_processes=stop)
         files = TaskFiles(task_dir)
         files.save(files.reward(traj.rollout_id), found)
 
     def rollout_complete(self, files: TaskFiles, rollout_id: str) -> bool:
         return files.reward(rollout_id).is_file()  # stopped before its container was checked: run it again
 
+    def resolved(self, files: TaskFiles, rollout_id: str) -> bool | None:
+        grade = verifier.reward_grade(files, rollout_id)  # the reward its tests wrote when the rollout ended
+        return None if grade.reward is None and grade.error else grade.resolved
+
     def make_image(self, client) -> bool:
-        return harbor_images.build(self, client)
+        return harbor_images.make(self, client)
 
     @classmethod
     def grade(cls, jobs: list[GradeJob], log_dir: Path, workers: int, timeout: int) -> list:
