@@ -324,6 +324,23 @@ def test_read_file_of_a_missing_file_is_a_sandbox_error(kind):
             sandbox.read_file("nothing-here.txt")
 
 
+def test_end_processes_stops_what_the_commands_left_running_and_the_sandbox_goes_on(kind):
+    with kind.make() as sandbox:
+        if isinstance(sandbox, LocalSandbox):  # its processes are this machine's: it says it cannot
+            with pytest.raises(SandboxError, match="cannot stop the processes"):
+                sandbox.end_processes()
+            return
+        left = sandbox.execute("setsid nohup sleep 300 >/dev/null 2>&1 </dev/null & echo kept > kept.txt; sleep 0.2; "
+                               "pgrep -fx 'sleep 300' >/dev/null && echo running")
+        assert left.output == "running\n"
+        sandbox.end_processes()
+        after = sandbox.execute("pgrep -fx 'sleep 300' || echo none; cat kept.txt")
+        assert (after.returncode, after.output) == (0, "none\nkept\n")
+        assert "+kept" in sandbox.diff()
+        sandbox.end_processes()  # again, with nothing left running
+        assert sandbox.execute("echo again").output == "again\n"
+
+
 def test_local_sandbox_refuses_files_outside_its_directory(tmp_path):
     repo, _ = make_repo(tmp_path / "repo", CALC_FILES)
     with LocalSandbox(LocalSandboxConfig(), repo_dir=str(repo), run_id="t", name="t") as sandbox:

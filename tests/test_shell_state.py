@@ -84,6 +84,16 @@ def test_the_diff_and_files_do_not_depend_on_where_the_agent_stands(persistent):
         assert sh("pwd").output == "/tmp\n"
 
 
+def test_after_end_processes_the_kept_state_starts_afresh(persistent):
+    with persistent() as sandbox:
+        sh = kept(sandbox)
+        sh("cd calc && X=1 && sleep 300 &")
+        sandbox.end_processes()  # the verifier's: the container restarts, and the session's driver with it
+        assert sh("pwd; echo ${X-unset}; pgrep -fx 'sleep 300' || echo none").output == "/testbed\nunset\nnone\n"
+        sh("cd calc && X=2")
+        assert sh("pwd; echo $X").output == "/testbed/calc\n2\n"
+
+
 def test_a_lost_session_says_so_and_starts_afresh(persistent):
     with persistent() as sandbox:
         sh = kept(sandbox)
