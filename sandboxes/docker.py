@@ -138,7 +138,9 @@ class DockerSandbox:
             name=self.container_name,
             detach=True,
             labels={RUN_LABEL: self.run_id, SANDBOX_LABEL: self.name},
-            working_dir=self.workdir or None,  # the container's own, as `docker inspect` shows it
+            # The container's own, as `docker inspect` shows it; the engine makes it when the image lacks it (as
+            # Harbor's does), except where a repository at a base commit is expected: the source check names it.
+            working_dir=(self.workdir or None) if not self.base_commit else None,
             mem_limit=self.config.memory,
             memswap_limit=self.config.memory,
             nano_cpus=int(self.config.cpus * 1e9),

@@ -202,7 +202,8 @@ def finished_trajectories(out: Path) -> dict[str, tuple[int, bytes]]:
 @pytest.mark.slow
 def test_killed_runs_resume_with_every_task_once_and_no_rollout_rerun(docker_client, tmp_path, request):
     """A fleet of rollouts (fixes, failures, command timeouts, model errors) under RTV; the run is killed with
-    SIGKILL three times, each a seeded random number of model requests (and a random fraction of a second) into a
+    SIGKILL three times, each a seeded random number of model requests (and a random fraction of a quarter second:
+    a resumed run's judges answer dozens of requests a second, so a longer wait can reach the run's end) into a
     session, restarted each time, then finishes."""
     commands = {"fix": ["date +%N >> README.md"], "fail": ["false"], "timeout": ["sleep 30"]}
     fleet = ScalingScript(["fix", "fail", "timeout", "crash", "fix"] * 40, commands)
@@ -223,7 +224,7 @@ def test_killed_runs_resume_with_every_task_once_and_no_rollout_rerun(docker_cli
             deadline = time.monotonic() + 120
             while len(server.requests) < target and time.monotonic() < deadline and proc.poll() is None:
                 time.sleep(0.05)
-            time.sleep(rng.uniform(0.0, 1.0))
+            time.sleep(rng.uniform(0.0, 0.25))
             assert proc.poll() is None, "the run ended before its kill point"
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)

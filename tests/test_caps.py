@@ -128,7 +128,8 @@ def test_max_task_cost_ends_the_task_with_what_it_has(calc_task, tmp_path):
     assert result["exit_statuses"]["g0-r2"] == "cost_limit"  # never started: no sandbox, no request
     assert result["cap"].startswith("task cost cap reached: $0.0001")
     assert len(replies) < 9  # 3 rollouts of 3 steps without the cap
-    assert done.stderr.splitlines()[-1].startswith("task cost cap reached: $0.0001")
+    *_, said, outcome = done.stderr.splitlines()
+    assert said.startswith("task cost cap reached: $0.0001") and outcome == "1 task: 1 ended by cost_limit, 0 failed"
 
 
 @pytest.mark.slow

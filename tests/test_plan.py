@@ -77,7 +77,7 @@ def test_plan_cli_prints_json_and_refuses_bad_input(tmp_path):
     found = json.loads(done.output)
     assert found["per_task"]["judge_requests"] == 30 and found["total"]["rollouts"] == 160 and found["judge_batched"]
     for args, message in ((["--tasks", "0"], "--tasks must be at least 1"),
-                          (["--tasks", "3", "--strategy", "nosuch"], "plan knows no strategy 'nosuch'"),
+                          (["--tasks", "3", "--strategy", "nosuch"], "unknown strategy 'nosuch'"),
                           (["--tasks", "3", "--from-run", str(tmp_path / "missing")], "missing")):
         bad = runner.invoke(app, ["plan", *args])
         assert bad.exit_code == 2 and message in bad.output and "Traceback" not in bad.output, bad.output

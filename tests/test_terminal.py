@@ -122,7 +122,7 @@ def test_a_container_tasks_judge_shows_what_judge_input_names(shown, blocks, fak
     outcomes = {rid: task.outcome_text(t) for rid, t in trajs.items()}
     system, user = Judge(config.scaling.judge, config.model).messages(task, ["a", "b"], summaries, outcomes, trajs)
     assert system["content"].startswith("You review attempts by agents at the same task in a Linux container")
-    key = re.search(r"^<task-([0-9a-f]{12})>$", user["content"], flags=re.M).group(1)
+    key = re.search(r"^<candidate-([0-9a-f]{12}) number=", user["content"], flags=re.M).group(1)  # the request's key
     for name in ("summary", "commands", "trajectory"):
         assert len(re.findall(rf"^<{name}-{key}>$", user["content"], flags=re.M)) == (2 if name in blocks else 0), name
     assert ("$ echo a > hello.txt" in user["content"]) == (shown != "summary")
