@@ -3,20 +3,20 @@ cost of one agent step against a bare `docker exec`, side by side in one run.
 
     python tests/benchmarks/bench_concurrent.py [--n 16] [--latency 0.5] [--steps 2] [--repeats 3] [--also PYTHON]
 
-One bundled task in real Docker, `best_of_n` with scaling.n = scaling.concurrency = N (and N = 1 for the
-single rollout). The fake model server runs in this process and sleeps `--latency` seconds per call; each
-rollout makes `--steps` calls (`--steps - 1` commands, then the submission), so every rollout spends the same
-model time. Each measurement runs in a fresh child process (`run_task`, as `codescale run` calls it, plus
-the wait for background container removals that the command does before it exits; interpreter start-up and
-imports are left out). The pairs alternate 1, N, 1, N, ... so that both see the same load; the ratio is the
-median over the pairs. Per rollout, the child times where the time went: model calls and commands (from
-the trajectories), the container start (in the background while the first model call runs), the part of it
-the rollout still waited for, the diff, the removal (in the background) and the rest. Before each pair, the engine
-floor of N rollouts (bench_engine_floor.py: N containers with the sandbox's settings started, then removed, at once;
-no codescale) is measured too: (wall(N) - wall(1)) / floor is what N rollouts cost beyond one, in units of what the
-engine alone needs for their containers. At the end, bench_step_overhead.py's per-step figure (a trivial command,
-no model latency) against a bare `docker exec` of it. `--also PYTHON` measures another installation of codescale
-(e.g. a checkout of the main branch) in the same run, pair by pair.
+One bundled task in real Docker, `best_of_n` with scaling.n = scaling.concurrency = N (and N = 1 for the single
+rollout). The fake model server runs in this process and sleeps `--latency` seconds per call; each rollout makes
+`--steps` calls (`--steps - 1` commands, then the submission), so every rollout spends the same model time. Each
+measurement runs in a fresh child process (`run_task`, as `codescale run` calls it, plus the wait for background
+container removals that the command does before it exits; interpreter start-up and imports are left out). The pairs
+alternate 1, N, 1, N, ... so that both see the same load; the ratio is the median over the pairs. Per rollout, the
+child times where the time went: model calls and commands (from the trajectories), the container start (in the
+background while the first model call runs), the part of it the rollout still waited for (at its first command, or
+before its first model call where its source is checked), the diff, the removal (in the background) and the rest.
+Before each pair, the engine floor of N rollouts (bench_engine_floor.py: N containers with the sandbox's settings
+started, then removed, at once; no codescale) is measured too: (wall(N) - wall(1)) / floor is what N rollouts cost
+beyond one, in units of what the engine alone needs for their containers. At the end, bench_step_overhead.py's
+per-step figure (a trivial command, no model latency) against a bare `docker exec` of it. `--also PYTHON` measures
+another installation of codescale (e.g. a checkout of the main branch) in the same run, pair by pair.
 """
 
 from __future__ import annotations
@@ -79,7 +79,8 @@ def child(n: int, url: str, out: str, base_image: str) -> None:
     timers = Timers()
     box = docker_sandbox.DockerSandbox
     timers.wrap(box, "_create", "start")  # the container start, in the background
-    timers.wrap(box, "ready", "wait")  # what the rollout waited for of it
+    timers.wrap(box, "ready", "wait")  # what the rollout waited for of it at its first command
+    timers.wrap(box, "wait_source", "source")  # and before its first model call (its source checked), before the agent
     timers.wrap(box, "__enter__", "start")  # a sandbox that starts in the foreground
     timers.wrap(box, "diff", "diff")
     timers.wrap(box, "_remove", "removal")
@@ -100,11 +101,12 @@ def child(n: int, url: str, out: str, base_image: str) -> None:
         "wall": wall,
         "cpu": time.process_time() - cpu,
         "exit_wait": wall - solved,
-        "rollout": statistics.mean(t.seconds for t in trajs),
+        "rollout": statistics.mean(t.seconds for t in trajs) + timers.seconds.get("source", 0.0) / n,
         "model": statistics.mean(sum(s.model_seconds for s in t.steps) for t in trajs),
         "command": statistics.mean(sum(s.command_seconds for s in t.steps) for t in trajs),
         **{name: seconds / n for name, seconds in timers.seconds.items()},
     }
+    figures["wait"] = figures.get("wait", 0.0) + figures.pop("source", 0.0)
     print(json.dumps(figures))
 
 

@@ -5,11 +5,12 @@ command, and how long they wait for their containers, with containers started ah
 
 One bundled task in real Docker, `pdr` with one refined generation of N rollouts, all N at once; the agent calls
 take `--latency` s each (`--steps` per rollout), the summarizer's and the judge's none. Each measurement is a fresh
-child process (`run_task`, as `codescale run` calls it). From the trajectories: the end of generation 0 (its last
-rollout's end), each refined rollout's first model call and first command (the call's end plus the wait for its
-container), and that wait (the first step's time outside its model call and command). Rows: this installation
-with `sandbox.warm_limit` 0 (every refined rollout starts its container when it starts) and N (all started while
-generation 0 runs); `--also PYTHON` another installation (e.g. a checkout of the main branch) at its defaults.
+child process (`run_task`, as `codescale run` calls it). From the trajectories: the end of generation 0 (the end of
+its last rollout's last step), each refined rollout's first model call and first command (the call's end plus the
+wait for its container), and that wait (the first step's time outside its model call and command). Rows: this
+installation with `sandbox.warm_limit` 0 (every refined rollout starts its container when it starts) and N (all
+started while generation 0 runs); `--also PYTHON` another installation (e.g. a checkout of the main branch) at its
+defaults.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def child(url: str, out: str, base_image: str, n: int, overrides: list[str]) -> 
     settle()
     trajs = {p.name.split(".")[0]: Trajectory.load(p) for p in Path(out, "tasks", TASK).glob("*.traj.json")}
     assert len(trajs) == 2 * n and all(t.exit_status == "submitted" for t in trajs.values()), result.exit_statuses
-    end = max(t.started_at.timestamp() + t.seconds for t in trajs.values() if t.generation == 0)
+    end = max(t.steps[-1].started_at.timestamp() + t.steps[-1].seconds for t in trajs.values() if t.generation == 0)
     refined = [t.steps[0] for t in trajs.values() if t.generation == 1]
     waits = [s.seconds - s.model_seconds - s.command_seconds for s in refined]
     calls = [s.started_at.timestamp() - end for s in refined]
