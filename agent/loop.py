@@ -48,6 +48,10 @@ class AgentConfig(BaseModel):
     """Wall seconds per rollout; 0 = no limit."""
     thinking: ThinkingConfig | None = None
     """Budget forcing of every step's model call; None = the model's default thinking."""
+    shell_state: Literal["fresh", "persistent"] = "fresh"
+    """`fresh`: every command starts in a new shell in the work directory; `persistent`: the directory, variables,
+    functions, aliases and options a command leaves carry over to the next (a Terminus-style harness; needs the docker
+    sandbox with `sandbox.shell: session`), and the agent is told so by `persistent_system_template`."""
     context: Literal["condense", "stop"] = "condense"
     """Near the model's context window: `condense` older steps into a structured summary and go on (`condense`
     says when and how), or `stop` with exit status context_limit (the patch so far is kept)."""
@@ -65,6 +69,8 @@ class AgentConfig(BaseModel):
     action_regex: str = Field(default_factory=lambda: _prompts()["action_regex"])
     """Finds the command in a reply (DOTALL); exactly one match is required."""
     system_template: str = Field(default_factory=lambda: _prompts()["system_template"])
+    persistent_system_template: str = Field(default_factory=lambda: _prompts()["persistent_system_template"])
+    """The system prompt when `shell_state` is persistent."""
     instance_template: str = Field(default_factory=lambda: _prompts()["instance_template"])
     observation_template: str = Field(default_factory=lambda: _prompts()["observation_template"])
     format_error_template: str = Field(default_factory=lambda: _prompts()["format_error_template"])
@@ -106,7 +112,7 @@ class Agent:
         traj = self.trajectory
         self.takes_diff = task.takes_diff
         traj.prompt = [
-            {"role": "system", "content": render(self.config.system_template)},
+            {"role": "system", "content": render(self.system_template())},
             {
                 "role": "user",
                 "content": render(
@@ -140,6 +146,10 @@ class Agent:
                 raise Stopped(str(e)) from None
             self.finish("sandbox_error", str(e))
         return traj
+
+    def system_template(self) -> str:
+        c = self.config
+        return c.persistent_system_template if c.shell_state == "persistent" else c.system_template
 
     def check_limits(self) -> None:
         c, usage, steps = self.config, self.trajectory.usage, len(self.trajectory.steps)
@@ -189,7 +199,7 @@ class Agent:
             if step.action == f"echo {self.config.submit_sentinel}":  # its output is known: no round trip to run it
                 output = Output(returncode=0, output=f"{self.config.submit_sentinel}\n")
             else:
-                output = self.sandbox.execute(step.action)
+                output = self.sandbox.execute(step.action, persistent=self.config.shell_state == "persistent")
         finally:
             step.command_seconds = time.monotonic() - t1
         step.returncode, step.timed_out = output.returncode, output.timed_out

@@ -41,7 +41,8 @@ class SandboxConfig(BaseModel):
 
 
 class Sandbox(Protocol):
-    """A context manager: `execute` runs one command statelessly in the work directory."""
+    """A context manager: `execute` runs one command statelessly in the work directory (with `persistent`, where the
+    sandbox keeps a shell state, in the state the last persistent command left: its directory, variables, ...)."""
 
     def __enter__(self) -> Sandbox:
         """`start()`, then `ready()`."""
@@ -55,7 +56,8 @@ class Sandbox(Protocol):
         """Wait until this sandbox's source (image or repository, work directory, base commit) is known to be there:
         found by a sandbox of the same source made in this process (without waiting for this one), or by this one;
         SandboxError when it is not."""
-    def execute(self, command: str, timeout: float | None = None) -> Output: ...
+    def execute(self, command: str, timeout: float | None = None, *, persistent: bool = False) -> Output:
+        """SandboxError for `persistent` where the sandbox keeps no shell state."""
     def diff(self) -> str: ...
     def write_file(self, path: str, data: bytes | str) -> None:
         """Write a file (parents made); a relative `path` is taken from the work directory."""
@@ -76,16 +78,36 @@ TIMEOUT_RETURNCODE = 137
 """The returncode of a command killed at its timeout (128 + SIGKILL), in every sandbox."""
 
 
+class CappedOutput:
+    """A command's output as it comes: the first `limit` bytes kept, the rest counted (None: no limit)."""
+
+    def __init__(self, limit: int | None):
+        self.limit = limit
+        self.kept = bytearray()
+        self.dropped = 0
+
+    def add(self, chunk: bytes) -> None:
+        room = len(chunk) if self.limit is None else max(0, self.limit - len(self.kept))
+        self.kept += chunk[:room]
+        self.dropped += len(chunk) - min(room, len(chunk))
+
+    def text(self) -> str:
+        """What was kept, decoded, with a last line saying how many bytes were dropped (if any)."""
+        text = self.kept.decode("utf-8", errors="replace")
+        if not self.dropped:
+            return text
+        newline = "" if text.endswith("\n") or not text else "\n"
+        return f"{text}{newline}[codescale: output truncated, {self.dropped} more bytes dropped after the first {self.limit}]\n"
+
+
 class CappedReader:
-    """Reads a command's output in a background thread: keeps the first `limit` bytes, reads and counts the rest.
+    """Reads a command's output in a background thread into a `CappedOutput`.
 
     Reading on past the cap keeps the pipe drained, so a chatty command never blocks on a full pipe.
     """
 
     def __init__(self, chunks: Iterable[bytes], limit: int | None):
-        self.limit = limit
-        self.kept = bytearray()
-        self.dropped = 0
+        self.output = CappedOutput(limit)
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._read, args=(chunks,), daemon=True)
         self._thread.start()
@@ -94,9 +116,7 @@ class CappedReader:
         try:
             for chunk in chunks:
                 with self._lock:
-                    room = len(chunk) if self.limit is None else max(0, self.limit - len(self.kept))
-                    self.kept += chunk[:room]
-                    self.dropped += len(chunk) - min(room, len(chunk))
+                    self.output.add(chunk)
         except (OSError, ValueError):  # the stream was closed under us after a timeout: it is over
             pass
 
@@ -106,13 +126,8 @@ class CappedReader:
         return not self._thread.is_alive()
 
     def text(self) -> str:
-        """What was kept, decoded, with a last line saying how many bytes were dropped (if any)."""
         with self._lock:
-            text = self.kept.decode("utf-8", errors="replace")
-            if not self.dropped:
-                return text
-            newline = "" if text.endswith("\n") or not text else "\n"
-            return f"{text}{newline}[codescale: output truncated, {self.dropped} more bytes dropped after the first {self.limit}]\n"
+            return self.output.text()
 
 
 DIFF_SCRIPT = r"""

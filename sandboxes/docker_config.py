@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -29,6 +30,12 @@ class DockerSandboxConfig(SandboxConfig):
     """Run Docker's small init as PID 1 so that killed and orphaned processes are reaped."""
     start_command: list[str] = ["sleep", "infinity"]
     """What the container runs while commands are exec'd into it."""
+    shell: Literal["exec", "session"] = Field(default_factory=lambda: default_shell())
+    """How commands reach the container: `session` (one shell driver per container, started with it, runs every
+    command) or `exec` (one `docker exec` per command). Default: `$CODESCALE_SANDBOX_SHELL`, else session."""
+    warm_limit: int = Field(4, ge=0)
+    """Containers started ahead of the rollouts that will take them (a strategy's next rollouts, a batch's next
+    task) and kept idle, at most, with those being removed; 0 starts none ahead."""
     remove_on_exit: bool = True
     """Remove the container on close (False stops it and keeps it for inspection)."""
     cap_drop: list[str] = ["ALL"]
@@ -71,6 +78,17 @@ def lockdown(config: DockerSandboxConfig) -> dict[str, Any]:
         "security_opt": ["no-new-privileges:true"] if config.no_new_privileges else [],
         "ulimits": ulimits,
     }
+
+
+SHELL_VARIABLE = "CODESCALE_SANDBOX_SHELL"
+"""The environment variable that sets the default of `sandbox.shell` (e.g. to run the test suite under each)."""
+
+
+def default_shell() -> str:
+    shell = os.environ.get(SHELL_VARIABLE) or "session"
+    if shell not in ("exec", "session"):
+        raise ValueError(f"${SHELL_VARIABLE}={shell!r}: expected exec or session")
+    return shell
 
 
 SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", re.IGNORECASE)

@@ -34,6 +34,7 @@ class Jobs:
         self._pending: set[Future] = set()
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._listeners: list[Callable[[], None]] = []
 
     def submit(self, job: Callable[..., Any], *args: Any) -> Future:
         self._slots.acquire()
@@ -49,6 +50,17 @@ class Jobs:
         with self._lock:
             self._pending.discard(future)
         self._slots.release()
+        for listener in self._listeners:
+            listener()
+
+    def pending(self) -> int:
+        """Jobs submitted and not finished."""
+        with self._lock:
+            return len(self._pending)
+
+    def listen(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` after every job from now on (in the thread that ran it)."""
+        self._listeners.append(listener)
 
     def wait(self, timeout: float | None = None) -> int:
         """Wait for every job submitted so far; how many are still running after `timeout`."""

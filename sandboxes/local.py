@@ -104,7 +104,10 @@ class LocalSandbox:
             return str(e)
         return None
 
-    def execute(self, command: str, timeout: float | None = None) -> Output:
+    def execute(self, command: str, timeout: float | None = None, *, persistent: bool = False) -> Output:
+        if persistent:
+            raise SandboxError("the local sandbox runs every command in a fresh shell (a persistent shell state needs "
+                               "the docker sandbox with sandbox.shell: session)")
         return self._run(["bash", "-c", command], timeout or self.config.timeout, self.config.output_limit)
 
     def diff(self) -> str:

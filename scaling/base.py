@@ -63,6 +63,10 @@ class ScalingConfig(BaseModel):
 class Strategy(Protocol):
     def solve(self, task: Task) -> TaskResult: ...
 
+    @staticmethod
+    def planned(config: ScalingConfig) -> int:
+        """How many rollouts `solve` runs for one task under `config`."""
+
 
 STRATEGIES = {
     "single": "codescale.scaling.single.Single",
@@ -76,12 +80,21 @@ SELECTORS = {"rtv": "rtv", "pdr+rtv": "rtv", "best_of_n": "random", "pdr": "rand
 """Strategy name -> how its final selection is made (`codescale select` re-makes it over saved rollouts)."""
 
 
+def strategy_class(name: str) -> type:
+    if name not in STRATEGIES:
+        raise ValueError(f"unknown strategy {name!r}; known: {', '.join(sorted(STRATEGIES))}")
+    module, _, attribute = STRATEGIES[name].rpartition(".")
+    return getattr(importlib.import_module(module), attribute)
+
+
 def make_strategy(config: ScalingConfig, *, rollout: RolloutFn, model: ModelConfig, task_dir: Path,
                   run_id: str = "") -> Strategy:
     """Build the configured strategy. `model` is the agent's model (summarizer and judge default to it); `run_id`
     labels the sandboxes the strategy itself starts (execution evidence), so that the run's cleanup finds them."""
-    if config.strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {config.strategy!r}; known: {', '.join(sorted(STRATEGIES))}")
-    module, _, name = STRATEGIES[config.strategy].rpartition(".")
-    strategy = getattr(importlib.import_module(module), name)
-    return strategy(config, rollout=rollout, model=model, task_dir=task_dir, run_id=run_id)
+    return strategy_class(config.strategy)(config, rollout=rollout, model=model, task_dir=task_dir, run_id=run_id)
+
+
+def planned_rollouts(config: ScalingConfig) -> int:
+    """How many rollouts the configured strategy runs for one task (the run engine may start their sandboxes
+    ahead, sandboxes/warm.py)."""
+    return strategy_class(config.strategy).planned(config)

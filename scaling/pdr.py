@@ -47,6 +47,11 @@ class PDR:
                  run_id: str = ""):
         self.config, self.rollout, self.model, self.task_dir, self.run_id = config, rollout, model, task_dir, run_id
 
+    @staticmethod
+    def planned(config: ScalingConfig) -> int:
+        """Every generation's rollouts: the refined ones' sandboxes can start while generation 0 runs."""
+        return config.n * (config.pdr.generations + 1)
+
     def solve(self, task: Task) -> TaskResult:
         population = Population(self.config, task, rollout=self.rollout, model=self.model, task_dir=self.task_dir,
                                 run_id=self.run_id)

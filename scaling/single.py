@@ -18,6 +18,10 @@ class Single:
         self.config = config
         self.rollout = rollout
 
+    @staticmethod
+    def planned(config: ScalingConfig) -> int:
+        return 1
+
     def solve(self, task: Task) -> TaskResult:
         start = time.monotonic()
         spending = Spending(self.config.max_task_cost)

@@ -21,6 +21,10 @@ class BestOfN:
                  run_id: str = ""):
         self.config, self.rollout, self.model, self.task_dir, self.run_id = config, rollout, model, task_dir, run_id
 
+    @staticmethod
+    def planned(config: ScalingConfig) -> int:
+        return config.n
+
     def solve(self, task: Task) -> TaskResult:
         population = Population(self.config, task, rollout=self.rollout, model=self.model, task_dir=self.task_dir,
                                 run_id=self.run_id)

@@ -30,6 +30,21 @@ CALC_FILES = {
 """A tiny project with one bug (add subtracts)."""
 
 
+def pytest_addoption(parser):
+    parser.addoption("--sandbox-shell", choices=["session", "exec"],
+                     help="the default of sandbox.shell for this test session (sets $CODESCALE_SANDBOX_SHELL, which the "
+                          "commands the tests start inherit); tests that name a shell keep it")
+
+
+def pytest_configure(config):
+    if config.getoption("--sandbox-shell"):
+        os.environ["CODESCALE_SANDBOX_SHELL"] = config.getoption("--sandbox-shell")
+
+
+def pytest_report_header(config):
+    return f"sandbox.shell by default: {os.environ.get('CODESCALE_SANDBOX_SHELL') or 'session'}"
+
+
 def git(repo: Path, *args: str) -> str:
     env = {
         **os.environ,
@@ -146,6 +161,34 @@ def engine_events(client, since: float, kind: str, action: str) -> list[dict]:
     """The Docker engine's events of `kind` (container, image) and `action` (create, tag, ...) from `since`
     (seconds since the epoch) until now."""
     return list(client.events(since=since, until=time.time() + 1, decode=True, filters={"type": kind, "event": action}))
+
+
+class LiveEvents:
+    """The engine's events of `kind` (container, image) and `actions` while the block runs, read from its live stream
+    (a query afterwards, engine_events, sees only the engine's last 256 events: too few on a busy machine)."""
+
+    def __init__(self, client, kind: str, actions: list[str]):
+        self.client, self.filters, self.events = client, {"type": kind, "event": actions}, []
+
+    def __enter__(self) -> LiveEvents:
+        import threading
+
+        self.stream = self.client.events(decode=True, filters=self.filters)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        return self
+
+    def _read(self) -> None:
+        try:
+            for event in self.stream:
+                self.events.append(event)
+        except Exception:  # the stream closed under the reader
+            pass
+
+    def __exit__(self, *exc) -> None:
+        time.sleep(1.0)  # the last events on their way
+        self.stream.close()
+        self.reader.join(5)
 
 
 @pytest.fixture

@@ -55,12 +55,13 @@ def task(request, tmp_path) -> Task:
     return Task(instance_id="calc-1", problem_statement="add() subtracts", image=image, base_commit=commit)
 
 
-def rollout(task: Task, server: FakeServer, tmp_path, model_id: str = "openai/fake", **agent) -> Trajectory:
+def rollout(task: Task, server: FakeServer, tmp_path, model_id: str = "openai/fake", sandbox: dict | None = None,
+            **agent) -> Trajectory:
     config = RolloutConfig(
         model=ModelConfig(
             id=model_id, base_url=server.openai_url, timeout=5, retries=RetryConfig(min_wait=0.01, max_wait=0.05)
         ),
-        sandbox={"kind": "local" if task.repo_dir else "docker", "timeout": 10},
+        sandbox={"kind": "local" if task.repo_dir else "docker", "timeout": 10, **(sandbox or {})},
         agent=AgentConfig(**agent),
     )
     return run_rollout(task, config, run_id="test-agent", rollout_id="r0", task_dir=tmp_path / "out")
@@ -84,12 +85,13 @@ def test_fix_and_submit_gives_exactly_the_change(task, tmp_path):
 
 
 def test_the_bare_submit_command_is_not_sent_to_the_container(repo_image, docker_client, tmp_path):
-    """`echo CODESCALE_SUBMIT` alone has a known output: the rollout submits without a round trip to run it."""
+    """`echo CODESCALE_SUBMIT` alone has a known output: the rollout submits without a round trip to run it (seen
+    with the exec shell, whose commands are the engine's exec events)."""
     image, commit = repo_image(CALC_FILES)
     task = Task(instance_id="calc-1", problem_statement="add() subtracts", image=image, base_commit=commit)
     since = time.time()
     with FakeServer(responder=script(FIX, "echo CODESCALE_SUBMIT")) as server:
-        traj = rollout(task, server, tmp_path)
+        traj = rollout(task, server, tmp_path, sandbox={"shell": "exec"})
     assert traj.exit_status == "submitted" and "return a + b" in traj.patch
     assert traj.steps[-1].observation == "CODESCALE_SUBMIT\n" and traj.steps[-1].returncode == 0
     events = engine_events(docker_client, since, "container", "exec_create")

@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 
+import pytest
 import yaml
 from conftest import CALC_FILES
 from fake_server import FakeServer
@@ -113,4 +114,26 @@ def test_interrupting_a_run_while_its_containers_start_leaves_none(docker_client
         _, stderr = proc.communicate(timeout=90)
     assert proc.returncode == 130, stderr
     run_id = yaml.safe_load((tmp_path / "o" / "run.yaml").read_text())["run_id"]
+    assert labelled(docker_client, run_id) == []
+
+
+@pytest.mark.parametrize("shell", ["session", "exec"])
+def test_a_rollout_whose_command_stops_its_container_ends_with_a_sandbox_error(docker_client, repo_image, tmp_path, shell):
+    image, commit = repo_image(CALC_FILES)
+    run_id = f"test-{uuid.uuid4().hex[:10]}"
+    task = Task(instance_id="calc-1", problem_statement="x", image=image, base_commit=commit)
+
+    def respond(body: dict) -> str:
+        time.sleep(0.3)
+        step = sum(1 for m in body["messages"] if m["role"] == "assistant")
+        return f"Go.\n```bash\n{'kill -KILL -1' if step == 0 else 'echo more'}\n```"
+
+    with FakeServer(responder=respond) as server:
+        config = RolloutConfig(model=ModelConfig(id="openai/fake", base_url=server.openai_url),
+                               sandbox={"kind": "docker", "shell": shell}, agent=AgentConfig(step_limit=40))
+        start = time.monotonic()
+        traj = run_rollout(task, config, run_id=run_id, rollout_id="r0", task_dir=tmp_path)
+    assert traj.exit_status == "sandbox_error" and traj.error
+    assert traj.steps[0].returncode == 137 and time.monotonic() - start < 30
+    settle()
     assert labelled(docker_client, run_id) == []

@@ -37,15 +37,18 @@ class Kind:
     run_id: str
 
 
-@pytest.fixture(params=["docker", "local"])
+@pytest.fixture(params=["docker-session", "docker-exec", "local"])
 def kind(request, tmp_path) -> Kind:
+    """Each implementation: the Docker sandbox with each of its shells, and the local one."""
     run_id = f"test-{uuid.uuid4().hex[:10]}"
-    if request.param == "docker":
+    if request.param.startswith("docker"):
         client = request.getfixturevalue("docker_client")
         image, _ = request.getfixturevalue("repo_image")(CALC_FILES)
+        shell = request.param.removeprefix("docker-")
 
         def make(**settings):
-            return DockerSandbox(DockerSandboxConfig(**settings), image=image, run_id=run_id, name="conformance")
+            return DockerSandbox(DockerSandboxConfig(shell=shell, **settings), image=image, run_id=run_id,
+                                 name="conformance")
 
         def leftovers(sandbox):
             settle()  # removals run in the background
@@ -89,6 +92,20 @@ def test_timeout_kills_the_command_and_its_children(kind):
     assert (out.returncode, out.output, out.timed_out) == (137, "started\n", True)
     assert seconds < 4
     assert alive.output == "dead\n"
+
+
+def test_a_command_reads_an_empty_stdin(kind):
+    with kind.make() as sandbox:
+        out = sandbox.execute("cat; read -r line; echo \"[$line] $?\"")
+        assert (out.returncode, out.output) == (0, "[] 1\n")
+        assert sandbox.execute("echo next").output == "next\n"
+
+
+def test_a_long_command_line_runs_whole(kind):
+    text = "".join(f"line {i}: {'x' * 90}\n" for i in range(1000))  # 100 kB
+    with kind.make() as sandbox:
+        out = sandbox.execute(f"cat > long.txt <<'EOF'\n{text}EOF\nsha256sum < long.txt")
+    assert out.output.split()[0] == hashlib.sha256(text.encode()).hexdigest()
 
 
 def test_output_is_capped_and_the_rest_counted(kind):
@@ -305,6 +322,23 @@ def test_read_file_of_a_missing_file_is_a_sandbox_error(kind):
     with kind.make() as sandbox:
         with pytest.raises(SandboxError, match="nothing-here.txt"):
             sandbox.read_file("nothing-here.txt")
+
+
+def test_end_processes_stops_what_the_commands_left_running_and_the_sandbox_goes_on(kind):
+    with kind.make() as sandbox:
+        if isinstance(sandbox, LocalSandbox):  # its processes are this machine's: it says it cannot
+            with pytest.raises(SandboxError, match="cannot stop the processes"):
+                sandbox.end_processes()
+            return
+        left = sandbox.execute("setsid nohup sleep 300 >/dev/null 2>&1 </dev/null & echo kept > kept.txt; sleep 0.2; "
+                               "pgrep -fx 'sleep 300' >/dev/null && echo running")
+        assert left.output == "running\n"
+        sandbox.end_processes()
+        after = sandbox.execute("pgrep -fx 'sleep 300' || echo none; cat kept.txt")
+        assert (after.returncode, after.output) == (0, "none\nkept\n")
+        assert "+kept" in sandbox.diff()
+        sandbox.end_processes()  # again, with nothing left running
+        assert sandbox.execute("echo again").output == "again\n"
 
 
 def test_local_sandbox_refuses_files_outside_its_directory(tmp_path):

@@ -32,6 +32,27 @@ def shared_http_client() -> Any:
         return _http
 
 
+_types_ready = False
+
+
+def ready_response_types(client: Any) -> None:
+    """Import the SDK's chat resource and build the response types it parses replies into, once per process. The
+    SDK does both on first use, which cost the first call about 0.08 s; and it builds its types lazily in a way
+    that is not thread-safe (a run whose judge calls came at once failed once with an AttributeError: `ChatCompletion`
+    has no `__pydantic_core_schema__`)."""
+    global _types_ready
+    from openai.types import Completion, CompletionChoice, CompletionUsage
+    from openai.types.chat import ChatCompletion, ChatCompletionMessage
+    from openai.types.chat.chat_completion import Choice
+
+    with _http_lock:
+        if not _types_ready:
+            client.chat.completions, client.completions  # noqa: B018 (lazy imports)
+            for kind in (ChatCompletion, Choice, ChatCompletionMessage, Completion, CompletionChoice, CompletionUsage):
+                kind.model_rebuild()
+            _types_ready = True
+
+
 class OpenAIProvider(RawCompletions):
     """Translates a call to `chat.completions.create`; the SDK's own retries are off."""
 
@@ -49,6 +70,7 @@ class OpenAIProvider(RawCompletions):
             api_key=api_key(endpoint, config.id), base_url=endpoint.base_url, timeout=config.timeout, max_retries=0,
             http_client=shared_http_client(),
         )
+        ready_response_types(self.client)
 
     def generate(self, request: Request) -> list[Completion]:
         completions: list[Completion] = []

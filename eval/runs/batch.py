@@ -15,6 +15,7 @@ import threading
 from collections.abc import Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
@@ -27,11 +28,14 @@ from codescale.eval.runs.config import RunConfig
 from codescale.eval.runs.progress import Progress
 from codescale.eval.runs.resume import RERUN_ON_RETRY
 from codescale.eval.runs.rundir import RunDir, disk_full
-from codescale.eval.runs.solve import solve
+from codescale.eval.runs.solve import solve, warm_ahead
 from codescale.eval.tasks.dataset import Row, row_id
 from codescale.eval.tasks.errors import TaskError
 from codescale.eval.tasks.image_cache import ImageCache, ImageCacheConfig, ImageStats
+from codescale.eval.tasks.kinds import as_kind
 from codescale.eval.tasks.swebench import NAMESPACE
+from codescale.sandboxes.warm import WARM
+from codescale.scaling.base import planned_rollouts
 from codescale.scaling.records import TaskResult
 
 class BatchConfig(BaseModel):
@@ -158,6 +162,21 @@ def run_batch(
     position = {id(task): i for i, task in enumerate(tasks)}
     image_keepers = [keeper for keeper in (cluster, cache) if keeper is not None]
     outcome = BatchOutcome()
+    started: set[int] = set()
+    ahead: list = []
+    lock = threading.Lock()
+
+    def warm_first(task: Task) -> None:
+        """The first rollouts of a task not started yet: their sandboxes start ahead (its image is present)."""
+        with lock:
+            if position[id(task)] in started:
+                return
+        kind = as_kind(task)
+        settings = kind.overlay(config)
+        first = min(settings.scaling.concurrency, planned_rollouts(settings.scaling))
+        spec = warm_ahead(kind, settings, run_id, first, at_least=True)
+        with lock:
+            ahead.append(spec)
 
     def finished(result: TaskResult) -> None:
         progress.task_finished(result)
@@ -174,6 +193,10 @@ def run_batch(
         if isinstance(row, TaskError):
             record(error_result(instance_id, config, str(row)))
             return
+        with lock:
+            started.add(position[id(row)])
+        following = tasks[position[id(row)] + 1:position[id(row)] + 2]
+        prepare_next = partial(cache.when_present, following[0], warm_first) if cache is not None and following else None
         cause, reason = ("disk", outcome.disk_full) if outcome.disk_full else ("budget", meter.exhausted())
         if reason:
             progress.task_not_started(instance_id, reason)
@@ -183,7 +206,8 @@ def run_batch(
         try:
             with held(cache, row):
                 rerun = RERUN_ON_RETRY if batch.retry_errors or instance_id in retried else ()
-                result = solve(row, config, run_dir, run_id, watch=gate, rerun=rerun, runner=runner)
+                result = solve(row, config, run_dir, run_id, watch=gate, rerun=rerun, runner=runner,
+                               prepare_next=prepare_next)
             for keeper in image_keepers:
                 keeper.finished(row.image)
             finished(result)  # solve recorded it
@@ -207,6 +231,9 @@ def run_batch(
     finally:
         if cache is not None:
             cache.close()
+        for spec in ahead:
+            if spec is not None:
+                WARM.forget(spec)
     return outcome
 
 

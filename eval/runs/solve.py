@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from codescale.agent.files import TaskFiles
 from codescale.agent.models.spending import Spending
 from codescale.agent.records import Task, Trajectory
-from codescale.agent.rollout import RolloutConfig, run_rollout
+from codescale.agent.rollout import RolloutConfig, SandboxSpec, run_rollout, sandbox_spec
 from codescale.agent.task_sandbox import tightened
 from codescale.eval.runs.config import RunConfig
 from codescale.eval.runs.opening import PreflightError
@@ -22,8 +22,9 @@ from codescale.eval.runs.resume import RERUN_ON_RETRY
 from codescale.eval.runs.rundir import RunDir, disk_full
 from codescale.eval.tasks.errors import TaskRefused
 from codescale.eval.tasks.kinds import as_kind
-from codescale.sandboxes.base import sandbox_class, sandbox_config
-from codescale.scaling.base import make_strategy
+from codescale.sandboxes.base import SandboxError, sandbox_class, sandbox_config
+from codescale.sandboxes.warm import WARM
+from codescale.scaling.base import make_strategy, planned_rollouts
 from codescale.scaling.records import TaskResult
 
 
@@ -68,6 +69,20 @@ def finished_rollout(path: Path, refinement_context: str, rerun: Collection[str]
     return traj
 
 
+def warm_ahead(task: Task, config: RunConfig, run_id: str, count: int, *, at_least: bool = False) -> SandboxSpec | None:
+    """Expect `count` more rollouts of `task` under `config` (its kind's overlay applied): up to `sandbox.warm_limit`
+    of their sandboxes start ahead (sandboxes/warm.py). Returns the key to `WARM.forget` when the task is done; None
+    when nothing starts ahead (a sandbox that does not, e.g. the local one, or a task whose settings are refused)."""
+    limit = getattr(sandbox_config(config.sandbox), "warm_limit", 0)
+    try:
+        spec = sandbox_spec(task, config.sandbox, run_id=run_id)
+    except SandboxError:  # each rollout says so itself
+        return None
+    if limit:
+        WARM.expect(spec, lambda: spec.make(f"{task.instance_id}.ahead"), count, limit, at_least=at_least)
+    return spec
+
+
 def solve(
     task: Task,
     config: RunConfig,
@@ -77,13 +92,16 @@ def solve(
     watch: RolloutWatch | None = None,
     rerun: Collection[str] = (),
     runner: Callable[..., Trajectory] = run_rollout,
+    prepare_next: Callable[[], None] | None = None,
 ) -> TaskResult:
     """Run the strategy on `task`, append its result to the run directory, and return it.
 
     The task's kind is chosen here, once, and its overlay applied to the config (its prompts, limits, resources).
     A rollout whose trajectory an earlier session finished is reused, not run again (exit statuses in `rerun`
     excepted); its saved summary goes with it. `watch` wraps every rollout that does run; `runner` runs it
-    (agent.rollout.run_rollout here, or eval.runs.cluster.Cluster.run_rollout on a Ray cluster)."""
+    (agent.rollout.run_rollout here, or eval.runs.cluster.Cluster.run_rollout on a Ray cluster). Here, the sandboxes
+    of the rollouts the strategy plans start ahead, within `sandbox.warm_limit` (sandboxes/warm.py); `prepare_next`
+    is called once they are expected (a batch prepares its next task then, after this one)."""
     task = as_kind(task)
     config = task.overlay(config)
     run_dir.write_task(task)
@@ -97,12 +115,16 @@ def solve(
         if done is not None and not task.rollout_complete(files, rollout_id):
             done = None  # e.g. stopped before its container was checked: the container is gone, so run it again
         if done is not None:
+            if ahead is not None:
+                WARM.skip(ahead)
             if watch:
                 watch.reused(done)
             if spending is not None:
                 spending.add(done.usage)  # the task's cap spans sessions
             return done
         if spending is not None and (reason := spending.reached()):  # no sandbox for a rollout that cannot call
+            if ahead is not None:
+                WARM.skip(ahead)
             refused = Trajectory(task_id=task.instance_id, rollout_id=rollout_id, generation=generation,
                                  model=config.model.id, config_digest=rollout_config.digest(),
                                  refinement_context=refinement_context, exit_status="cost_limit", error=reason)
@@ -123,6 +145,9 @@ def solve(
             )
 
     strategy = make_strategy(config.scaling, rollout=rollout, model=config.model, task_dir=Path(task_dir), run_id=run_id)
+    ahead = warm_ahead(task, config, run_id, planned_rollouts(config.scaling)) if runner is run_rollout else None
+    if prepare_next is not None:
+        prepare_next()
     try:
         result = strategy.solve(task)
     except Exception as e:  # a strategy bug or a failure it could not absorb: record it, keep the run going
@@ -131,6 +156,9 @@ def solve(
         result = TaskResult(
             instance_id=task.instance_id, strategy=config.scaling.strategy, status="error", error=f"{type(e).__name__}: {e}"
         )
+    finally:
+        if ahead is not None:
+            WARM.forget(ahead)
     if why := infra_failure(result):  # no fair attempt: an error, so the command says so and a rerun retries it
         first = next((t.error for rid in result.exit_statuses if (t := _saved(files.trajectory(rid))) and t.error), "")
         result.status, result.error = "error", why + (f": {first}" if first else "")

@@ -148,6 +148,21 @@ class ImageCache:
         for task in tasks[: self.config.pull_ahead]:
             self._ahead.submit(self.prefetch_one, task)
 
+    def when_present(self, task: Task, then: Callable[[Task], None]) -> None:
+        """Call `then(task)` once the task's image is present: after the pulls ahead queued so far (at once when none
+        are made); never when it is not."""
+        def check() -> None:
+            try:
+                if images.image_exists(self.client, task.image):
+                    then(task)
+            except Exception as e:  # what it prepares is an optimisation: the task runs without it
+                log.warning("preparing %s ahead failed: %s", task.instance_id, e)
+
+        if self._ahead is None:
+            check()
+        else:
+            self._ahead.submit(check)
+
     def close(self) -> None:
         if self._ahead is not None:
             self._ahead.shutdown(wait=True, cancel_futures=True)

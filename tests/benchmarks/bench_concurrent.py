@@ -1,16 +1,21 @@
-"""Wall time of 16 concurrent rollouts of one task against one rollout, same scripted server, side by side.
+"""Wall time of 16 concurrent rollouts of one task against one rollout and against the engine's own floor, and the
+cost of one agent step against a bare `docker exec`, side by side in one run.
 
     python tests/benchmarks/bench_concurrent.py [--n 16] [--latency 0.5] [--steps 2] [--repeats 3] [--also PYTHON]
 
-One bundled task in real Docker, `best_of_n` with scaling.n = scaling.concurrency = N (and N = 1 for the
-single rollout). The fake model server runs in this process and sleeps `--latency` seconds per call; each
-rollout makes `--steps` calls (`--steps - 1` commands, then the submission), so every rollout spends the same
-model time. Each measurement runs in a fresh child process (`run_task`, as `codescale run` calls it, plus
-the wait for background container removals that the command does before it exits; interpreter start-up and
-imports are left out). The pairs alternate 1, N, 1, N, ... so that both see the same load; the ratio is the
-median over the pairs. Per rollout, the child times where the time went: model calls and commands (from
-the trajectories), the container start (in the background while the first model call runs), the part of it
-the rollout still waited for, the diff, the removal (in the background) and the rest. `--also PYTHON` measures
+One bundled task in real Docker, `best_of_n` with scaling.n = scaling.concurrency = N (and N = 1 for the single
+rollout). The fake model server runs in this process and sleeps `--latency` seconds per call; each rollout makes
+`--steps` calls (`--steps - 1` commands, then the submission), so every rollout spends the same model time. Each
+measurement runs in a fresh child process (`run_task`, as `codescale run` calls it, plus the wait for background
+container removals that the command does before it exits; interpreter start-up and imports are left out). The pairs
+alternate 1, N, 1, N, ... so that both see the same load; the ratio is the median over the pairs. Per rollout, the
+child times where the time went: model calls and commands (from the trajectories), the container start (in the
+background while the first model call runs), the part of it the rollout still waited for (at its first command, or
+before its first model call where its source is checked), the diff, the removal (in the background) and the rest.
+Before each pair, the engine floor of N rollouts (bench_engine_floor.py: N containers with the sandbox's settings
+started, then removed, at once; no codescale) is measured too: (wall(N) - wall(1)) / floor is what N rollouts cost
+beyond one, in units of what the engine alone needs for their containers. At the end, bench_step_overhead.py's
+per-step figure (a trivial command, no model latency) against a bare `docker exec` of it. `--also PYTHON` measures
 another installation of codescale (e.g. a checkout of the main branch) in the same run, pair by pair.
 """
 
@@ -74,7 +79,8 @@ def child(n: int, url: str, out: str, base_image: str) -> None:
     timers = Timers()
     box = docker_sandbox.DockerSandbox
     timers.wrap(box, "_create", "start")  # the container start, in the background
-    timers.wrap(box, "ready", "wait")  # what the rollout waited for of it
+    timers.wrap(box, "ready", "wait")  # what the rollout waited for of it at its first command
+    timers.wrap(box, "wait_source", "source")  # and before its first model call (its source checked), before the agent
     timers.wrap(box, "__enter__", "start")  # a sandbox that starts in the foreground
     timers.wrap(box, "diff", "diff")
     timers.wrap(box, "_remove", "removal")
@@ -95,11 +101,12 @@ def child(n: int, url: str, out: str, base_image: str) -> None:
         "wall": wall,
         "cpu": time.process_time() - cpu,
         "exit_wait": wall - solved,
-        "rollout": statistics.mean(t.seconds for t in trajs),
+        "rollout": statistics.mean(t.seconds for t in trajs) + timers.seconds.get("source", 0.0) / n,
         "model": statistics.mean(sum(s.model_seconds for s in t.steps) for t in trajs),
         "command": statistics.mean(sum(s.command_seconds for s in t.steps) for t in trajs),
         **{name: seconds / n for name, seconds in timers.seconds.items()},
     }
+    figures["wait"] = figures.get("wait", 0.0) + figures.pop("source", 0.0)
     print(json.dumps(figures))
 
 
@@ -119,45 +126,60 @@ def show(label: str, n: int, f: dict[str, float]) -> None:
 
 
 def main() -> None:
+    from bench_engine_floor import floor
+    from bench_step_overhead import show as show_steps
+    from bench_step_overhead import step_figures
     from fake_server import FakeServer
     from scripted_batch import scripted_agent, scripted_options
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     scripted_options(parser, n=16)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--step-count", type=int, default=30, help="steps of the per-step rollout")
     parser.add_argument("--also", action="append", default=[], help="another python with codescale, measured alongside")
     args = parser.parse_args()
 
     from codescale.eval.tasks.kinds import ensure_image
     from codescale.eval.tasks.load import load_tasks
+    from codescale.sandboxes.docker_engine import shared_client
 
     ensure_image(load_tasks(TASK, base_image=args.base_image)[0])
-
+    client = shared_client()
     responder = scripted_agent(args.latency, args.steps)
 
     print(f"{TASK}: N={args.n} concurrent rollouts vs 1; {args.steps} calls x {args.latency} s per rollout; "
           f"{os.cpu_count()} cores; median of {args.repeats} side-by-side pairs")
     print("seconds; per rollout (mean): rollout = its wall time; start = container start (background), "
           "wait = what the rollout waited for it; removal runs in the background; exit = the wait for removals at exit; "
-          "cpu = CPU-s of the process running the rollouts (all of them)")
+          "cpu = CPU-s of the process running the rollouts (all of them); floor = the engine's floor for N")
     pythons = {"this": sys.executable, **{f"also{i + 1}": py for i, py in enumerate(args.also)}}
     for label, python in list(pythons.items())[1:]:
         print(f"{label}: {python}")
     print(f"{'python':>6} {'N':>3} {'wall':>7} {'cpu':>6} {'exit':>6} {'rollout':>8} {'model':>6} {'command':>8} {'start':>6} {'wait':>6} "
           f"{'diff':>6} {'removal':>8} {'other':>6}")
     ratios: dict[str, list[float]] = {label: [] for label in pythons}
+    floors: dict[str, list[float]] = {label: [] for label in pythons}
+    walls: dict[str, list[tuple[float, float]]] = {label: [] for label in pythons}
     with FakeServer(responder=responder) as server:
         measure(1, server.openai_url, args.base_image)  # warm the engine and the page cache
         for _ in range(args.repeats):
             for label, python in pythons.items():
+                engine = floor(client, args.base_image, args.n)
+                print(f"{'floor':>6} {args.n:>3} {engine:>7.2f}")
                 one = measure(1, server.openai_url, args.base_image, python)
                 show(label, 1, one)
                 many = measure(args.n, server.openai_url, args.base_image, python)
                 show(label, args.n, many)
                 ratios[label].append(many["wall"] / one["wall"])
-    for label, values in ratios.items():
-        print(f"{label}: wall({args.n}) / wall(1): {', '.join(f'{r:.2f}' for r in values)}; "
-              f"median {statistics.median(values):.2f}")
+                floors[label].append((many["wall"] - one["wall"]) / engine)
+                walls[label].append((one["wall"], many["wall"], engine))
+    for label in pythons:
+        one, many, engine = (statistics.median(w[i] for w in walls[label]) for i in range(3))
+        print(f"{label}: floor({args.n}) {engine:.2f} s, wall(1) {one:.2f} s, wall({args.n}) {many:.2f} s (medians); "
+              f"(wall({args.n}) - wall(1)) / floor: {', '.join(f'{r:.2f}' for r in floors[label])}, median "
+              f"{statistics.median(floors[label]):.2f}; wall({args.n}) / wall(1): median {statistics.median(ratios[label]):.2f}")
+    for label, python in pythons.items():
+        show_steps(f"{label}, per agent step", step_figures(python, args.step_count, args.repeats))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ From them, a lower bound for N concurrent rollouts of `--steps` model calls of `
 bench_concurrent.py): the last of N containers cannot be running before N starts' CPU time has been spent on
 this machine's cores; its rollout then still has its commands, its remaining model calls, its diff and its
 removal ahead. Whatever a framework does around the engine, wall(N) / wall(1) <= `--target` then needs one
-rollout to take at least that bound / target; the script prints both.
+rollout to take at least that bound / target; the script prints both. The engine floor of N rollouts at once
+(`floor`: the wall time of N starts, then N removals, at once) is what bench_concurrent.py sets their cost against.
 """
 
 from __future__ import annotations
@@ -39,13 +40,19 @@ def phase(pool: ThreadPoolExecutor, fn, items) -> tuple[list, float, float]:
     return results, time.monotonic() - start, busy() - cpu
 
 
-def measure(client, image: str, n: int) -> dict[str, tuple[float, float]]:
+def sandbox_settings(labels: dict[str, str]) -> dict:
+    """The `containers.run` arguments of a container with the Docker sandbox's default settings."""
     from codescale.sandboxes.docker_config import DockerSandboxConfig, lockdown
 
     config = DockerSandboxConfig()
-    settings = dict(command=config.start_command, detach=True, labels=LABEL, mem_limit=config.memory,
-                    memswap_limit=config.memory, nano_cpus=int(config.cpus * 1e9), pids_limit=config.pids_limit,
-                    network_mode=config.network, init=config.init, **lockdown(config))
+    return dict(command=config.start_command, detach=True, labels=labels, mem_limit=config.memory,
+                memswap_limit=config.memory, nano_cpus=int(config.cpus * 1e9), pids_limit=config.pids_limit,
+                network_mode=config.network, init=config.init, **lockdown(config))
+
+
+def measure(client, image: str, n: int) -> dict[str, tuple[float, float]]:
+    """Per phase (start, exec, removal) of N containers at once: (wall seconds for all N, CPU-seconds each)."""
+    settings = sandbox_settings(LABEL)
 
     def run_one(container) -> None:
         exec_id = client.api.exec_create(container.id, ["bash", "-c", "git --version >/dev/null"])["Id"]
@@ -62,6 +69,12 @@ def measure(client, image: str, n: int) -> dict[str, tuple[float, float]]:
             for left in client.api.containers(all=True, quiet=True, filters={"label": "codescale.bench=engine-floor"}):
                 client.api.remove_container(left["Id"], force=True)
     return {"start": (start_wall, start_cpu / n), "exec": (exec_wall, exec_cpu / n), "removal": (remove_wall, remove_cpu / n)}
+
+
+def floor(client, image: str, n: int) -> float:
+    """The engine's floor for N rollouts at once: the wall seconds of N containers started, then removed, at once."""
+    phases = measure(client, image, n)
+    return phases["start"][0] + phases["removal"][0]
 
 
 def main() -> None:
@@ -83,6 +96,7 @@ def main() -> None:
                for name in runs[0]}
     for name, (wall, cpu) in figures.items():
         print(f"{name:>8} {wall:>15.2f} {cpu:>11.3f}")
+    print(f"engine floor of {args.n} rollouts at once (start + removal): {figures['start'][0] + figures['removal'][0]:.2f} s")
 
     start_cpu, exec_cpu, remove_cpu = (figures[name][1] for name in ("start", "exec", "removal"))
     commands = args.steps - 1  # the bare submit runs no exec; the diff is one

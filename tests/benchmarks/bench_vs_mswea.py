@@ -1,6 +1,7 @@
 """Wall time of one codescale rollout against one mini-swe-agent run, same task, same scripted server, side by side.
 
     python tests/benchmarks/bench_vs_mswea.py --mswea-python VENV/bin/python [--latency 0.5] [--steps 2] [--repeats 3]
+        [--also PYTHON]
 
 mini-swe-agent runs from its own virtual environment (`pip install mini-swe-agent mcp` there; it is not a
 dependency of codescale): its Docker environment and its text-based LiteLLM model class against the same
@@ -10,7 +11,8 @@ sentinel, `git add -A` and `git diff --cached` in one command, as its SWE-bench 
 submits and then diffs). Each run is a fresh child process and times the rollout only (imports excluded):
 codescale from `run_rollout` to its container removed; mini-swe-agent from its container start to the end
 of `agent.run` (it removes its container in a detached `docker stop`, which it does not wait for). Both
-containers run without a network. The pairs alternate, and the ratio is the median over the pairs.
+containers run without a network. The pairs alternate, and the ratio is the median over the pairs. `--also PYTHON`
+measures another installation of codescale (e.g. a checkout of the main branch) in the same run, beside each pair.
 """
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--base-image", default=os.environ.get("CODESCALE_BASE_IMAGE", "codescale/base:bookworm"))
+    parser.add_argument("--also", action="append", default=[], help="another python with codescale, measured alongside")
     args = parser.parse_args()
 
     from fake_server import FakeServer
@@ -117,17 +120,24 @@ def main() -> None:
     print(f"{TASK}: one rollout, {args.steps} calls x {args.latency} s; {os.cpu_count()} cores; "
           f"median of {args.repeats} side-by-side pairs (seconds)")
     print("codescale: until its container is removed (in brackets: until run_rollout returned, removal pending)")
-    print(f"{'codescale':>17} {'mini-swe-agent':>15} {'ratio':>6}")
-    ratios = []
+    pythons = {"this": sys.executable, **{f"also{i + 1}": py for i, py in enumerate(args.also)}}
+    for label, python in list(pythons.items())[1:]:
+        print(f"{label}: {python}")
+    print(f"{'python':>6} {'codescale':>17} {'mini-swe-agent':>15} {'ratio':>6}")
+    ratios: dict[str, list[float]] = {label: [] for label in pythons}
     with FakeServer(responder=responder) as server:
-        ours = [sys.executable, __file__, "--codescale-child", server.openai_url, task.image, task.base_commit]
+        ours = {label: [python, __file__, "--codescale-child", server.openai_url, task.image, task.base_commit]
+                for label, python in pythons.items()}
         theirs = [args.mswea_python, __file__, "--mswea-child", server.openai_url, task.image]
-        measure(ours), measure(theirs, mswea_env)  # warm up both
+        measure(ours["this"]), measure(theirs, mswea_env)  # warm up both
         for _ in range(args.repeats):
-            a, b = measure(ours), measure(theirs, mswea_env)
-            ratios.append(a["wall"] / b["wall"])
-            print(f"{a['wall']:>8.2f} ({a['returned']:>5.2f}) {b['wall']:>15.2f} {ratios[-1]:>6.2f}")
-    print(f"codescale / mini-swe-agent: median {statistics.median(ratios):.2f}")
+            b = measure(theirs, mswea_env)
+            for label, argv in ours.items():
+                a = measure(argv)
+                ratios[label].append(a["wall"] / b["wall"])
+                print(f"{label:>6} {a['wall']:>8.2f} ({a['returned']:>5.2f}) {b['wall']:>15.2f} {ratios[label][-1]:>6.2f}")
+    for label, values in ratios.items():
+        print(f"{label}: codescale / mini-swe-agent: median {statistics.median(values):.2f}")
 
 
 if __name__ == "__main__":

@@ -84,13 +84,15 @@ class ContainerTask(TaskKind):
 
     def overlay(self, config: C) -> C:
         """configs/terminal.yaml's prompts where the agent's, summarizer's and judge's are still the defaults (the
-        system prompt saying whether there is network and whether the processes it starts outlive it); a time limit within the agent timeout; the task's sandbox
-        (container_sandbox.py) where the settings name none. TaskError when the settings would open it wider."""
+        system prompts saying whether there is network and whether the processes it starts outlive it); a time limit
+        within the agent timeout; the task's sandbox (container_sandbox.py) where the settings name none. TaskError
+        when the settings would open it wider."""
         sandbox = sandbox_settings(self, config.sandbox)
         terminal = configs.load("terminal")["terminal"]
         prompts = dict(terminal["agent"])
-        prompts["system_template"] = render(prompts["system_template"], network=sandbox.get("network") != "none",
-                                            processes_kept=config.verifier.agent_processes == "keep")
+        for name in ("system_template", "persistent_system_template"):
+            prompts[name] = render(prompts[name], network=sandbox.get("network") != "none",
+                                   processes_kept=config.verifier.agent_processes == "keep")
         agent = _swap(config.agent, prompts)
         if self.agent_timeout and (not agent.time_limit or agent.time_limit > self.agent_timeout):
             agent = agent.model_copy(update={"time_limit": self.agent_timeout})
