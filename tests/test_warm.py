@@ -16,7 +16,7 @@ from scaling_script import ScalingScript
 
 from codescale.agent.records import Task
 from codescale.eval.runs.config import RunConfig
-from codescale.eval.runs.solve import run_task
+from codescale.eval.runs.launch import run_task
 from codescale.sandboxes.docker import RUN_LABEL
 from codescale.sandboxes.lifecycle import settle
 

@@ -35,7 +35,7 @@ def child(url: str, out: str, base_image: str, n: int, overrides: list[str]) -> 
     from codescale.agent.models.base import Model, ModelConfig
     from codescale.agent.records import Trajectory
     from codescale.eval.runs.config import load_config
-    from codescale.eval.runs.solve import run_task
+    from codescale.eval.runs.launch import run_task
     from codescale.eval.tasks.load import load_tasks
     from codescale.sandboxes.lifecycle import settle
 
