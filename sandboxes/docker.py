@@ -14,7 +14,7 @@ from codescale.sandboxes.docker_config import DockerSandboxConfig, lockdown, to_
 from codescale.sandboxes.docker_exec import ExecShell
 from codescale.sandboxes.docker_files import get_file, put_file
 from codescale.sandboxes.docker_session import SessionShell
-from codescale.sandboxes.docker_source import SourceCheck, source_argv
+from codescale.sandboxes.docker_source import MISSING, SourceCheck, source_argv
 from codescale.sandboxes.docker_engine import (
     RUN_LABEL,
     SANDBOX_LABEL,
@@ -185,8 +185,11 @@ class DockerSandbox:
         """The commit `diff` compares with, once the work directory and the base commit are found in the container
         (sandboxes/docker_source.py, run from the root); SandboxError naming what is missing otherwise."""
         out = self._run(source_argv(self.workdir, self.base_commit), 60.0, 2000, workdir="/")
+        if out.returncode in MISSING:
+            raise SandboxError(f"{out.output.strip()} ({self.image})")
         if out.returncode != 0:
-            raise SandboxError(f"{out.output.strip() or 'its source could not be checked'} ({self.image})")
+            raise SandboxError(f"cannot check the work directory and base commit in container {self.container_name}: "
+                               f"{out.output.strip()[-300:] or f'exit code {out.returncode}'}")
         self._source.found()
         return out.output.strip().splitlines()[-1] if out.output.strip() else ""
 

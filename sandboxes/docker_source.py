@@ -21,6 +21,11 @@ container starts, before any command of the agent, and prints the commit `diff` 
 no base commit is given; nothing when there is no git repository)."""
 
 
+MISSING = (3, 4)
+"""SOURCE_SCRIPT's exit codes for a work directory, a base commit not found; any other failure means that the check
+could not run (e.g. its container was stopped meanwhile)."""
+
+
 def source_argv(workdir: str, base_commit: str) -> list[str]:
     return ["bash", "-c", SOURCE_SCRIPT, "codescale-source", workdir, base_commit]
 

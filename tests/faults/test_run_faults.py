@@ -40,6 +40,11 @@ def assert_whole(out: Path, ids: list[str], docker_client, retried: int = 0) -> 
     assert run_containers(docker_client, out) == []
 
 
+def running(containers: list) -> list:
+    """Those of `containers` (the engine's listing) that run: one just created cannot be killed yet."""
+    return [c for c in containers if c["State"] == "running"]
+
+
 def wait_for(condition, seconds: float, what: str) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -55,8 +60,9 @@ def test_a_container_killed_mid_rollout_is_that_rollouts_sandbox_error(docker_cl
     with FakeServer(responder=sleep_then_submit) as server:
         proc = subprocess.Popen(batch_args(out, server, *args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 text=True)
-        wait_for(lambda: (out / "run.yaml").exists() and run_containers(docker_client, out), 120, "a rollout container")
-        victim = run_containers(docker_client, out)[0]
+        wait_for(lambda: (out / "run.yaml").exists() and running(run_containers(docker_client, out)), 120,
+                 "a running rollout container")
+        victim = running(run_containers(docker_client, out))[0]
         subprocess.run(["docker", "kill", victim["Id"]], check=True, capture_output=True)
         _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
