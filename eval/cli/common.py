@@ -31,7 +31,8 @@ SandboxOpt = Annotated[
     Optional[str], typer.Option("--sandbox", help="docker (isolated) or local (a temp copy of a git repo; NOT isolated).")
 ]
 StrategyOpt = Annotated[
-    Optional[str], typer.Option("--strategy", help="single, best_of_n, rtv, pdr or pdr+rtv (loads its preset).")
+    Optional[str], typer.Option("--strategy", help="single, best_of_n, rtv, pdr or pdr+rtv, or kim2026 (the paper's pdr+rtv); "
+                                      "loads its preset from configs/strategies/.")
 ]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace the results of an earlier run in --out.")]
 LiveOpt = Annotated[
