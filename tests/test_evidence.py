@@ -217,8 +217,9 @@ def test_docker_evidence_on_a_bundled_task_never_runs_its_hidden_tests(base_imag
     patches = {"gold": task.patch, "ordered": ordered}
     run_id, since = f"test-evidence-{uuid.uuid4().hex[:8]}", time.time()
     gathered = Gatherer(SelectionConfig(sandbox={"kind": "docker"}), task, tmp_path, run_id=run_id).gather(patches, patches)
-    created = [e["Actor"]["Attributes"].get("codescale.run_id")
-               for e in engine_events(docker_client, since, "container", "create")]
+    created = [e["Actor"]["Attributes"].get("codescale.run_id")  # of this task's image: other test sessions may
+               for e in engine_events(docker_client, since, "container", "create")  # share the engine
+               if e["Actor"]["Attributes"].get("image") == task.image]
     assert created.count(run_id) >= 3 and set(created) == {run_id}  # the base and each candidate, fresh, labelled
     ran = {tid for record in [gathered.base, *gathered.candidates.values()] for r in record.results.values() for tid in r}
     assert ran and not ran & set(task.FAIL_TO_PASS)
