@@ -19,11 +19,11 @@ while IFS= read -r -d '' token && IFS= read -r -d '' mode && IFS= read -r -d '' 
   argv=()
   for ((i = 0; i < argc; i++)); do IFS= read -r -d '' arg || exit 0; argv+=("$arg"); done
   if [ "$mode" = hello ]; then printf '%s:ready:%d\n' "$token" "$$"; continue; fi
-  printf '%s:start\n' "$token"
   if [ -n "$relay" ] && kill -0 "$relay"; then
     for t in 0.002 0.004 0.008 0.016; do read -r -t "$t" -u "$sleep"; kill -0 "$relay" || break; done
     if kill -0 "$relay"; then kill -KILL "$relay"; wait "$relay"; rm -f "$fifo"; fifo=$dir/out.$((++n)); fi
   fi
+  printf '%s:start\n' "$token"
   sweep
   [ -p "$fifo" ] || { mkdir -p "$dir"; mkfifo "$fifo"; }
   cat <"$fifo" {sleep}<&- &
@@ -51,13 +51,14 @@ and the work directory (by default its own). It reads requests from stdin, each 
 token, the mode (`hello`; `shell`: one command line, run by a fresh `bash -c`; `state`: one command line, run by
 WRAPPER in the shell state the last `state` command left; `run`: an argv, run as it is), the timeout, the directory
 to run in (empty: the work directory), the number of arguments, the arguments. For `hello` it prints
-`<token>:ready:<its pid>`. For a command it prints `<token>:start` on stdout, then runs the command in that directory
-with stdin from /dev/null, stdout and stderr into the FIFO, under `timeout -s KILL`
-in a process group of its own with the kills of KILLS around it, while `cat` relays the FIFO to stdout; when the
-command has ended it writes `<token>:end:<exit code>` into the FIFO, so the marker follows everything the command
-wrote. A process the command left in the background still holding the FIFO keeps its relay alive: at the next
-command that relay is killed (the process's later writes fail, as when `docker exec` closes a finished command's
-output) and a new FIFO is used. It prints nothing before the first request, and nothing of its own on stderr."""
+`<token>:ready:<its pid>`. For a command it prints `<token>:start` on stdout, then runs the command in that
+directory with stdin from /dev/null, stdout and stderr into the FIFO, under `timeout -s KILL` in a process group of
+its own with the kills of KILLS around it, while `cat` relays the FIFO to stdout; when the command has ended it
+writes `<token>:end:<exit code>` into the FIFO, so the marker follows everything the command wrote. A process the
+command left in the background still holding the FIFO keeps its relay alive: at the next command, before its start
+marker, that relay is killed (the process's later writes fail, as when `docker exec` closes a finished command's
+output; what it wrote since the end marker belongs to no command) and a new FIFO is used. It prints nothing before
+the first request, and nothing of its own on stderr."""
 
 WRAPPER = r"""
 __codescale_special() {

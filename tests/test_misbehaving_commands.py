@@ -148,6 +148,12 @@ def test_a_background_process_left_running_does_not_hold_up_diff_or_close(make, 
     assert docker_client.containers.list(all=True, filters={"name": name}) == []
 
 
+def test_what_a_background_process_writes_later_is_no_later_commands_output(make):
+    with make() as sandbox:
+        sandbox.execute("(for i in $(seq 300); do echo noise; sleep 0.01; done) &")
+        assert [sandbox.execute(f"echo {i}").output for i in range(5)] == [f"{i}\n" for i in range(5)]
+
+
 def test_a_command_that_kills_the_shell_running_it_only_ends_itself(make):
     with make() as sandbox:
         start = time.monotonic()
