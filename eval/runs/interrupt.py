@@ -33,6 +33,9 @@ class Interrupt:
                 print(f"cleanup failed: {e}", file=sys.stderr)
 
     def handler(self, *_) -> None:
+        from codescale.sandboxes.lifecycle import shutdown
+
+        shutdown(0)  # at once: no new sandbox starts, and no task ending now is recorded (eval/runs/solve.py)
         self.clean()
         interrupted(self.run_id)
 

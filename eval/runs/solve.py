@@ -23,6 +23,7 @@ from codescale.eval.runs.rundir import RunDir, disk_full
 from codescale.eval.tasks.errors import TaskRefused
 from codescale.eval.tasks.kinds import as_kind
 from codescale.sandboxes.base import SandboxError, sandbox_class, sandbox_config
+from codescale.sandboxes.lifecycle import shutting_down
 from codescale.sandboxes.warm import WARM
 from codescale.scaling.base import make_strategy, planned_rollouts
 from codescale.scaling.records import TaskResult
@@ -162,6 +163,8 @@ def solve(
     if why := infra_failure(result):  # no fair attempt: an error, so the command says so and a rerun retries it
         first = next((t.error for rid in result.exit_statuses if (t := _saved(files.trajectory(rid))) and t.error), "")
         result.status, result.error = "error", why + (f": {first}" if first else "")
+    if shutting_down():  # Ctrl-C: its rollouts were cancelled, not failed; the same command runs the task again
+        return result
     run_dir.append_result(result, model_name=config.model.id)
     return result
 
